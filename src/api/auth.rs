@@ -1,0 +1,83 @@
+//! The permission gate in front of every route, and the extractor for the calling user.
+//!
+//! Each route is registered with a [`Guard`] in `routes.rs`; this middleware enforces it.
+//! Which roles hold which permission is decided in `auth::permission`, nowhere else.
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::error::{ApiError, ErrorCode};
+use crate::auth::Permission;
+use crate::daemon::Daemon;
+use crate::model::User;
+
+/// What a route requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The permission of API.md.
+    Require(Permission),
+    /// `view`, or nothing at all while the `publicStatus` setting is on.
+    StatusView,
+}
+
+impl Guard {
+    pub fn permission(self) -> Permission {
+        match self {
+            Guard::Require(p) => p,
+            Guard::StatusView => Permission::View,
+        }
+    }
+}
+
+/// The authenticated caller, available to handlers behind a guard that needs credentials.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(ErrorCode::AuthRequired, "credentials required"))
+    }
+}
+
+/// The client's address as the socket saw it.
+pub fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// Middleware: authenticates the caller and checks the route's permission.
+pub async fn require(State((daemon, guard)): State<(Daemon, Guard)>, mut req: Request, next: Next) -> Response {
+    let permission = guard.permission();
+    if permission == Permission::None || (guard == Guard::StatusView && daemon.settings.public_status()) {
+        return next.run(req).await;
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("invalid"));
+    let user = match daemon.auth.authenticate(header, client_ip(&req)).await {
+        Ok(user) => user,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if !permission.granted_to(&user.roles) {
+        return ApiError::new(
+            ErrorCode::AuthForbidden,
+            format!("{} may not do this; it needs the '{}' permission", user.username, permission.as_str()),
+        )
+        .with("permission", permission.as_str())
+        .into_response();
+    }
+    req.extensions_mut().insert(CurrentUser(user));
+    next.run(req).await
+}

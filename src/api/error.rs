@@ -1,0 +1,259 @@
+//! The one API error: every failure becomes an HTTP status and a stable machine `code`.
+//!
+//! The catalog below is the only place codes are defined; the OpenAPI document lists it,
+//! and a code never changes meaning once released. Causes of 5xx answers are logged here,
+//! once; the client gets a short message without internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use crate::auth::{AuthError, UsersError};
+use crate::settings::SettingsError;
+use crate::store::StoreError;
+
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal, $status:ident, $doc:literal;)*) => {
+        /// Stable machine-readable error codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $($variant),* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),* }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => StatusCode::$status),* }
+            }
+
+            /// When a client sees this code, and what it means.
+            pub fn description(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $doc),* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedForm = "request.malformed_form", BAD_REQUEST,
+        "The form-encoded body or query string is not valid (bad percent-encoding or not UTF-8).";
+    MalformedJson = "request.malformed_json", BAD_REQUEST,
+        "A JSON body, or a parameter meant to hold JSON, does not parse. `params.param` names it.";
+    MissingParam = "request.missing_param", BAD_REQUEST,
+        "A required parameter is absent. `params.param` names it.";
+    BadParam = "request.bad_param", BAD_REQUEST,
+        "A parameter has the wrong type or an impossible value (e.g. `limit=abc`). `params.param` names it.";
+    BadPathParam = "request.bad_path_param", BAD_REQUEST,
+        "A value in the URL path is not of the expected form (e.g. a non-numeric id).";
+    UnsupportedMediaType = "request.unsupported_media_type", UNSUPPORTED_MEDIA_TYPE,
+        "The body's Content-Type is not application/x-www-form-urlencoded or application/json.";
+    BodyTooLarge = "request.body_too_large", PAYLOAD_TOO_LARGE,
+        "The request body exceeds the limit (`params.limit` bytes).";
+    RequestTimeout = "request.timeout", REQUEST_TIMEOUT,
+        "The request took longer than the server allows.";
+    RouteNotFound = "route.not_found", NOT_FOUND,
+        "No route has this path.";
+    MethodNotAllowed = "route.method_not_allowed", METHOD_NOT_ALLOWED,
+        "The path exists but not with this HTTP method; the Allow header lists the methods it has.";
+    AuthRequired = "auth.required", UNAUTHORIZED,
+        "The route needs credentials (HTTP Basic) and none were sent.";
+    AuthInvalid = "auth.invalid_credentials", UNAUTHORIZED,
+        "The user name or password is wrong, or the Authorization header is malformed.";
+    AuthForbidden = "auth.forbidden", FORBIDDEN,
+        "The user is valid but its roles lack the permission the route needs (`params.permission`).";
+    AuthThrottled = "auth.throttled", TOO_MANY_REQUESTS,
+        "Too many failed logins from this address or for this user; retry after `Retry-After` seconds.";
+    ValidationFailed = "validation.invalid_field", UNPROCESSABLE_ENTITY,
+        "Valid JSON whose content fails validation. `params.param` and `params.field` locate it.";
+    UserNotFound = "users.not_found", NOT_FOUND,
+        "No user has this id.";
+    UserDuplicate = "users.duplicate_username", CONFLICT,
+        "Another user already has this name (names are compared ignoring case).";
+    UserLastAdmin = "users.last_admin", CONFLICT,
+        "The change would leave the unit without an Administrator.";
+    UserInvalidUsername = "users.invalid_username", UNPROCESSABLE_ENTITY,
+        "User names are 1 to 64 letters, digits or . _ @ -.";
+    UserInvalidPassword = "users.invalid_password", UNPROCESSABLE_ENTITY,
+        "The password does not meet the policy (at least 8 characters, no control characters).";
+    UserInvalidRoles = "users.invalid_roles", UNPROCESSABLE_ENTITY,
+        "A user needs at least one of the five roles.";
+    SettingNotFound = "settings.not_found", NOT_FOUND,
+        "No setting has this key.";
+    SettingUnknownKey = "settings.unknown_key", UNPROCESSABLE_ENTITY,
+        "A bulk update names a key that is not a setting; nothing was changed.";
+    SettingInvalidValue = "settings.invalid_value", UNPROCESSABLE_ENTITY,
+        "The value does not fit the setting's schema; nothing was changed. `params.key`, `params.reason`.";
+    StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
+        "The database stayed locked for too long; retry.";
+    Internal = "internal.error", INTERNAL_SERVER_ERROR,
+        "An unexpected failure inside castd; the cause is in the unit's log.";
+}
+
+/// Body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// HTTP reason phrase of the status.
+    pub error: String,
+    /// Stable machine code from the catalog in `x-error-codes`.
+    pub code: String,
+    /// One line for a person.
+    pub message: String,
+    pub status_code: u16,
+    #[schema(value_type = Object)]
+    pub params: Map<String, Value>,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub params: Map<String, Value>,
+    retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            params: Map::new(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Adds a parameter that locates or explains the error.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.params.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// An internal failure: logs the cause once and answers without it.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        log::error!("internal error: {cause}");
+        ApiError::new(ErrorCode::Internal, "internal error; see the unit's log")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = json!({
+            "error": status.canonical_reason().unwrap_or("Error"),
+            "code": self.code.as_str(),
+            "message": self.message,
+            "status_code": status.as_u16(),
+            "params": self.params,
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"castd\", charset=\"UTF-8\""),
+            );
+        }
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => ApiError::new(ErrorCode::StoreBusy, "the database is busy; retry"),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => ApiError::new(ErrorCode::AuthRequired, "credentials required"),
+            AuthError::Invalid => ApiError::new(ErrorCode::AuthInvalid, "invalid user name or password"),
+            AuthError::Throttled { retry_after } => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let mut err = ApiError::new(
+                    ErrorCode::AuthThrottled,
+                    format!("too many failed logins; retry in {secs} s"),
+                )
+                .with("retryAfter", secs);
+                err.retry_after_secs = Some(secs);
+                err
+            }
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UsersError> for ApiError {
+    fn from(e: UsersError) -> Self {
+        let message = e.to_string();
+        match e {
+            UsersError::NotFound(id) => ApiError::new(ErrorCode::UserNotFound, message).with("id", id),
+            UsersError::DuplicateUsername(name) => {
+                ApiError::new(ErrorCode::UserDuplicate, message).with("username", name)
+            }
+            UsersError::LastAdmin => ApiError::new(ErrorCode::UserLastAdmin, message),
+            UsersError::InvalidUsername(_) => ApiError::new(ErrorCode::UserInvalidUsername, message),
+            UsersError::InvalidPassword(_) => ApiError::new(ErrorCode::UserInvalidPassword, message),
+            UsersError::InvalidRoles(_) => ApiError::new(ErrorCode::UserInvalidRoles, message),
+            UsersError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        let message = e.to_string();
+        match e {
+            SettingsError::NotFound(key) => ApiError::new(ErrorCode::SettingNotFound, message).with("key", key),
+            SettingsError::UnknownKey(key) => ApiError::new(ErrorCode::SettingUnknownKey, message).with("key", key),
+            SettingsError::InvalidValue { key, reason } => ApiError::new(ErrorCode::SettingInvalidValue, message)
+                .with("key", key)
+                .with("reason", reason),
+            SettingsError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The catalog as JSON for the OpenAPI document: code → {status, description}.
+pub fn catalog() -> Value {
+    let entries: Map<String, Value> = ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            (
+                c.as_str().to_string(),
+                json!({"status": c.status().as_u16(), "description": c.description()}),
+            )
+        })
+        .collect();
+    Value::Object(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_dotted() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {}", code.as_str());
+            assert!(code.as_str().contains('.'), "{}", code.as_str());
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+}

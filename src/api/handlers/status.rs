@@ -1,0 +1,76 @@
+//! The `status` group and the liveness probe.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::error::ApiError;
+use crate::daemon::Daemon;
+use crate::model::{CaptureStatus, DiskSpace, NetworkStatus, UnitInfo, UnitStatus};
+use crate::status;
+
+/// Unit, capture, disk and alarms in one call
+///
+/// What a room panel polls: everything it shows, in one request.
+#[utoipa::path(get, path = "/status", tag = "status", operation_id = "getStatus",
+    responses((status = 200, body = UnitStatus)))]
+pub async fn get_status(State(daemon): State<Daemon>) -> Result<Json<UnitStatus>, ApiError> {
+    status::unit_status(&daemon)
+        .map(Json)
+        .map_err(ApiError::internal)
+}
+
+/// Basic information about the unit
+#[utoipa::path(get, path = "/status/unit", tag = "status", operation_id = "getUnitInfo",
+    responses((status = 200, body = UnitInfo)))]
+pub async fn get_unit_info(State(daemon): State<Daemon>) -> Json<UnitInfo> {
+    Json(status::unit_info(&daemon))
+}
+
+/// Network connectivity of the unit
+///
+/// Interfaces with addresses and link state, the default gateway, and whether DNS answers
+/// (probed at most every 30 s).
+#[utoipa::path(get, path = "/status/network", tag = "status", operation_id = "getNetwork",
+    responses((status = 200, body = NetworkStatus)))]
+pub async fn get_network(State(daemon): State<Daemon>) -> Result<Json<NetworkStatus>, ApiError> {
+    crate::sys::network::status(&daemon.dns)
+        .await
+        .map(Json)
+        .map_err(ApiError::internal)
+}
+
+/// Free, usable and total space of the media store
+#[utoipa::path(get, path = "/status/diskSpace", tag = "status", operation_id = "getDiskSpace",
+    responses((status = 200, body = DiskSpace)))]
+pub async fn get_disk_space(State(daemon): State<Daemon>) -> Result<Json<DiskSpace>, ApiError> {
+    status::disk_space(&daemon)
+        .map(Json)
+        .map_err(ApiError::internal)
+}
+
+/// The current capture's state
+///
+/// `idle`, `starting`, `capturing`, `paused`, `stopping`, `processing` or `error`, with the
+/// session's details while one exists.
+#[utoipa::path(get, path = "/status/capture", tag = "status", operation_id = "getCaptureStatus",
+    responses((status = 200, body = CaptureStatus)))]
+pub async fn get_capture_status(State(daemon): State<Daemon>) -> Json<CaptureStatus> {
+    Json(status::capture(&daemon))
+}
+
+/// Liveness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub ok: bool,
+}
+
+/// Liveness probe
+///
+/// Answers as long as the daemon serves HTTP; no details, no credentials.
+#[utoipa::path(get, path = "/health", tag = "status", operation_id = "health",
+    responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { ok: true })
+}

@@ -1,0 +1,92 @@
+//! HTTP only: the router (every route under `/api/1` and `/api`), the permission gate,
+//! tolerant parameter parsing, the one error format, and the generated API docs.
+//!
+//! Knows nothing of GStreamer or SQL: handlers call the daemon's parts and map their typed
+//! results to answers.
+
+pub mod auth;
+pub mod error;
+pub mod handlers;
+pub mod openapi;
+pub mod params;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::daemon::Daemon;
+use error::{ApiError, ErrorCode};
+use openapi::ApiDocs;
+use params::BodyLimit;
+
+/// Builds the complete HTTP application for a daemon.
+pub fn router(daemon: Daemon) -> Router {
+    let (api, mut doc) = routes::table(&daemon).split_for_parts();
+    openapi::finish(&mut doc);
+    let docs = Arc::new(ApiDocs::new(&doc));
+    let api = api
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(daemon.clone());
+    let timeout = Duration::from_secs(daemon.config.http.request_timeout_secs);
+
+    Router::new()
+        .nest("/api/1", api.clone())
+        .nest("/api", api)
+        .fallback(not_found)
+        .layer(Extension(docs))
+        .layer(Extension(BodyLimit(daemon.config.http.max_body_bytes)))
+        .layer(from_fn_with_state(timeout, limit_time))
+        .layer(from_fn(access_log))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(ErrorCode::RouteNotFound, format!("no route {method} {}", uri.path()))
+        .with("path", uri.path().to_string())
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not accept {method}", uri.path()),
+    )
+    .with("method", method.as_str().to_string())
+}
+
+/// Answers 408 in the common format when a handler takes too long.
+async fn limit_time(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!("the request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// One debug line per request; server errors are logged where they are produced.
+async fn access_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    if log::log_enabled!(log::Level::Debug) || status == StatusCode::INTERNAL_SERVER_ERROR {
+        log::debug!(
+            "{method} {path} → {} in {:.1} ms",
+            status.as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    response
+}

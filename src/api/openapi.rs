@@ -1,0 +1,319 @@
+//! The OpenAPI document and the HTML docs page, both derived from the route table.
+//!
+//! Routes carry their own path, parameters and schemas (`#[utoipa::path]`); the route table
+//! adds each route's permission (`x-permission`, security, the 401/403/429 answers it can
+//! give); this module adds what is common to all (servers, the error catalog, JSON bodies as
+//! an alternative to forms) and renders the page people read. Nothing here is kept by hand.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
+
+use super::auth::Guard;
+use super::error::{self, ErrorBody};
+use crate::auth::Permission;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "castd — CaptureCast HTTP API v1",
+        description = "Control API of a castd lecture-capture unit, compatible with the CaptureCast HTTP API v1.\n\n\
+Every route answers under `/api/1` and, identically, under `/api`. Requests are \
+`application/x-www-form-urlencoded` (a parameter may hold JSON) or `application/json` \
+(top-level keys are the parameters); answers are JSON. Times are milliseconds since the \
+Unix epoch, durations milliseconds. Authentication is HTTP Basic; `x-permission` on each \
+operation names what the caller's roles must grant (`none`, `any`, `view`, `sched`, \
+`media`, `admin`). Errors carry a stable `code`, listed with its HTTP status in \
+`x-error-codes`. Lists take `limit` and `offset` and put the total in `X-Total-Count`."
+    ),
+    components(schemas(ErrorBody))
+)]
+struct BaseDoc;
+
+/// The base document the route table adds its routes to.
+pub fn base() -> utoipa::openapi::OpenApi {
+    let mut doc = BaseDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.servers = Some(vec![
+        utoipa::openapi::Server::new("/api/1"),
+        utoipa::openapi::Server::new("/api"),
+    ]);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "basicAuth",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+    );
+    doc
+}
+
+fn operations_mut(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build(),
+    )
+}
+
+/// Records a route group's guard on each of its operations.
+pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
+    let permission = guard.permission();
+    for op in operations_mut(doc) {
+        let extensions = op.extensions.get_or_insert_with(Default::default);
+        extensions.insert("x-permission".into(), Value::from(permission.as_str()));
+        if guard == Guard::StatusView {
+            extensions.insert("x-public-when".into(), Value::from("publicStatus"));
+        }
+        let responses = &mut op.responses.responses;
+        if permission != Permission::None {
+            op.security = Some(vec![SecurityRequirement::new("basicAuth", Vec::<String>::new())]);
+            responses.insert("401".into(), error_response("No or wrong credentials (`auth.required`, `auth.invalid_credentials`)."));
+            responses.insert("429".into(), error_response("Too many failed logins (`auth.throttled`); see Retry-After."));
+        }
+        if !matches!(permission, Permission::None | Permission::AnyUser | Permission::View) {
+            responses.insert("403".into(), error_response("The user's roles lack the permission (`auth.forbidden`)."));
+        }
+        responses
+            .entry("default".into())
+            .or_insert_with(|| error_response("Any other error; `code` says which."));
+    }
+}
+
+/// Adds what every route shares: JSON bodies next to forms, and the error catalog.
+pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
+    for op in operations_mut(doc) {
+        if let Some(body) = op.request_body.as_mut()
+            && let Some(form) = body.content.get("application/x-www-form-urlencoded").cloned()
+        {
+            body.content.entry("application/json".into()).or_insert(form);
+        }
+    }
+    doc.extensions
+        .get_or_insert_with(Default::default)
+        .insert("x-error-codes".into(), error::catalog());
+}
+
+/// The finished document, serialised once, and the docs page rendered from it.
+pub struct ApiDocs {
+    pub json: Bytes,
+    pub html: Bytes,
+}
+
+impl ApiDocs {
+    pub fn new(doc: &utoipa::openapi::OpenApi) -> ApiDocs {
+        let value = serde_json::to_value(doc).expect("OpenAPI document serialises");
+        ApiDocs {
+            json: Bytes::from(serde_json::to_vec_pretty(&value).expect("JSON value serialises")),
+            html: Bytes::from(render_html(&value)),
+        }
+    }
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Inline code spans (`x`) and paragraphs, the only markup the descriptions use.
+fn prose(text: &str) -> String {
+    text.split("\n\n")
+        .map(|para| {
+            let mut out = String::new();
+            for (i, piece) in esc(para).split('`').enumerate() {
+                if i % 2 == 1 {
+                    let _ = write!(out, "<code>{piece}</code>");
+                } else {
+                    out.push_str(piece);
+                }
+            }
+            format!("<p>{out}</p>")
+        })
+        .collect()
+}
+
+fn schema_name(schema: &Value) -> String {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        return r.rsplit('/').next().unwrap_or(r).to_string();
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) if t == "array" => {
+            format!("[{}]", schema.get("items").map(schema_name).unwrap_or_default())
+        }
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ if schema.get("oneOf").is_some() => "one of several".into(),
+        _ => "any".into(),
+    }
+}
+
+fn render_schema_fields(out: &mut String, schema: &Value) {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    out.push_str("<table><tr><th>field</th><th>type</th><th></th><th>description</th></tr>");
+    for (name, prop) in props {
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
+            esc(&schema_name(prop)),
+            if required.contains(&name.as_str()) { "required" } else { "" },
+            esc(prop.get("description").and_then(Value::as_str).unwrap_or_default()),
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn render_html(doc: &Value) -> String {
+    let empty = serde_json::Map::new();
+    let paths = doc["paths"].as_object().unwrap_or(&empty);
+    let schemas = doc["components"]["schemas"].as_object().unwrap_or(&empty);
+
+    // (tag, method, path, operation), grouped by tag in first-seen order.
+    let mut tags: Vec<String> = Vec::new();
+    let mut ops: Vec<(String, String, String, &Value)> = Vec::new();
+    for (path, item) in paths {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if let Some(op) = item.get(method) {
+                let tag = op["tags"][0].as_str().unwrap_or("other").to_string();
+                if !tags.contains(&tag) {
+                    tags.push(tag.clone());
+                }
+                ops.push((tag, method.to_uppercase(), path.clone(), op));
+            }
+        }
+    }
+
+    let mut out = String::with_capacity(64 * 1024);
+    let title = doc["info"]["title"].as_str().unwrap_or("API");
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>{t}</title><style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}\
+         h3{{margin-top:2rem;border-top:1px solid #ddd;padding-top:1rem}}code{{background:#f3f3f3;padding:0 .2em}}\
+         table{{border-collapse:collapse;margin:.5rem 0}}td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}}\
+         .perm{{background:#234;color:#fff;padding:0 .4em;border-radius:3px;font-size:.85em}}</style></head><body>\
+         <h1>{t}</h1><p>Version {v}. Machine-readable: <a href=\"openapi.json\">openapi.json</a>.</p>{d}<h2>Routes</h2>",
+        t = esc(title),
+        v = esc(doc["info"]["version"].as_str().unwrap_or_default()),
+        d = prose(doc["info"]["description"].as_str().unwrap_or_default()),
+    );
+    for tag in &tags {
+        let _ = write!(out, "<h4>{}</h4><ul>", esc(tag));
+        for (_, method, path, op) in ops.iter().filter(|(t, ..)| t == tag) {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            let _ = write!(
+                out,
+                "<li><a href=\"#{id}\"><code>{method} {}</code></a> {}</li>",
+                esc(path),
+                esc(op["summary"].as_str().unwrap_or_default())
+            );
+        }
+        out.push_str("</ul>");
+    }
+    for (_, method, path, op) in &ops {
+        let id = op["operationId"].as_str().unwrap_or_default();
+        let _ = write!(
+            out,
+            "<h3 id=\"{id}\"><code>{method} /api/1{}</code></h3><p><b>{}</b> <span class=perm>{}</span> <code>{id}</code></p>",
+            esc(path),
+            esc(op["summary"].as_str().unwrap_or_default()),
+            esc(op["x-permission"].as_str().unwrap_or("none")),
+        );
+        if let Some(d) = op["description"].as_str() {
+            out.push_str(&prose(d));
+        }
+        if let Some(params) = op["parameters"].as_array() {
+            out.push_str("<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>");
+            for p in params {
+                let _ = write!(
+                    out,
+                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(p["name"].as_str().unwrap_or_default()),
+                    esc(p["in"].as_str().unwrap_or_default()),
+                    esc(&schema_name(&p["schema"])),
+                    esc(p["description"].as_str().unwrap_or_default()),
+                );
+            }
+            out.push_str("</table>");
+        }
+        if let Some(schema) = op["requestBody"]["content"]["application/x-www-form-urlencoded"].get("schema") {
+            let name = schema_name(schema);
+            let _ = write!(out, "<p>Form parameters (<code>{}</code>):</p>", esc(&name));
+            if let Some(s) = schemas.get(&name) {
+                render_schema_fields(&mut out, s);
+            }
+        }
+        if let Some(responses) = op["responses"].as_object() {
+            out.push_str("<p>Answers: ");
+            for (status, r) in responses {
+                let schema = r["content"]["application/json"]
+                    .get("schema")
+                    .map(schema_name)
+                    .unwrap_or_default();
+                let _ = write!(out, "<code>{}</code> {} &nbsp; ", esc(status), esc(&schema));
+            }
+            out.push_str("</p>");
+        }
+    }
+    out.push_str("<h2 id=errors>Error codes</h2><table><tr><th>code</th><th>status</th><th>meaning</th></tr>");
+    if let Some(codes) = doc["x-error-codes"].as_object() {
+        for (code, info) in codes {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(code),
+                info["status"],
+                prose(info["description"].as_str().unwrap_or_default())
+            );
+        }
+    }
+    out.push_str("</table><h2 id=schemas>Objects</h2>");
+    for (name, schema) in schemas {
+        let _ = write!(out, "<h3 id=\"schema-{0}\">{0}</h3>", esc(name));
+        if let Some(d) = schema["description"].as_str() {
+            out.push_str(&prose(d));
+        }
+        if let Some(values) = schema["enum"].as_array() {
+            let list: Vec<String> = values.iter().map(|v| format!("<code>{}</code>", esc(&v.to_string()))).collect();
+            let _ = write!(out, "<p>One of {}</p>", list.join(", "));
+        }
+        render_schema_fields(&mut out, schema);
+    }
+    out.push_str("</body></html>");
+    out
+}

@@ -1,0 +1,64 @@
+//! The route table: every route of the API with the guard it requires, in one place.
+//!
+//! A route exists only if it is listed here, and listing it is what documents it, so the
+//! router, the OpenAPI document and the permission-matrix test cannot drift apart.
+
+use axum::middleware::from_fn_with_state;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
+
+use super::auth::{self, Guard};
+use super::handlers::{meta, settings, status, users};
+use super::openapi;
+use crate::auth::Permission;
+use crate::daemon::Daemon;
+
+struct Table {
+    daemon: Daemon,
+    router: OpenApiRouter<Daemon>,
+}
+
+impl Table {
+    /// Adds routes that share one guard.
+    fn add(mut self, guard: Guard, routes: UtoipaMethodRouter<Daemon>) -> Table {
+        let mut group = OpenApiRouter::new().routes(routes);
+        openapi::mark(group.get_openapi_mut(), guard);
+        if guard != Guard::Require(Permission::None) {
+            group = group.route_layer(from_fn_with_state((self.daemon.clone(), guard), auth::require));
+        }
+        self.router = self.router.merge(group);
+        self
+    }
+}
+
+/// All routes (without the `/api/1` prefix) and their OpenAPI description.
+pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
+    use Permission::{Admin, AnyUser, None};
+    let open = Guard::Require(None);
+    let any = Guard::Require(AnyUser);
+    let admin = Guard::Require(Admin);
+    let status = Guard::StatusView;
+
+    Table {
+        daemon: daemon.clone(),
+        router: OpenApiRouter::with_openapi(openapi::base()),
+    }
+    // docs
+    .add(open, routes!(meta::openapi_json))
+    .add(open, routes!(meta::docs_page))
+    // status
+    .add(open, routes!(status::health))
+    .add(status, routes!(status::get_status))
+    .add(status, routes!(status::get_unit_info))
+    .add(status, routes!(status::get_network))
+    .add(status, routes!(status::get_disk_space))
+    .add(status, routes!(status::get_capture_status))
+    // settings
+    .add(admin, routes!(settings::get_settings, settings::update_settings))
+    .add(admin, routes!(settings::get_setting, settings::update_setting))
+    // users
+    .add(admin, routes!(users::get_users, users::create_user))
+    .add(any, routes!(users::current_user))
+    .add(admin, routes!(users::update_user, users::delete_user))
+    .router
+}

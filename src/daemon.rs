@@ -1,0 +1,196 @@
+//! Wiring: opens the parts of the daemon in order, serves the API, and shuts down cleanly.
+//!
+//! [`Daemon`] is the cheap, cloneable handle every part receives; [`run`] serves HTTP on a
+//! listener the caller bound (so tests and tools can use port 0) until `shutdown` resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::users::InitialAdmin;
+use crate::auth::{Authenticator, Users, UsersError};
+use crate::config::Config;
+use crate::settings::{Settings, SettingsError, SystemDefaults};
+use crate::store::{Store, StoreError};
+use crate::sys::lock::{DataDirLock, LockError};
+use crate::sys::network::DnsProbe;
+use crate::{api, sys};
+
+/// Connections still open this long after a shutdown request are dropped, so the daemon
+/// always exits within systemd's stop timeout (and the 5 s the CLI contract promises).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot create {path}: {source}")]
+    Directory {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot load settings: {0}")]
+    Settings(#[from] SettingsError),
+    #[error("cannot create the initial admin: {0}")]
+    Users(#[from] UsersError),
+}
+
+/// The parts of a running daemon.
+pub struct Parts {
+    pub config: Config,
+    pub store: Store,
+    pub settings: Settings,
+    pub auth: Authenticator,
+    pub users: Users,
+    pub started: Instant,
+    /// Read once: the serial number does not change while running.
+    pub serial: String,
+    pub dns: DnsProbe,
+    _lock: DataDirLock,
+}
+
+/// Cheap, cloneable handle to the running daemon.
+#[derive(Clone)]
+pub struct Daemon(Arc<Parts>);
+
+impl Deref for Daemon {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl Daemon {
+    /// Takes the data-directory lock, opens the store, loads settings and makes sure an
+    /// administrator exists. Does not serve yet.
+    pub async fn start(config: Config) -> Result<Daemon, StartError> {
+        create_private_dir(&config.data_dir)?;
+        let lock = DataDirLock::acquire(&config.data_dir)?;
+        std::fs::create_dir_all(&config.media_dir).map_err(|source| StartError::Directory {
+            path: config.media_dir.clone(),
+            source,
+        })?;
+
+        let store = Store::open(&config.database_path())?;
+        let settings = Settings::load(
+            store.clone(),
+            SystemDefaults {
+                hostname: sys::unit::hostname(),
+                timezone: sys::unit::system_timezone(),
+            },
+        )
+        .await?;
+        let auth = Authenticator::new(store.clone(), config.auth.clone());
+        let users = Users::new(store.clone(), auth.clone());
+        match users
+            .ensure_initial_admin(
+                config.initial_admin_password.as_deref(),
+                &config.initial_password_path(),
+            )
+            .await?
+        {
+            InitialAdmin::Existing => {}
+            InitialAdmin::FromConfig => {
+                log::info!("created user admin with the password from CASTD_ADMIN_PASSWORD");
+            }
+            InitialAdmin::Random { path, password } => log::warn!(
+                "created user admin with the random password {password} (also in {}, readable only by this user); change it after logging in",
+                path.display()
+            ),
+        }
+
+        Ok(Daemon(Arc::new(Parts {
+            config,
+            store,
+            settings,
+            auth,
+            users,
+            started: Instant::now(),
+            serial: sys::unit::serial(),
+            dns: DnsProbe::default(),
+            _lock: lock,
+        })))
+    }
+}
+
+fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if path.is_dir() {
+        return Ok(());
+    }
+    // The directory holds password hashes: owner only.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StartError::Directory {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops within a few seconds.
+pub async fn run(
+    daemon: Daemon,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let app = api::router(daemon.clone());
+    let mut graceful = stop_rx.clone();
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|stop| *stop).await;
+        log::info!("shutting down");
+        sys::notify::notify("STOPPING=1");
+    });
+    let watchdog = tokio::spawn(pet_watchdog(daemon.clone()));
+
+    let mut deadline = stop_rx.clone();
+    let result = tokio::select! {
+        served = serve.into_future() => served,
+        () = async move {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            log::warn!("connections still open {} s after shutdown; closing them", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    };
+    watchdog.abort();
+    result
+}
+
+/// Tells systemd the daemon is alive, as long as the database still answers.
+async fn pet_watchdog(daemon: Daemon) {
+    let Some(interval) = sys::notify::watchdog_interval() else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        match tokio::time::timeout(interval, daemon.store.ping()).await {
+            Ok(Ok(())) => {
+                sys::notify::notify("WATCHDOG=1");
+            }
+            Ok(Err(e)) => log::error!("watchdog: database check failed: {e}"),
+            Err(_) => log::error!("watchdog: database check timed out"),
+        }
+    }
+}

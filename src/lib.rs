@@ -1,0 +1,15 @@
+//! castd: the daemon of a lecture-capture appliance.
+//!
+//! The library holds every part of the daemon; the `castd` binary only parses the command
+//! line and calls [`daemon::run`]. Tests and benchmarks drive the library or the binary the
+//! same way a deployment does: a real SQLite store, real HTTP on a real socket.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod daemon;
+pub mod model;
+pub mod settings;
+pub mod status;
+pub mod store;
+pub mod sys;

@@ -1,0 +1,13 @@
+//! Request and response types of the API, with serde names exactly as `API.md` spells them
+//! (camelCase, `ID` upper-case). Types only: no I/O, no HTTP, no SQL.
+
+pub mod setting;
+pub mod status;
+pub mod user;
+
+pub use status::{
+    Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,
+    UnitInfo, UnitStatus,
+};
+pub use setting::Setting;
+pub use user::{Role, User, UserInput};
