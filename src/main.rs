@@ -20,7 +20,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("cannot start the async runtime: {e}");
@@ -60,7 +63,7 @@ async fn serve(config: Config) -> ExitCode {
     println!("castd listening on http://{addr}");
     let _ = std::io::stdout().flush();
     log::info!(
-        "API http://{addr}/api/1/ — docs http://{addr}/api/1/docs — web page http://{addr}/ — data in {}",
+        "API http://{addr}/api/1/ — docs http://{addr}/api/1/docs — data in {}",
         daemon.config.data_dir.display()
     );
     sys::notify::notify("READY=1");
@@ -77,7 +80,10 @@ async fn serve(config: Config) -> ExitCode {
 /// Resolves on the first SIGTERM or SIGINT.
 async fn termination() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         log::error!("cannot install signal handlers; stop with SIGKILL");
         std::future::pending::<()>().await;
         return;

@@ -62,7 +62,10 @@ pub fn alarms(disk: &DiskSpace, unit: &UnitInfo) -> Vec<Alarm> {
         alarms.push(Alarm {
             code: "disk.low".into(),
             level: AlarmLevel::Warning,
-            message: format!("only about {} minutes of recording fit on the disk", disk.minutes_left),
+            message: format!(
+                "only about {} minutes of recording fit on the disk",
+                disk.minutes_left
+            ),
             params: json!({"minutesLeft": disk.minutes_left}),
         });
     }
@@ -118,9 +121,17 @@ mod tests {
 
     #[test]
     fn alarms_follow_disk_and_clock() {
-        let codes = |d, u| alarms(&d, &u).into_iter().map(|a| a.code).collect::<Vec<_>>();
+        let codes = |d, u| {
+            alarms(&d, &u)
+                .into_iter()
+                .map(|a| a.code)
+                .collect::<Vec<_>>()
+        };
         assert!(codes(disk(100 << 30), unit(true)).is_empty());
         assert_eq!(codes(disk(0), unit(true)), ["disk.full"]);
-        assert_eq!(codes(disk(1 << 30), unit(false)), ["disk.low", "clock.unsynchronized"]);
+        assert_eq!(
+            codes(disk(1 << 30), unit(false)),
+            ["disk.low", "clock.unsynchronized"]
+        );
     }
 }

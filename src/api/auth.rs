@@ -57,9 +57,15 @@ pub fn client_ip(req: &Request) -> IpAddr {
 }
 
 /// Middleware: authenticates the caller and checks the route's permission.
-pub async fn require(State((daemon, guard)): State<(Daemon, Guard)>, mut req: Request, next: Next) -> Response {
+pub async fn require(
+    State((daemon, guard)): State<(Daemon, Guard)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let permission = guard.permission();
-    if permission == Permission::None || (guard == Guard::StatusView && daemon.settings.public_status()) {
+    if permission == Permission::None
+        || (guard == Guard::StatusView && daemon.settings.public_status())
+    {
         return next.run(req).await;
     }
     let header = req
@@ -73,7 +79,11 @@ pub async fn require(State((daemon, guard)): State<(Daemon, Guard)>, mut req: Re
     if !permission.granted_to(&user.roles) {
         return ApiError::new(
             ErrorCode::AuthForbidden,
-            format!("{} may not do this; it needs the '{}' permission", user.username, permission.as_str()),
+            format!(
+                "{} may not do this; it needs the '{}' permission",
+                user.username,
+                permission.as_str()
+            ),
         )
         .with("permission", permission.as_str())
         .into_response();

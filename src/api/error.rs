@@ -182,7 +182,9 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Missing => ApiError::new(ErrorCode::AuthRequired, "credentials required"),
-            AuthError::Invalid => ApiError::new(ErrorCode::AuthInvalid, "invalid user name or password"),
+            AuthError::Invalid => {
+                ApiError::new(ErrorCode::AuthInvalid, "invalid user name or password")
+            }
             AuthError::Throttled { retry_after } => {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let mut err = ApiError::new(
@@ -202,13 +204,19 @@ impl From<UsersError> for ApiError {
     fn from(e: UsersError) -> Self {
         let message = e.to_string();
         match e {
-            UsersError::NotFound(id) => ApiError::new(ErrorCode::UserNotFound, message).with("id", id),
+            UsersError::NotFound(id) => {
+                ApiError::new(ErrorCode::UserNotFound, message).with("id", id)
+            }
             UsersError::DuplicateUsername(name) => {
                 ApiError::new(ErrorCode::UserDuplicate, message).with("username", name)
             }
             UsersError::LastAdmin => ApiError::new(ErrorCode::UserLastAdmin, message),
-            UsersError::InvalidUsername(_) => ApiError::new(ErrorCode::UserInvalidUsername, message),
-            UsersError::InvalidPassword(_) => ApiError::new(ErrorCode::UserInvalidPassword, message),
+            UsersError::InvalidUsername(_) => {
+                ApiError::new(ErrorCode::UserInvalidUsername, message)
+            }
+            UsersError::InvalidPassword(_) => {
+                ApiError::new(ErrorCode::UserInvalidPassword, message)
+            }
             UsersError::InvalidRoles(_) => ApiError::new(ErrorCode::UserInvalidRoles, message),
             UsersError::Store(e) => e.into(),
         }
@@ -219,11 +227,17 @@ impl From<SettingsError> for ApiError {
     fn from(e: SettingsError) -> Self {
         let message = e.to_string();
         match e {
-            SettingsError::NotFound(key) => ApiError::new(ErrorCode::SettingNotFound, message).with("key", key),
-            SettingsError::UnknownKey(key) => ApiError::new(ErrorCode::SettingUnknownKey, message).with("key", key),
-            SettingsError::InvalidValue { key, reason } => ApiError::new(ErrorCode::SettingInvalidValue, message)
-                .with("key", key)
-                .with("reason", reason),
+            SettingsError::NotFound(key) => {
+                ApiError::new(ErrorCode::SettingNotFound, message).with("key", key)
+            }
+            SettingsError::UnknownKey(key) => {
+                ApiError::new(ErrorCode::SettingUnknownKey, message).with("key", key)
+            }
+            SettingsError::InvalidValue { key, reason } => {
+                ApiError::new(ErrorCode::SettingInvalidValue, message)
+                    .with("key", key)
+                    .with("reason", reason)
+            }
             SettingsError::Store(e) => e.into(),
         }
     }

@@ -50,8 +50,11 @@ pub fn router(daemon: Daemon) -> Router {
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(ErrorCode::RouteNotFound, format!("no route {method} {}", uri.path()))
-        .with("path", uri.path().to_string())
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no route {method} {}", uri.path()),
+    )
+    .with("path", uri.path().to_string())
 }
 
 async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {

@@ -89,12 +89,29 @@ pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
         }
         let responses = &mut op.responses.responses;
         if permission != Permission::None {
-            op.security = Some(vec![SecurityRequirement::new("basicAuth", Vec::<String>::new())]);
-            responses.insert("401".into(), error_response("No or wrong credentials (`auth.required`, `auth.invalid_credentials`)."));
-            responses.insert("429".into(), error_response("Too many failed logins (`auth.throttled`); see Retry-After."));
+            op.security = Some(vec![SecurityRequirement::new(
+                "basicAuth",
+                Vec::<String>::new(),
+            )]);
+            responses.insert(
+                "401".into(),
+                error_response(
+                    "No or wrong credentials (`auth.required`, `auth.invalid_credentials`).",
+                ),
+            );
+            responses.insert(
+                "429".into(),
+                error_response("Too many failed logins (`auth.throttled`); see Retry-After."),
+            );
         }
-        if !matches!(permission, Permission::None | Permission::AnyUser | Permission::View) {
-            responses.insert("403".into(), error_response("The user's roles lack the permission (`auth.forbidden`)."));
+        if !matches!(
+            permission,
+            Permission::None | Permission::AnyUser | Permission::View
+        ) {
+            responses.insert(
+                "403".into(),
+                error_response("The user's roles lack the permission (`auth.forbidden`)."),
+            );
         }
         responses
             .entry("default".into())
@@ -106,9 +123,14 @@ pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
 pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
     for op in operations_mut(doc) {
         if let Some(body) = op.request_body.as_mut()
-            && let Some(form) = body.content.get("application/x-www-form-urlencoded").cloned()
+            && let Some(form) = body
+                .content
+                .get("application/x-www-form-urlencoded")
+                .cloned()
         {
-            body.content.entry("application/json".into()).or_insert(form);
+            body.content
+                .entry("application/json".into())
+                .or_insert(form);
         }
     }
     doc.extensions
@@ -162,7 +184,10 @@ fn schema_name(schema: &Value) -> String {
     }
     match schema.get("type") {
         Some(Value::String(t)) if t == "array" => {
-            format!("[{}]", schema.get("items").map(schema_name).unwrap_or_default())
+            format!(
+                "[{}]",
+                schema.get("items").map(schema_name).unwrap_or_default()
+            )
         }
         Some(Value::String(t)) => t.clone(),
         Some(Value::Array(ts)) => ts
@@ -191,8 +216,15 @@ fn render_schema_fields(out: &mut String, schema: &Value) {
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
             esc(&schema_name(prop)),
-            if required.contains(&name.as_str()) { "required" } else { "" },
-            esc(prop.get("description").and_then(Value::as_str).unwrap_or_default()),
+            if required.contains(&name.as_str()) {
+                "required"
+            } else {
+                ""
+            },
+            esc(prop
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()),
         );
     }
     out.push_str("</table>");
@@ -258,7 +290,9 @@ fn render_html(doc: &Value) -> String {
             out.push_str(&prose(d));
         }
         if let Some(params) = op["parameters"].as_array() {
-            out.push_str("<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>");
+            out.push_str(
+                "<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>",
+            );
             for p in params {
                 let _ = write!(
                     out,
@@ -271,7 +305,9 @@ fn render_html(doc: &Value) -> String {
             }
             out.push_str("</table>");
         }
-        if let Some(schema) = op["requestBody"]["content"]["application/x-www-form-urlencoded"].get("schema") {
+        if let Some(schema) =
+            op["requestBody"]["content"]["application/x-www-form-urlencoded"].get("schema")
+        {
             let name = schema_name(schema);
             let _ = write!(out, "<p>Form parameters (<code>{}</code>):</p>", esc(&name));
             if let Some(s) = schemas.get(&name) {
@@ -309,7 +345,10 @@ fn render_html(doc: &Value) -> String {
             out.push_str(&prose(d));
         }
         if let Some(values) = schema["enum"].as_array() {
-            let list: Vec<String> = values.iter().map(|v| format!("<code>{}</code>", esc(&v.to_string()))).collect();
+            let list: Vec<String> = values
+                .iter()
+                .map(|v| format!("<code>{}</code>", esc(&v.to_string())))
+                .collect();
             let _ = write!(out, "<p>One of {}</p>", list.join(", "));
         }
         render_schema_fields(&mut out, schema);

@@ -24,7 +24,10 @@ impl Table {
         let mut group = OpenApiRouter::new().routes(routes);
         openapi::mark(group.get_openapi_mut(), guard);
         if guard != Guard::Require(Permission::None) {
-            group = group.route_layer(from_fn_with_state((self.daemon.clone(), guard), auth::require));
+            group = group.route_layer(from_fn_with_state(
+                (self.daemon.clone(), guard),
+                auth::require,
+            ));
         }
         self.router = self.router.merge(group);
         self
@@ -54,8 +57,14 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(status, routes!(status::get_disk_space))
     .add(status, routes!(status::get_capture_status))
     // settings
-    .add(admin, routes!(settings::get_settings, settings::update_settings))
-    .add(admin, routes!(settings::get_setting, settings::update_setting))
+    .add(
+        admin,
+        routes!(settings::get_settings, settings::update_settings),
+    )
+    .add(
+        admin,
+        routes!(settings::get_setting, settings::update_setting),
+    )
     // users
     .add(admin, routes!(users::get_users, users::create_user))
     .add(any, routes!(users::current_user))

@@ -87,7 +87,11 @@ impl Authenticator {
     }
 
     /// Checks an `Authorization` header value from `addr`.
-    pub async fn authenticate(&self, header: Option<&str>, addr: IpAddr) -> Result<User, AuthError> {
+    pub async fn authenticate(
+        &self,
+        header: Option<&str>,
+        addr: IpAddr,
+    ) -> Result<User, AuthError> {
         let (username, password) = parse_basic(header.ok_or(AuthError::Missing)?)?;
         let now = Instant::now();
         self.lock_throttle()
@@ -239,7 +243,8 @@ mod tests {
         assert_eq!(auth.authenticate(Some(&header), addr).await.unwrap(), user);
         assert!(auth.lock_cache().contains_key("panel"));
         assert!(matches!(
-            auth.authenticate(Some(&basic("panel", "wrong")), addr).await,
+            auth.authenticate(Some(&basic("panel", "wrong")), addr)
+                .await,
             Err(AuthError::Invalid)
         ));
 
@@ -247,7 +252,10 @@ mod tests {
             .update(user.id, Default::default(), Some("new-password"))
             .await
             .unwrap();
-        assert!(auth.lock_cache().is_empty(), "a password change drops the cache");
+        assert!(
+            auth.lock_cache().is_empty(),
+            "a password change drops the cache"
+        );
         assert!(matches!(
             auth.authenticate(Some(&header), addr).await,
             Err(AuthError::Invalid)

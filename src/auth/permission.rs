@@ -65,12 +65,24 @@ mod tests {
     #[test]
     fn the_table_matches_the_captureast_roles() {
         let expect = |role: Role, granted: &[Permission]| {
-            for p in [Permission::View, Permission::ManageSchedule, Permission::ManageMedia, Permission::Admin] {
-                assert_eq!(p.granted_to(&[role]), granted.contains(&p), "{role:?} {p:?}");
+            for p in [
+                Permission::View,
+                Permission::ManageSchedule,
+                Permission::ManageMedia,
+                Permission::Admin,
+            ] {
+                assert_eq!(
+                    p.granted_to(&[role]),
+                    granted.contains(&p),
+                    "{role:?} {p:?}"
+                );
             }
         };
         use Permission as P;
-        expect(Role::Administrator, &[P::View, P::ManageSchedule, P::ManageMedia, P::Admin]);
+        expect(
+            Role::Administrator,
+            &[P::View, P::ManageSchedule, P::ManageMedia, P::Admin],
+        );
         expect(Role::Scheduler, &[P::View, P::ManageSchedule]);
         expect(Role::ContentManager, &[P::View, P::ManageMedia]);
         expect(Role::StatusViewer, &[P::View]);

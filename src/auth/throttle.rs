@@ -77,7 +77,9 @@ impl<K: Hash + Eq + Clone> Counter<K> {
     fn prune(&mut self, now: Instant, window: Duration) {
         self.entries.retain(|_, f| {
             f.locked_until.is_some_and(|u| u > now)
-                || f.times.back().is_some_and(|t| now.duration_since(*t) <= window)
+                || f.times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) <= window)
         });
         if self.entries.len() >= MAX_KEYS {
             // Still full of active keys: forget the ones whose last failure is oldest.
@@ -139,7 +141,8 @@ impl Throttle {
         self.addresses.clear(&addr);
         self.users.clear(&user);
         if self.trusted.len() >= MAX_KEYS {
-            self.trusted.retain(|_, t| now.duration_since(*t) < TRUST_FOR);
+            self.trusted
+                .retain(|_, t| now.duration_since(*t) < TRUST_FOR);
         }
         if self.trusted.len() < MAX_KEYS {
             self.trusted.insert((user, addr), now);
@@ -175,7 +178,10 @@ mod tests {
         assert!(t.check(A, "x", now).is_ok());
         t.failure(A, "x", now);
         assert_eq!(t.check(A, "x", now), Err(Duration::from_secs(10)));
-        assert!(t.check(B, "y", now).is_ok(), "other addresses are not affected");
+        assert!(
+            t.check(B, "y", now).is_ok(),
+            "other addresses are not affected"
+        );
         t.failure(A, "x", now);
         assert_eq!(t.check(A, "x", now), Err(Duration::from_secs(20)));
         t.failure(A, "x", now);
@@ -205,7 +211,10 @@ mod tests {
         }
         let stranger = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 1));
         assert!(t.check(stranger, "panel", now).is_err());
-        assert!(t.check(B, "panel", now).is_ok(), "the panel's own address keeps working");
+        assert!(
+            t.check(B, "panel", now).is_ok(),
+            "the panel's own address keeps working"
+        );
     }
 
     #[test]

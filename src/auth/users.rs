@@ -75,7 +75,12 @@ impl Users {
             .ok_or(UsersError::NotFound(id))
     }
 
-    pub async fn create(&self, username: &str, roles: &[Role], password: &str) -> Result<User, UsersError> {
+    pub async fn create(
+        &self,
+        username: &str,
+        roles: &[Role],
+        password: &str,
+    ) -> Result<User, UsersError> {
         let username = check_username(username)?;
         let roles = check_roles(roles)?;
         password::check_policy(password).map_err(UsersError::InvalidPassword)?;
@@ -105,7 +110,12 @@ impl Users {
     }
 
     /// Changes name and/or roles (absent fields stay) and optionally the password.
-    pub async fn update(&self, id: i64, input: UserInput, password: Option<&str>) -> Result<User, UsersError> {
+    pub async fn update(
+        &self,
+        id: i64,
+        input: UserInput,
+        password: Option<&str>,
+    ) -> Result<User, UsersError> {
         let username = input.username.as_deref().map(check_username).transpose()?;
         let roles = input.roles.as_deref().map(check_roles).transpose()?;
         let phc = match password {
@@ -118,7 +128,9 @@ impl Users {
         let user = self
             .store
             .write(move |tx| {
-                let current = store::users::get(tx, id)?.ok_or(UsersError::NotFound(id))?.user;
+                let current = store::users::get(tx, id)?
+                    .ok_or(UsersError::NotFound(id))?
+                    .user;
                 let was_admin = current.roles.contains(&Role::Administrator);
                 let username = username.unwrap_or(current.username);
                 let roles = roles.unwrap_or(current.roles);
@@ -141,7 +153,11 @@ impl Users {
                 if let Some(phc) = &phc {
                     store::users::set_password_hash(tx, id, phc)?;
                 }
-                Ok(User { id, username, roles })
+                Ok(User {
+                    id,
+                    username,
+                    roles,
+                })
             })
             .await?;
         self.auth.invalidate();
@@ -151,8 +167,12 @@ impl Users {
     pub async fn delete(&self, id: i64) -> Result<(), UsersError> {
         self.store
             .write(move |tx| {
-                let user = store::users::get(tx, id)?.ok_or(UsersError::NotFound(id))?.user;
-                if user.roles.contains(&Role::Administrator) && store::users::count_admins(tx, Some(id))? == 0 {
+                let user = store::users::get(tx, id)?
+                    .ok_or(UsersError::NotFound(id))?
+                    .user;
+                if user.roles.contains(&Role::Administrator)
+                    && store::users::count_admins(tx, Some(id))? == 0
+                {
                     return Err(UsersError::LastAdmin);
                 }
                 store::users::delete(tx, id)?;
@@ -165,7 +185,11 @@ impl Users {
 
     /// On first start (no users at all) creates `admin` with the configured password or a
     /// random one written to `password_file` (mode 0600). There is no default password.
-    pub async fn ensure_initial_admin(&self, configured: Option<&str>, password_file: &Path) -> Result<InitialAdmin, UsersError> {
+    pub async fn ensure_initial_admin(
+        &self,
+        configured: Option<&str>,
+        password_file: &Path,
+    ) -> Result<InitialAdmin, UsersError> {
         if self.store.read(store::users::count).await? > 0 {
             return Ok(InitialAdmin::Existing);
         }
@@ -204,7 +228,9 @@ async fn hash_off_thread(password: String) -> Result<String, UsersError> {
 fn check_username(name: &str) -> Result<String, UsersError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-');
     if name.is_empty() || name.len() > 64 {
-        return Err(UsersError::InvalidUsername("must be 1 to 64 characters".into()));
+        return Err(UsersError::InvalidUsername(
+            "must be 1 to 64 characters".into(),
+        ));
     }
     if !name.chars().all(ok_char) {
         return Err(UsersError::InvalidUsername(
@@ -219,7 +245,9 @@ fn check_roles(roles: &[Role]) -> Result<Vec<Role>, UsersError> {
     roles.sort();
     roles.dedup();
     if roles.is_empty() {
-        return Err(UsersError::InvalidRoles("a user needs at least one role".into()));
+        return Err(UsersError::InvalidRoles(
+            "a user needs at least one role".into(),
+        ));
     }
     Ok(roles)
 }
@@ -254,23 +282,40 @@ mod tests {
     async fn the_last_administrator_cannot_go() {
         let dir = tempfile::tempdir().unwrap();
         let u = users(dir.path()).await;
-        let admin = u.create("boss", &[Role::Administrator], "password1").await.unwrap();
-        assert!(matches!(u.delete(admin.id).await, Err(UsersError::LastAdmin)));
+        let admin = u
+            .create("boss", &[Role::Administrator], "password1")
+            .await
+            .unwrap();
+        assert!(matches!(
+            u.delete(admin.id).await,
+            Err(UsersError::LastAdmin)
+        ));
         let demote = UserInput {
             username: None,
             roles: Some(vec![Role::Presenter]),
         };
-        assert!(matches!(u.update(admin.id, demote.clone(), None).await, Err(UsersError::LastAdmin)));
-        let second = u.create("deputy", &[Role::Administrator], "password2").await.unwrap();
+        assert!(matches!(
+            u.update(admin.id, demote.clone(), None).await,
+            Err(UsersError::LastAdmin)
+        ));
+        let second = u
+            .create("deputy", &[Role::Administrator], "password2")
+            .await
+            .unwrap();
         u.update(admin.id, demote, None).await.unwrap();
-        assert!(matches!(u.delete(second.id).await, Err(UsersError::LastAdmin)));
+        assert!(matches!(
+            u.delete(second.id).await,
+            Err(UsersError::LastAdmin)
+        ));
     }
 
     #[tokio::test]
     async fn names_are_unique_ignoring_case_and_validated() {
         let dir = tempfile::tempdir().unwrap();
         let u = users(dir.path()).await;
-        u.create("Anna", &[Role::Scheduler], "password1").await.unwrap();
+        u.create("Anna", &[Role::Scheduler], "password1")
+            .await
+            .unwrap();
         assert!(matches!(
             u.create("anna", &[Role::Scheduler], "password1").await,
             Err(UsersError::DuplicateUsername(_))
@@ -279,7 +324,10 @@ mod tests {
             u.create("a:b", &[Role::Scheduler], "password1").await,
             Err(UsersError::InvalidUsername(_))
         ));
-        assert!(matches!(u.create("bob", &[], "password1").await, Err(UsersError::InvalidRoles(_))));
+        assert!(matches!(
+            u.create("bob", &[], "password1").await,
+            Err(UsersError::InvalidRoles(_))
+        ));
         assert!(matches!(
             u.create("bob", &[Role::Scheduler], "short").await,
             Err(UsersError::InvalidPassword(_))
@@ -294,7 +342,11 @@ mod tests {
         let u = users(dir.path()).await;
         let file = dir.path().join("initial-admin-password");
         let outcome = u.ensure_initial_admin(None, &file).await.unwrap();
-        let InitialAdmin::Random { path, password: generated } = outcome else {
+        let InitialAdmin::Random {
+            path,
+            password: generated,
+        } = outcome
+        else {
             panic!("expected a random password, got {outcome:?}");
         };
         assert_eq!(path, file);
@@ -302,7 +354,14 @@ mod tests {
         assert_eq!(mode, 0o600);
         let password = std::fs::read_to_string(&file).unwrap();
         assert_eq!(password.trim(), generated);
-        assert_eq!(u.ensure_initial_admin(None, &file).await.unwrap(), InitialAdmin::Existing);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), password, "written once");
+        assert_eq!(
+            u.ensure_initial_admin(None, &file).await.unwrap(),
+            InitialAdmin::Existing
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            password,
+            "written once"
+        );
     }
 }

@@ -5,9 +5,9 @@ pub mod setting;
 pub mod status;
 pub mod user;
 
+pub use setting::Setting;
 pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,
     UnitInfo, UnitStatus,
 };
-pub use setting::Setting;
 pub use user::{Role, User, UserInput};

@@ -10,11 +10,18 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// A string of 1..=`max_len` characters without control characters.
-    Text { max_len: usize },
+    Text {
+        max_len: usize,
+    },
     /// Like `Text`, or `null` for "not set".
-    OptionalText { max_len: usize },
+    OptionalText {
+        max_len: usize,
+    },
     Bool,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// An IANA time zone name such as `Europe/Berlin`.
     TimeZone,
 }
@@ -42,12 +49,16 @@ impl Definition {
     /// JSON Schema of the values this setting accepts.
     pub fn schema(&self) -> Value {
         match self.kind {
-            Kind::Text { max_len } => json!({"type": "string", "minLength": 1, "maxLength": max_len}),
+            Kind::Text { max_len } => {
+                json!({"type": "string", "minLength": 1, "maxLength": max_len})
+            }
             Kind::OptionalText { max_len } => {
                 json!({"type": ["string", "null"], "minLength": 1, "maxLength": max_len})
             }
             Kind::Bool => json!({"type": "boolean"}),
-            Kind::Integer { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+            Kind::Integer { min, max } => {
+                json!({"type": "integer", "minimum": min, "maximum": max})
+            }
             Kind::TimeZone => json!({"type": "string", "format": "iana-time-zone"}),
         }
     }
@@ -146,7 +157,10 @@ pub static DEFINITIONS: &[Definition] = &[
     Definition {
         key: DISK_RESERVE_MB,
         description: "Free space (MiB) kept in reserve; recordings stop before eating into it.",
-        kind: Kind::Integer { min: 0, max: 1_048_576 },
+        kind: Kind::Integer {
+            min: 0,
+            max: 1_048_576,
+        },
         default: |_| json!(2048),
     },
     Definition {
@@ -158,7 +172,10 @@ pub static DEFINITIONS: &[Definition] = &[
     Definition {
         key: PREVIEW_INTERVAL_MS,
         description: "How often preview images are refreshed, in milliseconds.",
-        kind: Kind::Integer { min: 200, max: 60_000 },
+        kind: Kind::Integer {
+            min: 200,
+            max: 60_000,
+        },
         default: |_| json!(1000),
     },
     Definition {
@@ -179,21 +196,51 @@ mod tests {
 
     #[test]
     fn tolerated_spellings_become_the_declared_type() {
-        assert_eq!(find(CONCURRENT_CAPTURES).unwrap().coerce(json!("true")), Ok(json!(true)));
-        assert_eq!(find(DISK_RESERVE_MB).unwrap().coerce(json!(" 512 ")), Ok(json!(512)));
-        assert_eq!(find(UNIT_NAME).unwrap().coerce(json!(101)), Ok(json!("101")));
-        assert_eq!(find(DEFAULT_TEMPLATE).unwrap().coerce(Value::Null), Ok(Value::Null));
+        assert_eq!(
+            find(CONCURRENT_CAPTURES).unwrap().coerce(json!("true")),
+            Ok(json!(true))
+        );
+        assert_eq!(
+            find(DISK_RESERVE_MB).unwrap().coerce(json!(" 512 ")),
+            Ok(json!(512))
+        );
+        assert_eq!(
+            find(UNIT_NAME).unwrap().coerce(json!(101)),
+            Ok(json!("101"))
+        );
+        assert_eq!(
+            find(DEFAULT_TEMPLATE).unwrap().coerce(Value::Null),
+            Ok(Value::Null)
+        );
     }
 
     #[test]
     fn invalid_values_are_refused_with_a_reason() {
-        let err = find(PREVIEW_INTERVAL_MS).unwrap().coerce(json!(5)).unwrap_err();
+        let err = find(PREVIEW_INTERVAL_MS)
+            .unwrap()
+            .coerce(json!(5))
+            .unwrap_err();
         assert!(err.contains("between 200 and 60000"), "{err}");
-        assert!(find(TIMEZONE).unwrap().coerce(json!("Mars/Olympus")).is_err());
-        assert!(find(TIMEZONE).unwrap().coerce(json!("Europe/Berlin")).is_ok());
+        assert!(
+            find(TIMEZONE)
+                .unwrap()
+                .coerce(json!("Mars/Olympus"))
+                .is_err()
+        );
+        assert!(
+            find(TIMEZONE)
+                .unwrap()
+                .coerce(json!("Europe/Berlin"))
+                .is_ok()
+        );
         assert!(find(UNIT_NAME).unwrap().coerce(json!("  ")).is_err());
         assert!(find(UNIT_NAME).unwrap().coerce(json!("a\u{7}b")).is_err());
-        assert!(find(CONCURRENT_CAPTURES).unwrap().coerce(json!("yes please")).is_err());
+        assert!(
+            find(CONCURRENT_CAPTURES)
+                .unwrap()
+                .coerce(json!("yes please"))
+                .is_err()
+        );
     }
 
     #[test]

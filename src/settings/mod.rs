@@ -85,7 +85,10 @@ impl Settings {
     }
 
     pub fn all(&self) -> Vec<Setting> {
-        catalog::DEFINITIONS.iter().map(|d| self.describe(d)).collect()
+        catalog::DEFINITIONS
+            .iter()
+            .map(|d| self.describe(d))
+            .collect()
     }
 
     /// Updates one setting.
@@ -100,7 +103,10 @@ impl Settings {
 
     /// Updates several settings at once: all are validated first, then written in one
     /// transaction, so either every one changes or none does. Keys not named stay untouched.
-    pub async fn update_many(&self, values: BTreeMap<String, Value>) -> Result<Vec<Setting>, SettingsError> {
+    pub async fn update_many(
+        &self,
+        values: BTreeMap<String, Value>,
+    ) -> Result<Vec<Setting>, SettingsError> {
         let mut checked = BTreeMap::new();
         for (key, value) in values {
             let def = catalog::find(&key).ok_or_else(|| SettingsError::UnknownKey(key.clone()))?;
@@ -204,7 +210,9 @@ mod tests {
             ]))
             .await
             .unwrap_err();
-        assert!(matches!(err, SettingsError::InvalidValue { ref key, .. } if key == "previewIntervalMs"));
+        assert!(
+            matches!(err, SettingsError::InvalidValue { ref key, .. } if key == "previewIntervalMs")
+        );
         assert_eq!(s.unit_name(), "room-101");
 
         s.update_many(BTreeMap::from([("unitName".to_string(), json!("Hall A"))]))

@@ -18,13 +18,19 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, String)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn decode((id, username, password_hash, roles): (i64, String, String, String)) -> Result<UserRecord, StoreError> {
+fn decode(
+    (id, username, password_hash, roles): (i64, String, String, String),
+) -> Result<UserRecord, StoreError> {
     let roles: Vec<Role> = serde_json::from_str(&roles).map_err(|e| StoreError::Corrupt {
         table: "users",
         message: format!("roles of user {id}: {e}"),
     })?;
     Ok(UserRecord {
-        user: User { id, username, roles },
+        user: User {
+            id,
+            username,
+            roles,
+        },
         password_hash,
     })
 }
@@ -63,7 +69,11 @@ pub fn by_username(conn: &Connection, username: &str) -> Result<Option<UserRecor
 }
 
 /// Whether another user already has this name, ignoring case.
-pub fn username_taken(conn: &Connection, username: &str, except_id: Option<i64>) -> Result<bool, StoreError> {
+pub fn username_taken(
+    conn: &Connection,
+    username: &str,
+    except_id: Option<i64>,
+) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT count(*) FROM users WHERE username = ?1 COLLATE NOCASE AND id IS NOT ?2",
     )?;
@@ -73,7 +83,8 @@ pub fn username_taken(conn: &Connection, username: &str, except_id: Option<i64>)
 
 /// Number of users holding the Administrator role, leaving out `except_id`.
 pub fn count_admins(conn: &Connection, except_id: Option<i64>) -> Result<i64, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id IS NOT ?1"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id IS NOT ?1"))?;
     let rows = stmt.query_map(params![except_id], from_row)?;
     let mut admins = 0;
     for row in rows {
@@ -85,7 +96,12 @@ pub fn count_admins(conn: &Connection, except_id: Option<i64>) -> Result<i64, St
 }
 
 /// Inserts a user; the caller has checked the name is free. Returns the new id.
-pub fn insert(conn: &Connection, username: &str, password_hash: &str, roles: &[Role]) -> Result<i64, rusqlite::Error> {
+pub fn insert(
+    conn: &Connection,
+    username: &str,
+    password_hash: &str,
+    roles: &[Role],
+) -> Result<i64, rusqlite::Error> {
     let now = now_ms();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO users (username, password_hash, roles, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -94,7 +110,12 @@ pub fn insert(conn: &Connection, username: &str, password_hash: &str, roles: &[R
     Ok(conn.last_insert_rowid())
 }
 
-pub fn update(conn: &Connection, id: i64, username: &str, roles: &[Role]) -> Result<(), rusqlite::Error> {
+pub fn update(
+    conn: &Connection,
+    id: i64,
+    username: &str,
+    roles: &[Role],
+) -> Result<(), rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "UPDATE users SET username = ?2, roles = ?3, updated_at = ?4 WHERE id = ?1",
     )?;
@@ -102,7 +123,11 @@ pub fn update(conn: &Connection, id: i64, username: &str, roles: &[Role]) -> Res
     Ok(())
 }
 
-pub fn set_password_hash(conn: &Connection, id: i64, password_hash: &str) -> Result<(), StoreError> {
+pub fn set_password_hash(
+    conn: &Connection,
+    id: i64,
+    password_hash: &str,
+) -> Result<(), StoreError> {
     let mut stmt =
         conn.prepare_cached("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?;
     stmt.execute(params![id, password_hash, now_ms()])?;

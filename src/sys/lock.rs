@@ -15,7 +15,10 @@ pub enum LockError {
     #[error("another castd{} is already using {}", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display())]
     Held { dir: PathBuf, pid: Option<u32> },
     #[error("cannot lock {}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Held for the daemon's lifetime; dropping it releases the lock.
@@ -67,7 +70,10 @@ mod tests {
         let first = DataDirLock::acquire(dir.path()).unwrap();
         let err = DataDirLock::acquire(dir.path()).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
         drop(first);
         DataDirLock::acquire(dir.path()).unwrap();
     }

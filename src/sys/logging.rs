@@ -20,7 +20,13 @@ impl Log for StderrLogger {
         }
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{now} {:5} {}: {}", record.level(), record.target(), record.args());
+        let _ = writeln!(
+            err,
+            "{now} {:5} {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
     }
 
     fn flush(&self) {}

@@ -22,7 +22,9 @@ pub fn interfaces() -> std::io::Result<Vec<NetworkInterface>> {
                 up: false,
                 speed_mbps: read_speed(&ifa.interface_name),
             });
-        entry.up |= ifa.flags.contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING);
+        entry.up |= ifa
+            .flags
+            .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING);
         let Some(address) = ifa.address else { continue };
         if let Some(link) = address.as_link_addr() {
             if let Some(mac) = link.addr().filter(|m| m.iter().any(|b| *b != 0)) {
@@ -116,7 +118,10 @@ impl Default for DnsProbe {
 impl DnsProbe {
     /// Whether any configured name server answers a query for the root's NS records.
     pub async fn reachable(&self, servers: &[IpAddr]) -> bool {
-        if let Some((at, ok)) = *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        if let Some((at, ok)) = *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             && at.elapsed() < DNS_PROBE_TTL
         {
             return ok;
@@ -128,7 +133,10 @@ impl DnsProbe {
                 break;
             }
         }
-        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), ok));
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), ok));
         ok
     }
 }
@@ -181,7 +189,10 @@ mod tests {
         let table = "Iface\tDestination\tGateway \tFlags\n\
                      eth0\t0000A8C0\t00000000\t0001\n\
                      eth0\t00000000\t0100A8C0\t0003\n";
-        assert_eq!(parse_default_gateway(table), Some(Ipv4Addr::new(192, 168, 0, 1)));
+        assert_eq!(
+            parse_default_gateway(table),
+            Some(Ipv4Addr::new(192, 168, 0, 1))
+        );
         assert_eq!(parse_default_gateway("Iface\n"), None);
     }
 
@@ -190,7 +201,10 @@ mod tests {
         let conf = "# comment\nnameserver 10.0.0.2\nsearch example\nnameserver fe80::1%eth0\nnameserver junk\n";
         assert_eq!(
             parse_resolv_conf(conf),
-            vec!["10.0.0.2".parse::<IpAddr>().unwrap(), "fe80::1".parse().unwrap()]
+            vec![
+                "10.0.0.2".parse::<IpAddr>().unwrap(),
+                "fe80::1".parse().unwrap()
+            ]
         );
     }
 
@@ -199,7 +213,11 @@ mod tests {
         let all = interfaces().unwrap();
         let lo = all.iter().find(|i| i.name == "lo").expect("lo exists");
         assert!(lo.up);
-        assert!(lo.addresses.contains(&"127.0.0.1/8".to_string()), "{:?}", lo.addresses);
+        assert!(
+            lo.addresses.contains(&"127.0.0.1/8".to_string()),
+            "{:?}",
+            lo.addresses
+        );
         assert_eq!(lo.mac, None);
     }
 }

@@ -27,7 +27,10 @@ pub fn serial() -> String {
 
 fn is_placeholder_serial(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
-    lower.contains("to be filled") || lower == "default string" || lower == "none" || s.chars().all(|c| c == '0')
+    lower.contains("to be filled")
+        || lower == "default string"
+        || lower == "none"
+        || s.chars().all(|c| c == '0')
 }
 
 /// Time since the machine booted.
@@ -52,7 +55,9 @@ pub fn system_timezone() -> String {
     let from_file = std::fs::read_to_string("/etc/timezone")
         .ok()
         .map(|s| s.trim().to_string());
-    let from_link = std::fs::read_link("/etc/localtime").ok().and_then(|target| zone_from_path(&target));
+    let from_link = std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|target| zone_from_path(&target));
     from_file
         .into_iter()
         .chain(from_link)

@@ -15,7 +15,10 @@ use crate::api::openapi::ApiDocs;
 #[utoipa::path(get, path = "/openapi.json", tag = "docs", operation_id = "openapi",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json(Extension(docs): Extension<Arc<ApiDocs>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], docs.json.clone())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        docs.json.clone(),
+    )
 }
 
 /// Human-readable API documentation

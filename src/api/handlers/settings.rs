@@ -45,7 +45,10 @@ pub async fn update_settings(
 #[utoipa::path(get, path = "/settings/{key}", tag = "settings", operation_id = "getSetting",
     params(("key" = String, Path, description = "Setting key, e.g. unitName")),
     responses((status = 200, body = Setting)))]
-pub async fn get_setting(State(daemon): State<Daemon>, PathParam(key): PathParam<String>) -> Result<Json<Setting>, ApiError> {
+pub async fn get_setting(
+    State(daemon): State<Daemon>,
+    PathParam(key): PathParam<String>,
+) -> Result<Json<Setting>, ApiError> {
     Ok(Json(daemon.settings.get(&key)?))
 }
 

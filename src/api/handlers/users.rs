@@ -44,7 +44,10 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let username = form.user.username.unwrap_or_default();
     let roles = form.user.roles.unwrap_or_default();
-    let user = daemon.users.create(&username, &roles, &form.password).await?;
+    let user = daemon
+        .users
+        .create(&username, &roles, &form.password)
+        .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -69,14 +72,22 @@ pub async fn update_user(
     PathParam(id): PathParam<i64>,
     Form(form): Form<UpdateUserForm>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(daemon.users.update(id, form.user, form.password.as_deref()).await?))
+    Ok(Json(
+        daemon
+            .users
+            .update(id, form.user, form.password.as_deref())
+            .await?,
+    ))
 }
 
 /// Delete a user
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", operation_id = "deleteUser",
     params(("id" = i64, Path)),
     responses((status = 204)))]
-pub async fn delete_user(State(daemon): State<Daemon>, PathParam(id): PathParam<i64>) -> Result<StatusCode, ApiError> {
+pub async fn delete_user(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<i64>,
+) -> Result<StatusCode, ApiError> {
     daemon.users.delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -118,7 +118,12 @@ mod tests {
     fn ordinary_forms_are_decoded() {
         assert_eq!(
             p("a=1&b=x+y%21&empty=&flag"),
-            vec![pair("a", "1"), pair("b", "x y!"), pair("empty", ""), pair("flag", "")]
+            vec![
+                pair("a", "1"),
+                pair("b", "x y!"),
+                pair("empty", ""),
+                pair("flag", "")
+            ]
         );
         assert_eq!(p(""), vec![]);
         assert_eq!(p("&&a=1&"), vec![pair("a", "1")]);
@@ -146,8 +151,14 @@ mod tests {
 
     #[test]
     fn bracketed_text_that_is_not_json_is_decoded_normally() {
-        assert_eq!(p("title=[Draft]+Talk&x=1"), vec![pair("title", "[Draft] Talk"), pair("x", "1")]);
-        assert_eq!(p("title={broken&x=1"), vec![pair("title", "{broken"), pair("x", "1")]);
+        assert_eq!(
+            p("title=[Draft]+Talk&x=1"),
+            vec![pair("title", "[Draft] Talk"), pair("x", "1")]
+        );
+        assert_eq!(
+            p("title={broken&x=1"),
+            vec![pair("title", "{broken"), pair("x", "1")]
+        );
     }
 
     #[test]

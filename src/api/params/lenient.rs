@@ -70,7 +70,9 @@ fn invalid(expected: &str, got: &Lenient) -> Error {
             s
         }
     };
-    Error(ErrorKind::Invalid(format!("expected {expected}, got {shown}")))
+    Error(ErrorKind::Invalid(format!(
+        "expected {expected}, got {shown}"
+    )))
 }
 
 fn looks_like_json(s: &str) -> bool {
@@ -85,7 +87,9 @@ impl Lenient {
             Lenient::Json(v) => Ok(v),
             Lenient::Text(s) => match serde_json::from_str(&s) {
                 Ok(v) => Ok(v),
-                Err(e) if looks_like_json(&s) => Err(Error(ErrorKind::Malformed(format!("malformed JSON: {e}")))),
+                Err(e) if looks_like_json(&s) => {
+                    Err(Error(ErrorKind::Malformed(format!("malformed JSON: {e}"))))
+                }
                 Err(_) => Ok(Value::String(s)),
             },
         }
@@ -235,11 +239,19 @@ impl<'de> de::Deserializer<'de> for Lenient {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -250,11 +262,20 @@ impl<'de> de::Deserializer<'de> for Lenient {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _name: &'static str, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -313,7 +334,10 @@ struct Seq(std::vec::IntoIter<Value>);
 impl<'de> SeqAccess<'de> for Seq {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         self.0
             .next()
             .map(|v| seed.deserialize(Lenient::Json(v)))
@@ -340,14 +364,21 @@ impl Fields {
     }
 
     fn from_json(map: Map<String, Value>) -> Fields {
-        Fields::new(map.into_iter().map(|(k, v)| (k, Lenient::Json(v))).collect())
+        Fields::new(
+            map.into_iter()
+                .map(|(k, v)| (k, Lenient::Json(v)))
+                .collect(),
+        )
     }
 }
 
 impl<'de> MapAccess<'de> for Fields {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.pending = Some(value);
@@ -412,7 +443,10 @@ mod tests {
 
     fn form(pairs: &[(&str, Lenient)]) -> Result<Form, Error> {
         Form::deserialize(ParamsDeserializer(
-            pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         ))
     }
 
@@ -426,7 +460,10 @@ mod tests {
             ("flag", text("true")),
             ("limit", text("10")),
             ("name", text("101")),
-            ("inner", text(r#"{"publishing":"false","duration":"5000","title":7,"tags":["a"]}"#)),
+            (
+                "inner",
+                text(r#"{"publishing":"false","duration":"5000","title":7,"tags":["a"]}"#),
+            ),
         ])
         .unwrap();
         assert!(f.flag);
@@ -456,7 +493,11 @@ mod tests {
 
     #[test]
     fn free_values_become_json_where_they_parse() {
-        let value = |t: &str| form(&[("flag", text("0")), ("value", text(t))]).unwrap().value;
+        let value = |t: &str| {
+            form(&[("flag", text("0")), ("value", text(t))])
+                .unwrap()
+                .value
+        };
         assert_eq!(value("true"), Some(json!(true)));
         assert_eq!(value("42"), Some(json!(42)));
         assert_eq!(value("Room 1"), Some(json!("Room 1")));
@@ -471,26 +512,42 @@ mod tests {
             ErrorKind::Invalid(_)
         ));
         assert!(matches!(
-            form(&[("flag", text("1")), ("inner", text(r#"{"duration": }"#))]).unwrap_err().0,
+            form(&[("flag", text("1")), ("inner", text(r#"{"duration": }"#))])
+                .unwrap_err()
+                .0,
             ErrorKind::Malformed(_)
         ));
         assert!(matches!(
-            form(&[("flag", text("1")), ("inner", text(r#"{"duration": "soon"}"#))]).unwrap_err().0,
+            form(&[
+                ("flag", text("1")),
+                ("inner", text(r#"{"duration": "soon"}"#))
+            ])
+            .unwrap_err()
+            .0,
             ErrorKind::Invalid(_)
         ));
         assert!(matches!(
-            form(&[("flag", text("1")), ("limit", text("-1"))]).unwrap_err().0,
+            form(&[("flag", text("1")), ("limit", text("-1"))])
+                .unwrap_err()
+                .0,
             ErrorKind::Invalid(_)
         ));
         assert!(matches!(
-            form(&[("flag", text("1")), ("inner", text("plain words"))]).unwrap_err().0,
+            form(&[("flag", text("1")), ("inner", text("plain words"))])
+                .unwrap_err()
+                .0,
             ErrorKind::Invalid(_)
         ));
     }
 
     #[test]
     fn empty_form_values_are_absent_options() {
-        let f = form(&[("flag", text("false")), ("limit", text("")), ("name", text(""))]).unwrap();
+        let f = form(&[
+            ("flag", text("false")),
+            ("limit", text("")),
+            ("name", text("")),
+        ])
+        .unwrap();
         assert_eq!((f.limit, f.name), (None, None));
     }
 }

@@ -27,16 +27,32 @@ pub struct Params(Vec<(String, Lenient)>);
 impl Params {
     pub fn from_query(query: Option<&str>) -> Result<Params, ApiError> {
         let pairs = form::parse(query.unwrap_or_default().as_bytes()).map_err(|_| {
-            ApiError::new(ErrorCode::MalformedForm, "the query string is not valid form encoding")
+            ApiError::new(
+                ErrorCode::MalformedForm,
+                "the query string is not valid form encoding",
+            )
         })?;
-        Ok(Params(pairs.into_iter().map(|(k, v)| (k, Lenient::Text(v))).collect()))
+        Ok(Params(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Lenient::Text(v)))
+                .collect(),
+        ))
     }
 
     pub fn from_form(body: &[u8]) -> Result<Params, ApiError> {
         let pairs = form::parse(body).map_err(|_| {
-            ApiError::new(ErrorCode::MalformedForm, "the body is not valid form encoding (UTF-8, %XX escapes)")
+            ApiError::new(
+                ErrorCode::MalformedForm,
+                "the body is not valid form encoding (UTF-8, %XX escapes)",
+            )
         })?;
-        Ok(Params(pairs.into_iter().map(|(k, v)| (k, Lenient::Text(v))).collect()))
+        Ok(Params(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Lenient::Text(v)))
+                .collect(),
+        ))
     }
 
     pub fn from_json(body: &[u8]) -> Result<Params, ApiError> {
@@ -45,13 +61,18 @@ impl Params {
         }
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(serde_json::Value::Object(map)) => Ok(Params(
-                map.into_iter().map(|(k, v)| (k, Lenient::Json(v))).collect(),
+                map.into_iter()
+                    .map(|(k, v)| (k, Lenient::Json(v)))
+                    .collect(),
             )),
             Ok(_) => Err(ApiError::new(
                 ErrorCode::MalformedJson,
                 "a JSON body must be an object whose keys are the parameters",
             )),
-            Err(e) => Err(ApiError::new(ErrorCode::MalformedJson, format!("the JSON body does not parse: {e}"))),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the JSON body does not parse: {e}"),
+            )),
         }
     }
 
@@ -101,17 +122,24 @@ fn classify(err: serde_path_to_error::Error<lenient::Error>) -> ApiError {
         segments.push(field.clone());
     }
     let param = segments.first().cloned().unwrap_or_default();
-    let field = segments[1.min(segments.len())..].join(".").replace(".[", "[");
+    let field = segments[1.min(segments.len())..]
+        .join(".")
+        .replace(".[", "[");
     let nested = segments.len() > 1;
     match kind {
-        ErrorKind::Missing(_) if !nested => {
-            ApiError::new(ErrorCode::MissingParam, format!("parameter {param} is required")).with("param", param)
-        }
-        ErrorKind::Malformed(msg) => {
-            ApiError::new(ErrorCode::MalformedJson, format!("parameter {param}: {msg}")).with("param", param)
-        }
+        ErrorKind::Missing(_) if !nested => ApiError::new(
+            ErrorCode::MissingParam,
+            format!("parameter {param} is required"),
+        )
+        .with("param", param),
+        ErrorKind::Malformed(msg) => ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("parameter {param}: {msg}"),
+        )
+        .with("param", param),
         ErrorKind::Invalid(msg) if !nested => {
-            ApiError::new(ErrorCode::BadParam, format!("parameter {param}: {msg}")).with("param", param)
+            ApiError::new(ErrorCode::BadParam, format!("parameter {param}: {msg}"))
+                .with("param", param)
         }
         ErrorKind::Missing(_) => ApiError::new(
             ErrorCode::ValidationFailed,
@@ -119,9 +147,12 @@ fn classify(err: serde_path_to_error::Error<lenient::Error>) -> ApiError {
         )
         .with("param", param)
         .with("field", field),
-        ErrorKind::Invalid(msg) => ApiError::new(ErrorCode::ValidationFailed, format!("{param}.{field}: {msg}"))
-            .with("param", param)
-            .with("field", field),
+        ErrorKind::Invalid(msg) => ApiError::new(
+            ErrorCode::ValidationFailed,
+            format!("{param}.{field}: {msg}"),
+        )
+        .with("param", param)
+        .with("field", field),
     }
 }
 
@@ -160,8 +191,11 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
 /// Reads a request body, refusing more than `limit` bytes with 413.
 pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
-        ApiError::new(ErrorCode::BodyTooLarge, format!("the request body exceeds {limit} bytes"))
-            .with("limit", limit)
+        ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the request body exceeds {limit} bytes"),
+        )
+        .with("limit", limit)
     };
     let declared = req
         .headers()
@@ -171,10 +205,16 @@ pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiEr
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match http_body_util::Limited::new(req.into_body(), limit).collect().await {
+    match http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::new(ErrorCode::MalformedForm, format!("cannot read the request body: {e}"))),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::MalformedForm,
+            format!("cannot read the request body: {e}"),
+        )),
     }
 }
 
@@ -214,7 +254,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Params::from_query(parts.uri.query())?.deserialize().map(Query)
+        Params::from_query(parts.uri.query())?
+            .deserialize()
+            .map(Query)
     }
 }
 
@@ -227,7 +269,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
-            Err(rejection) => Err(ApiError::new(ErrorCode::BadPathParam, rejection.body_text())),
+            Err(rejection) => Err(ApiError::new(
+                ErrorCode::BadPathParam,
+                rejection.body_text(),
+            )),
         }
     }
 }
@@ -246,13 +291,25 @@ mod tests {
     }
 
     fn code(err: ApiError) -> (StatusCode, &'static str, serde_json::Value) {
-        (err.status(), err.code.as_str(), serde_json::Value::Object(err.params))
+        (
+            err.status(),
+            err.code.as_str(),
+            serde_json::Value::Object(err.params),
+        )
     }
 
     #[test]
     fn missing_and_malformed_parameters_are_400() {
-        let (status, c, params) = code(Params::from_form(b"user={}").unwrap().deserialize::<Create>().unwrap_err());
-        assert_eq!((status, c), (StatusCode::BAD_REQUEST, "request.missing_param"));
+        let (status, c, params) = code(
+            Params::from_form(b"user={}")
+                .unwrap()
+                .deserialize::<Create>()
+                .unwrap_err(),
+        );
+        assert_eq!(
+            (status, c),
+            (StatusCode::BAD_REQUEST, "request.missing_param")
+        );
         assert_eq!(params["param"], "password");
 
         let (status, c, params) = code(
@@ -261,7 +318,10 @@ mod tests {
                 .deserialize::<Create>()
                 .unwrap_err(),
         );
-        assert_eq!((status, c), (StatusCode::BAD_REQUEST, "request.malformed_json"));
+        assert_eq!(
+            (status, c),
+            (StatusCode::BAD_REQUEST, "request.malformed_json")
+        );
         assert_eq!(params["param"], "user");
     }
 
@@ -272,15 +332,24 @@ mod tests {
             .deserialize::<Create>()
             .unwrap_err();
         let (status, c, params) = code(err);
-        assert_eq!((status, c), (StatusCode::UNPROCESSABLE_ENTITY, "validation.invalid_field"));
+        assert_eq!(
+            (status, c),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation.invalid_field")
+        );
         assert_eq!(params["param"], "user");
         assert_eq!(params["field"], "roles[0]");
     }
 
     #[test]
     fn json_bodies_must_be_objects() {
-        assert_eq!(Params::from_json(b"[1]").unwrap_err().code, ErrorCode::MalformedJson);
-        assert_eq!(Params::from_json(b"{").unwrap_err().code, ErrorCode::MalformedJson);
+        assert_eq!(
+            Params::from_json(b"[1]").unwrap_err().code,
+            ErrorCode::MalformedJson
+        );
+        assert_eq!(
+            Params::from_json(b"{").unwrap_err().code,
+            ErrorCode::MalformedJson
+        );
         assert!(Params::from_json(b"  ").unwrap().0.is_empty());
     }
 

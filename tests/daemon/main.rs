@@ -1,0 +1,10 @@
+//! Integration tests: the real `castd` binary on loopback, spoken to over HTTP.
+
+mod auth;
+mod common;
+mod http_core;
+mod lifecycle;
+mod permissions;
+mod settings;
+mod status;
+mod users;
