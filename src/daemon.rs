@@ -15,6 +15,9 @@ use tokio::sync::watch;
 use crate::auth::users::InitialAdmin;
 use crate::auth::{Authenticator, Users, UsersError};
 use crate::config::Config;
+use crate::devices::Devices;
+use crate::events::Bus;
+use crate::plugins::Plugins;
 use crate::settings::{Settings, SettingsError, SystemDefaults};
 use crate::store::{Store, StoreError};
 use crate::sys::lock::{DataDirLock, LockError};
@@ -49,6 +52,9 @@ pub struct Parts {
     pub settings: Settings,
     pub auth: Authenticator,
     pub users: Users,
+    pub bus: Bus,
+    pub devices: Devices,
+    pub plugins: Plugins,
     pub started: Instant,
     /// Read once: the serial number does not change while running.
     pub serial: String,
@@ -107,12 +113,20 @@ impl Daemon {
             ),
         }
 
+        let bus = Bus::default();
+        let device_settings = crate::plugins::load_device_settings(&store).await?;
+        let devices = Devices::start(config.devices, bus.clone(), device_settings).await;
+        let plugins = Plugins::new(store.clone(), devices.clone());
+
         Ok(Daemon(Arc::new(Parts {
             config,
             store,
             settings,
             auth,
             users,
+            bus,
+            devices,
+            plugins,
             started: Instant::now(),
             serial: sys::unit::serial(),
             dns: DnsProbe::default(),

@@ -87,6 +87,7 @@ pub fn unit_status(daemon: &Daemon) -> std::io::Result<UnitStatus> {
         alarms: alarms(&disk_space, &unit),
         capture: capture(daemon),
         disk_space,
+        devices: daemon.devices.list(None),
         unit,
     })
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::auth::{AuthError, UsersError};
+use crate::plugins::PluginError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
 
@@ -88,6 +89,14 @@ error_codes! {
         "A bulk update names a key that is not a setting; nothing was changed.";
     SettingInvalidValue = "settings.invalid_value", UNPROCESSABLE_ENTITY,
         "The value does not fit the setting's schema; nothing was changed. `params.key`, `params.reason`.";
+    PluginNotFound = "plugins.not_found", NOT_FOUND,
+        "No plugin has this id.";
+    PluginUnknownService = "plugins.unknown_service", NOT_FOUND,
+        "The plugin offers no service of this name (`getPlugins` lists them).";
+    PluginInvalidSettings = "plugins.invalid_settings", UNPROCESSABLE_ENTITY,
+        "The plugin settings do not validate; nothing was changed. `params.reason` says why.";
+    PluginInvalidArgs = "plugins.invalid_args", UNPROCESSABLE_ENTITY,
+        "The service's arguments are missing or wrong. `params.reason` says why.";
     StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
         "The database stayed locked for too long; retry.";
     Internal = "internal.error", INTERNAL_SERVER_ERROR,
@@ -239,6 +248,31 @@ impl From<SettingsError> for ApiError {
                     .with("reason", reason)
             }
             SettingsError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        let message = e.to_string();
+        match e {
+            PluginError::NotFound(id) => {
+                ApiError::new(ErrorCode::PluginNotFound, message).with("plugin", id)
+            }
+            PluginError::UnknownService { plugin, service } => {
+                ApiError::new(ErrorCode::PluginUnknownService, message)
+                    .with("plugin", plugin)
+                    .with("service", service)
+            }
+            PluginError::InvalidSettings { plugin, reason } => {
+                ApiError::new(ErrorCode::PluginInvalidSettings, message)
+                    .with("plugin", plugin)
+                    .with("reason", reason)
+            }
+            PluginError::InvalidArgs(reason) => {
+                ApiError::new(ErrorCode::PluginInvalidArgs, message).with("reason", reason)
+            }
+            PluginError::Store(e) => e.into(),
         }
     }
 }

@@ -8,7 +8,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
-use super::handlers::{meta, settings, status, users};
+use super::handlers::{capture, devices, meta, plugins, settings, status, users};
 use super::openapi;
 use crate::auth::Permission;
 use crate::daemon::Daemon;
@@ -36,9 +36,10 @@ impl Table {
 
 /// All routes (without the `/api/1` prefix) and their OpenAPI description.
 pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
-    use Permission::{Admin, AnyUser, None};
+    use Permission::{Admin, AnyUser, None, View};
     let open = Guard::Require(None);
     let any = Guard::Require(AnyUser);
+    let view = Guard::Require(View);
     let admin = Guard::Require(Admin);
     let status = Guard::StatusView;
 
@@ -56,6 +57,24 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(status, routes!(status::get_network))
     .add(status, routes!(status::get_disk_space))
     .add(status, routes!(status::get_capture_status))
+    .add(status, routes!(devices::get_status_devices))
+    // capture
+    .add(view, routes!(capture::device_capture_available))
+    .add(view, routes!(capture::concurrent_captures_enabled))
+    // devices
+    .add(view, routes!(devices::get_audio_devices))
+    .add(view, routes!(devices::get_video_devices))
+    .add(admin, routes!(devices::redetect, devices::redetect_get))
+    // plugins
+    .add(view, routes!(plugins::get_plugins))
+    .add(
+        admin,
+        routes!(
+            plugins::get_plugin_settings,
+            plugins::update_plugin_settings
+        ),
+    )
+    .add(admin, routes!(plugins::invoke_plugin_service))
     // settings
     .add(
         admin,

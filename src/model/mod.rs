@@ -1,10 +1,14 @@
 //! Request and response types of the API, with serde names exactly as `API.md` spells them
 //! (camelCase, `ID` upper-case). Types only: no I/O, no HTTP, no SQL.
 
+pub mod device;
 pub mod setting;
 pub mod status;
 pub mod user;
 
+pub use device::{
+    AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
+};
 pub use setting::Setting;
 pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,

@@ -158,5 +158,6 @@ pub struct UnitStatus {
     pub unit: UnitInfo,
     pub capture: CaptureStatus,
     pub disk_space: DiskSpace,
+    pub devices: Vec<super::Device>,
     pub alarms: Vec<Alarm>,
 }

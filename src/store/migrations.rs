@@ -11,7 +11,10 @@ use super::StoreError;
 
 /// Migrations in order; the version after applying entry `i` is `i + 1`. Never edit or
 /// reorder a released entry, only append.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_users_settings.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_users_settings.sql"),
+    include_str!("migrations/0002_plugin_settings.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -9,6 +9,7 @@
 //! power cut never rolls back a committed schedule change or a recording's bookkeeping.
 
 mod migrations;
+pub mod plugins;
 pub mod settings;
 pub mod users;
 

@@ -59,8 +59,6 @@ pub fn spawn(data_dir: &Path, options: &Options) -> Result<(Child, String), (Exi
         .arg(data_dir)
         .arg("--config")
         .arg(&config)
-        .arg("--devices")
-        .arg("test")
         .args(&options.args)
         .env_remove("CASTD_ADMIN_PASSWORD")
         .env_remove("NOTIFY_SOCKET")
@@ -69,6 +67,9 @@ pub fn spawn(data_dir: &Path, options: &Options) -> Result<(Child, String), (Exi
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);
+    if !options.args.iter().any(|a| a == "--devices") {
+        cmd.arg("--devices").arg("test");
+    }
     if let Some(pw) = &options.admin_password {
         cmd.env("CASTD_ADMIN_PASSWORD", pw);
     }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod common;
+mod devices;
 mod http_core;
 mod lifecycle;
 mod permissions;

@@ -1,0 +1,481 @@
+//! Device tests against real kernel drivers: vivid (two V4L2 capture cards with webcam and
+//! HDMI inputs), snd-dummy and snd-aloop (ALSA). They need those drivers, so they are
+//! ignored in a normal run and executed inside a VM by `scripts/vm-test`, as root, one at a
+//! time (they load and unload drivers).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use castd::config::DeviceMode;
+use castd::devices::{DeviceSettings, Devices};
+use castd::events::{Bus, Event};
+use castd::model::{Device, DeviceRole, DeviceType, Signal};
+
+const VIVID_0: &str = "v4l2:platform-vivid.0:vivid-000:index0";
+const VIVID_1: &str = "v4l2:platform-vivid.0:vivid-001:index0";
+const DUMMY: &str = "alsa:platform-snd_dummy.0:dev0";
+const LOOP_0: &str = "alsa:platform-snd_aloop.0:dev0";
+const LOOP_1: &str = "alsa:platform-snd_aloop.0:dev1";
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn registry() -> (Devices, Bus) {
+    let bus = Bus::new(4096);
+    let devices = Devices::start(DeviceMode::Auto, bus.clone(), DeviceSettings::default()).await;
+    (devices, bus)
+}
+
+fn find(devices: &[Device], id: &str) -> Device {
+    devices
+        .iter()
+        .find(|d| d.id == id)
+        .unwrap_or_else(|| {
+            panic!(
+                "{id} not found among {:?}",
+                devices.iter().map(|d| (&d.id, &d.path)).collect::<Vec<_>>()
+            )
+        })
+        .clone()
+}
+
+/// Waits until `pred` holds for an event on the bus; returns how long it took.
+async fn wait_for_event(
+    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<castd::events::Envelope>>,
+    limit: Duration,
+    pred: impl Fn(&Event) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let left = limit.checked_sub(started.elapsed()).unwrap_or_default();
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(e)) if pred(&e.event) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("event bus: {e}"),
+            Err(_) => panic!("no matching event within {limit:?}"),
+        }
+    }
+}
+
+fn removed(id: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::DeviceRemoved { device } if device.id == id)
+}
+
+fn added(id: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::DeviceAdded { device } if device.id == id)
+}
+
+#[tokio::test]
+#[ignore = "needs vivid, snd-dummy and snd-aloop: run through scripts/vm-test"]
+async fn vivid_and_alsa_capture_devices_are_enumerated_with_their_formats() {
+    let (devices, _bus) = registry().await;
+    let video = devices.list(Some(DeviceType::Video));
+    // Two vivid instances, each with one capture node; output, metadata and touch nodes skipped.
+    assert_eq!(
+        video.iter().filter(|d| d.plugin == "v4l2").count(),
+        2,
+        "{video:#?}"
+    );
+    let cam = find(&video, VIVID_0);
+    assert_eq!(
+        (cam.driver.as_deref(), cam.path.as_str()),
+        (Some("vivid"), "/dev/video0")
+    );
+    assert_eq!(cam.bus_info.as_deref(), Some("platform:vivid-000"));
+    assert_eq!(cam.role, DeviceRole::Camera, "input 0 is the webcam input");
+    assert_eq!(cam.signal, Signal::Ok);
+    assert!(!cam.in_use);
+    let yuyv_360 = cam
+        .formats
+        .iter()
+        .find(|f| f.format == "YUYV" && f.width == 640 && f.height == 360)
+        .expect("YUYV 640x360");
+    assert!(
+        yuyv_360.framerates.contains(&30.0) && yuyv_360.framerates.contains(&25.0),
+        "{yuyv_360:?}"
+    );
+    assert!(
+        cam.formats
+            .iter()
+            .any(|f| f.width == 1280 && f.height == 720)
+    );
+    let inputs: Vec<(&str, bool)> = cam
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.dv_timings))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            ("Webcam 0", false),
+            ("TV 0", false),
+            ("S-Video 0", false),
+            ("HDMI 0", true)
+        ]
+    );
+    assert_eq!(find(&video, VIVID_1).path, "/dev/video4");
+    assert!(
+        video.iter().all(|d| d.plugin != "test"),
+        "hardware found: no simulated devices"
+    );
+
+    let audio = devices.list(Some(DeviceType::Audio));
+    let ids: Vec<&str> = audio.iter().map(|d| d.id.as_str()).collect();
+    for id in [DUMMY, LOOP_0, LOOP_1] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    let dummy = find(&audio, DUMMY);
+    assert_eq!(dummy.path, "hw:CARD=Dummy,DEV=0");
+    let caps = dummy.audio.expect("capabilities");
+    assert!(
+        caps.channels.contains(&1) && caps.channels.contains(&2),
+        "{caps:?}"
+    );
+    assert!(
+        caps.rates.contains(&48000) && caps.rates.contains(&44100),
+        "{caps:?}"
+    );
+    assert!(caps.formats.contains(&"S16LE".to_string()), "{caps:?}");
+    let lp = find(&audio, LOOP_1).audio.expect("loopback capabilities");
+    assert!(lp.rates.contains(&48000));
+}
+
+#[tokio::test]
+#[ignore = "needs vivid: run through scripts/vm-test"]
+async fn stable_ids_survive_a_driver_reload_that_renumbers_the_nodes() {
+    let (devices, _bus) = registry().await;
+    let before = devices.list(Some(DeviceType::Video));
+    assert_eq!(find(&before, VIVID_0).path, "/dev/video0");
+
+    sh("rmmod vivid && insmod /run/mods/vivid.ko n_devs=2 vid_cap_nr=5,9");
+    let after = devices.rescan().await;
+    let (a0, a1) = (find(&after, VIVID_0), find(&after, VIVID_1));
+    sh("rmmod vivid && insmod /run/mods/vivid.ko n_devs=2");
+
+    assert_eq!(
+        (a0.path.as_str(), a1.path.as_str()),
+        ("/dev/video5", "/dev/video9")
+    );
+    assert!(a0.present && a1.present);
+    assert_eq!(a0.formats, find(&before, VIVID_0).formats);
+    assert_eq!(
+        after.iter().filter(|d| d.plugin == "v4l2").count(),
+        2,
+        "renumbered nodes are the same devices, not new ones"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs vivid and snd-aloop: run through scripts/vm-test"]
+async fn hotplug_is_seen_within_two_seconds() {
+    let (devices, bus) = registry().await;
+    let mut events = bus.subscribe();
+
+    std::fs::write("/sys/bus/platform/drivers/vivid/unbind", "vivid.0").unwrap();
+    let took = wait_for_event(&mut events, Duration::from_secs(2), removed(VIVID_1)).await;
+    eprintln!("vivid unbind seen after {took:?}");
+    let gone = devices.get(VIVID_0).unwrap();
+    assert!(!gone.present, "an unplugged device stays listed, absent");
+
+    std::fs::write("/sys/bus/platform/drivers/vivid/bind", "vivid.0").unwrap();
+    let took = wait_for_event(&mut events, Duration::from_secs(2), added(VIVID_1)).await;
+    eprintln!("vivid bind seen after {took:?}");
+    assert!(devices.get(VIVID_0).unwrap().present);
+
+    std::fs::write("/sys/bus/platform/drivers/snd_aloop/unbind", "snd_aloop.0").unwrap();
+    wait_for_event(&mut events, Duration::from_secs(2), removed(LOOP_1)).await;
+    std::fs::write("/sys/bus/platform/drivers/snd_aloop/bind", "snd_aloop.0").unwrap();
+    wait_for_event(&mut events, Duration::from_secs(2), added(LOOP_1)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs vivid: run through scripts/vm-test"]
+async fn an_hdmi_input_reports_its_signal_and_losing_it() {
+    sh(
+        "v4l2-ctl -d /dev/video0 -i 3 >/dev/null && v4l2-ctl -d /dev/video0 -c dv_timings_signal_mode=0",
+    );
+    let (devices, bus) = registry().await;
+    let mut events = bus.subscribe();
+    let grabber = devices.get(VIVID_0).unwrap();
+    assert_eq!(
+        grabber.role,
+        DeviceRole::Hdmi,
+        "the HDMI input makes it a grabber"
+    );
+    assert_eq!(grabber.signal, Signal::Ok);
+    let detected = grabber.detected.expect("detected timings");
+    assert!(
+        detected.width > 0 && detected.height > 0 && detected.framerate > 0.0,
+        "{detected:?}"
+    );
+
+    sh("v4l2-ctl -d /dev/video0 -c dv_timings_signal_mode=1");
+    wait_for_event(&mut events, Duration::from_secs(5), |e| {
+        matches!(e, Event::DeviceChanged { device } if device.id == VIVID_0 && device.signal == Signal::None)
+    })
+    .await;
+    sh(
+        "v4l2-ctl -d /dev/video0 -c dv_timings_signal_mode=0 && v4l2-ctl -d /dev/video0 -i 0 >/dev/null",
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs vivid and snd-dummy: run through scripts/vm-test"]
+async fn a_device_another_program_captures_from_is_in_use() {
+    let (devices, bus) = registry().await;
+    let mut events = bus.subscribe();
+    let mut video = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "v4l2src",
+            "device=/dev/video4",
+            "!",
+            "video/x-raw,width=320,height=180",
+            "!",
+            "fakesink",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut audio = Command::new("arecord")
+        .args([
+            "-q",
+            "-D",
+            "hw:CARD=Dummy,DEV=0",
+            "-f",
+            "S16_LE",
+            "-r",
+            "48000",
+            "-c",
+            "2",
+            "/dev/null",
+        ])
+        .spawn()
+        .unwrap();
+    let mut busy = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while busy.len() < 2 && Instant::now() < deadline {
+        if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_secs(1), events.recv()).await
+            && let Event::DeviceChanged { device } = &e.event
+            && device.in_use
+        {
+            busy.insert(device.id.clone());
+        }
+    }
+    let _ = video.kill();
+    let _ = audio.kill();
+    let _ = video.wait();
+    let _ = audio.wait();
+    assert!(busy.contains(VIVID_1) && busy.contains(DUMMY), "{busy:?}");
+    assert!(!devices.get(VIVID_0).unwrap().in_use);
+}
+
+fn ffprobe(path: &std::path::Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn run_pipeline(description: &str) {
+    use gstreamer::prelude::*;
+    gstreamer::init().unwrap();
+    let pipeline = gstreamer::parse::launch(description).unwrap();
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(120),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("pipeline finishes");
+    pipeline.set_state(gstreamer::State::Null).unwrap();
+    if let gstreamer::MessageView::Error(e) = msg.view() {
+        panic!("{description}: {} ({:?})", e.error(), e.debug());
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs vivid and snd-aloop: run through scripts/vm-test"]
+async fn two_seconds_from_vivid_and_snd_aloop_come_back_from_a_demuxer() {
+    let (devices, _bus) = registry().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let camera = devices.get(VIVID_0).unwrap();
+    let video_file = dir.path().join("vivid.mp4");
+    run_pipeline(&format!(
+        "v4l2src device={} num-buffers=60 ! video/x-raw,format=YUY2,width=320,height=180,framerate=30/1 \
+         ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency \
+         ! h264parse ! mp4mux ! filesink location={}",
+        camera.path,
+        video_file.display()
+    ));
+    let probe = ffprobe(&video_file);
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "h264");
+    assert_eq!(
+        (stream["width"].as_u64(), stream["height"].as_u64()),
+        (Some(320), Some(180))
+    );
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1.8..=2.2).contains(&duration), "video lasts {duration} s");
+
+    // A tone played into the loopback's playback side arrives on its capture side.
+    let capture = devices.get(LOOP_1).unwrap();
+    let mut player = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "audiotestsrc",
+            "wave=sine",
+            "freq=1000",
+            "is-live=true",
+            "!",
+            "audio/x-raw,rate=48000,channels=2,format=S16LE",
+            "!",
+            "alsasink",
+            "device=hw:CARD=Loopback,DEV=0",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let audio_file = dir.path().join("aloop.mkv");
+    run_pipeline(&format!(
+        "alsasrc device={} num-buffers=200 ! audio/x-raw,rate=48000,channels=2,format=S16LE \
+         ! audioconvert ! opusenc ! matroskamux ! filesink location={}",
+        capture.path,
+        audio_file.display()
+    ));
+    let _ = player.kill();
+    let _ = player.wait();
+    let probe = ffprobe(&audio_file);
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "opus");
+    assert_eq!(stream["channels"].as_u64(), Some(2));
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1.8..=2.3).contains(&duration), "audio lasts {duration} s");
+    let volume = Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(&audio_file)
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&volume.stderr);
+    let mean: f64 = report
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no volume in {report}"));
+    assert!(
+        mean > -40.0,
+        "the tone came through (mean volume {mean} dB)"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs vivid, snd-dummy and snd-aloop: run through scripts/vm-test"]
+async fn the_http_api_lists_the_real_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_castd"))
+        .args(["--listen", "127.0.0.1:0", "--devices", "auto", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("CASTD_ADMIN_PASSWORD", "vm-test-password")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("castd listening on ")
+        .unwrap()
+        .to_string();
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{url}{path}"))
+            .basic_auth("admin", Some("vm-test-password"))
+            .send()
+    };
+    let video: Vec<serde_json::Value> = get("/api/1/devices/video")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audio: Vec<serde_json::Value> = get("/api/1/devices/audio")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let redetected: Vec<serde_json::Value> = client
+        .post(format!("{url}/api/1/devices/redetect"))
+        .basic_auth("admin", Some("vm-test-password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plugins: Vec<serde_json::Value> =
+        get("/api/1/plugins").await.unwrap().json().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let ids = |list: &[serde_json::Value]| {
+        list.iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(ids(&video).contains(&VIVID_0.to_string()), "{video:?}");
+    assert!(ids(&audio).contains(&DUMMY.to_string()), "{audio:?}");
+    assert_eq!(ids(&redetected).len(), video.len() + audio.len());
+    let dev0 = video.iter().find(|d| d["id"] == VIVID_0).unwrap();
+    assert_eq!(dev0["stableID"], VIVID_0);
+    assert_eq!(dev0["type"], "video");
+    assert_eq!(dev0["present"], true);
+    let enabled = |id: &str| {
+        plugins.iter().find(|p| p["id"] == id).unwrap()["enabled"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(enabled("v4l2") && enabled("alsa") && !enabled("test"));
+}
