@@ -91,13 +91,8 @@ impl Users {
                 if store::users::username_taken(tx, &username, None)? {
                     return Err(UsersError::DuplicateUsername(username));
                 }
-                let id = store::users::insert(tx, &username, &phc, &roles).map_err(|e| {
-                    if store::is_unique_violation(&e) {
-                        UsersError::DuplicateUsername(username.clone())
-                    } else {
-                        e.into()
-                    }
-                })?;
+                let id = store::users::insert(tx, &username, &phc, &roles)
+                    .map_err(|e| conflict_or(e, &username))?;
                 Ok(User {
                     id,
                     username,
@@ -143,13 +138,8 @@ impl Users {
                 {
                     return Err(UsersError::LastAdmin);
                 }
-                store::users::update(tx, id, &username, &roles).map_err(|e| {
-                    if store::is_unique_violation(&e) {
-                        UsersError::DuplicateUsername(username.clone())
-                    } else {
-                        e.into()
-                    }
-                })?;
+                store::users::update(tx, id, &username, &roles)
+                    .map_err(|e| conflict_or(e, &username))?;
                 if let Some(phc) = &phc {
                     store::users::set_password_hash(tx, id, phc)?;
                 }
@@ -215,6 +205,15 @@ impl Users {
         self.create(INITIAL_ADMIN, &[Role::Administrator], &password)
             .await?;
         Ok(outcome)
+    }
+}
+
+/// A UNIQUE violation is a name taken by a concurrent request; anything else is a store error.
+fn conflict_or(e: rusqlite::Error, username: &str) -> UsersError {
+    if store::is_unique_violation(&e) {
+        UsersError::DuplicateUsername(username.to_string())
+    } else {
+        e.into()
     }
 }
 

@@ -233,6 +233,10 @@ impl Devices {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             merge(&mut devices, scanned)
         };
+        self.publish(events);
+    }
+
+    fn publish(&self, events: Vec<Event>) {
         for event in events {
             log_event(&event);
             self.inner.bus.publish(event);
@@ -293,10 +297,7 @@ impl Devices {
             }
             events
         };
-        for event in events {
-            log_event(&event);
-            self.inner.bus.publish(event);
-        }
+        self.publish(events);
     }
 
     async fn hotplug_loop(self) {

@@ -14,22 +14,17 @@ pub fn path_id(device: &Path) -> Option<String> {
     loop {
         let name = current.file_name()?.to_string_lossy().into_owned();
         match subsystem(&current).as_deref() {
-            Some("usb") if devtype(&current).as_deref() == Some("usb_interface") => {
-                // `1-2.3:1.0` → `usb-0:2.3:1.0`: the port chain and interface, not the bus number.
+            Some("usb")
+                if matches!(
+                    devtype(&current).as_deref(),
+                    Some("usb_interface" | "usb_device")
+                ) =>
+            {
+                // `1-2.3:1.0` → `usb-0:2.3:1.0`: the port chain (and interface), not the bus
+                // number, which depends on probe order.
                 let port = name.split_once('-').map_or(name.as_str(), |(_, rest)| rest);
                 parts.push(format!("usb-0:{port}"));
-                // Skip the usb_device parent and the hubs above it: the port chain says it all.
-                while let Some(parent) = current.parent() {
-                    if subsystem(parent).as_deref() == Some("usb") {
-                        current = parent.to_path_buf();
-                    } else {
-                        break;
-                    }
-                }
-            }
-            Some("usb") if devtype(&current).as_deref() == Some("usb_device") => {
-                let port = name.split_once('-').map_or(name.as_str(), |(_, rest)| rest);
-                parts.push(format!("usb-0:{port}"));
+                // The device and hubs above add nothing the port chain does not say.
                 while let Some(parent) = current.parent() {
                     if subsystem(parent).as_deref() == Some("usb") {
                         current = parent.to_path_buf();

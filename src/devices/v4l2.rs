@@ -96,26 +96,10 @@ fn probe(class_device: &Path) -> std::io::Result<Option<Device>> {
         .to_string_lossy()
         .into_owned();
     let dev_path = PathBuf::from("/dev").join(&name);
-    let handle = v4l::Device::with_path(&dev_path)?;
-    let fd = handle.handle().fd();
-
-    let mut cap: v4l2_capability = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is an open V4L2 node and `cap` is the struct this ioctl fills.
-    unsafe { vidioc_querycap(fd, &mut cap) }.map_err(std::io::Error::from)?;
-    let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
-        cap.device_caps
-    } else {
-        cap.capabilities
-    };
-    let capture = caps & (V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_CAPTURE_MPLANE) != 0;
-    if !capture || caps & V4L2_CAP_VIDEO_M2M != 0 {
+    let Some(node) = Node::open(&dev_path)? else {
         return Ok(None);
-    }
-    let buf_type = if caps & V4L2_CAP_VIDEO_CAPTURE != 0 {
-        BUF_TYPE_VIDEO_CAPTURE
-    } else {
-        BUF_TYPE_VIDEO_CAPTURE_MPLANE
     };
+    let (fd, cap, buf_type) = (node.fd(), node.cap, node.buf_type);
 
     let driver = cstr(&cap.driver);
     let card = cstr(&cap.card);
@@ -127,13 +111,9 @@ fn probe(class_device: &Path) -> std::io::Result<Option<Device>> {
     let stable_id = stable_id(class_device, &bus_info, index, &name);
 
     let inputs = inputs(fd);
-    let current = inputs.iter().find(|(i, _)| i.current);
-    let (signal, detected) = match current {
-        Some((input, _)) if input.dv_timings => dv_signal(fd),
-        Some((_, status)) => (status_signal(*status), None),
-        None => (Signal::Unknown, None),
-    };
-    let role = if current.is_some_and(|(i, _)| i.dv_timings) || looks_like_grabber(&card) {
+    let (signal, detected) = current_signal(fd, &inputs);
+    let on_dv_input = inputs.iter().any(|(i, _)| i.current && i.dv_timings);
+    let role = if on_dv_input || looks_like_grabber(&card) {
         DeviceRole::Hdmi
     } else {
         DeviceRole::Camera
@@ -163,28 +143,59 @@ fn probe(class_device: &Path) -> std::io::Result<Option<Device>> {
 /// Signal, detected timing and "in use" of the node at `dev_path`, without enumerating
 /// formats (cheap enough to run every few seconds).
 pub fn refresh(dev_path: &str) -> Option<(Signal, Option<DetectedTiming>, bool)> {
-    let handle = v4l::Device::with_path(dev_path).ok()?;
-    let fd = handle.handle().fd();
-    let mut cap: v4l2_capability = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is an open V4L2 node and `cap` is the struct this ioctl fills.
-    unsafe { vidioc_querycap(fd, &mut cap) }.ok()?;
-    let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
-        cap.device_caps
-    } else {
-        cap.capabilities
-    };
-    let buf_type = if caps & V4L2_CAP_VIDEO_CAPTURE != 0 {
-        BUF_TYPE_VIDEO_CAPTURE
-    } else {
-        BUF_TYPE_VIDEO_CAPTURE_MPLANE
-    };
-    let inputs = inputs(fd);
-    let (signal, detected) = match inputs.iter().find(|(i, _)| i.current) {
+    let node = Node::open(Path::new(dev_path)).ok()??;
+    let (signal, detected) = current_signal(node.fd(), &inputs(node.fd()));
+    Some((signal, detected, is_busy(node.fd(), node.buf_type)))
+}
+
+/// An open video capture node and what it said about itself.
+struct Node {
+    handle: v4l::Device,
+    cap: v4l2_capability,
+    buf_type: u32,
+}
+
+impl Node {
+    /// Opens `path` (non-blocking); `Ok(None)` when it is not a video capture node.
+    fn open(path: &Path) -> std::io::Result<Option<Node>> {
+        let handle = v4l::Device::with_path(path)?;
+        let mut cap: v4l2_capability = unsafe { std::mem::zeroed() };
+        // SAFETY: the fd is an open V4L2 node and `cap` is the struct this ioctl fills.
+        unsafe { vidioc_querycap(handle.handle().fd(), &mut cap) }.map_err(std::io::Error::from)?;
+        // Per-node capabilities; the card-wide ones are the union of all its nodes.
+        let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
+            cap.device_caps
+        } else {
+            cap.capabilities
+        };
+        let capture = caps & (V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_CAPTURE_MPLANE) != 0;
+        if !capture || caps & V4L2_CAP_VIDEO_M2M != 0 {
+            return Ok(None);
+        }
+        let buf_type = if caps & V4L2_CAP_VIDEO_CAPTURE != 0 {
+            BUF_TYPE_VIDEO_CAPTURE
+        } else {
+            BUF_TYPE_VIDEO_CAPTURE_MPLANE
+        };
+        Ok(Some(Node {
+            handle,
+            cap,
+            buf_type,
+        }))
+    }
+
+    fn fd(&self) -> c_int {
+        self.handle.handle().fd()
+    }
+}
+
+/// The signal on the current input: DV timings for digital inputs, status flags otherwise.
+fn current_signal(fd: c_int, inputs: &[(VideoInput, u32)]) -> (Signal, Option<DetectedTiming>) {
+    match inputs.iter().find(|(i, _)| i.current) {
         Some((input, _)) if input.dv_timings => dv_signal(fd),
         Some((_, status)) => (status_signal(*status), None),
         None => (Signal::Unknown, None),
-    };
-    Some((signal, detected, is_busy(fd, buf_type)))
+    }
 }
 
 /// `v4l2:<physical path>[:<bus instance>]:index<N>`, or the USB serial in place of the path.
