@@ -50,6 +50,25 @@ struct FileConfig {
     auth: AuthConfig,
     #[serde(default)]
     http: HttpConfig,
+    #[serde(default)]
+    capture: CaptureConfig,
+}
+
+/// Capture behaviour that must be known before the engine starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Keep the default template's pipeline running while idle, so a start only opens a
+    /// gate (fast, exact). Costs some CPU all the time.
+    pub keep_inputs_hot: bool,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            keep_inputs_hot: true,
+        }
+    }
 }
 
 /// Tunables of login throttling. Defaults suit a room panel plus a few technicians.
@@ -112,6 +131,7 @@ pub struct Config {
     pub initial_admin_password: Option<String>,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    pub capture: CaptureConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +174,7 @@ impl Config {
             initial_admin_password,
             auth: file.auth,
             http: file.http,
+            capture: file.capture,
         })
     }
 
@@ -167,6 +188,7 @@ impl Config {
             initial_admin_password: None,
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            capture: CaptureConfig::default(),
         }
     }
 

@@ -16,12 +16,15 @@ use crate::auth::users::InitialAdmin;
 use crate::auth::{Authenticator, Users, UsersError};
 use crate::config::Config;
 use crate::devices::Devices;
+use crate::engine::Engine;
 use crate::events::Bus;
+use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::settings::{Settings, SettingsError, SystemDefaults};
 use crate::store::{Store, StoreError};
 use crate::sys::lock::{DataDirLock, LockError};
 use crate::sys::network::DnsProbe;
+use crate::templates::{TemplateError, Templates};
 use crate::{api, sys};
 
 /// Connections still open this long after a shutdown request are dropped, so the daemon
@@ -43,6 +46,10 @@ pub enum StartError {
     Settings(#[from] SettingsError),
     #[error("cannot create the initial admin: {0}")]
     Users(#[from] UsersError),
+    #[error("media: {0}")]
+    Media(String),
+    #[error("cannot install the default templates: {0}")]
+    Templates(#[from] TemplateError),
 }
 
 /// The parts of a running daemon.
@@ -55,6 +62,9 @@ pub struct Parts {
     pub bus: Bus,
     pub devices: Devices,
     pub plugins: Plugins,
+    pub templates: Templates,
+    pub packages: Packages,
+    pub engine: Engine,
     pub started: Instant,
     /// Read once: the serial number does not change while running.
     pub serial: String,
@@ -117,6 +127,24 @@ impl Daemon {
         let device_settings = crate::plugins::load_device_settings(&store).await?;
         let devices = Devices::start(config.devices, bus.clone(), device_settings).await;
         let plugins = Plugins::new(store.clone(), devices.clone());
+        let env = crate::media::init().map_err(StartError::Media)?;
+        let templates = Templates::new(store.clone());
+        let installed = templates.install_defaults().await?;
+        if installed > 0 {
+            log::info!("installed {installed} default templates");
+        }
+        let packages = Packages::new(store.clone(), config.media_dir.clone());
+        let engine = Engine::start(crate::engine::Deps {
+            settings: settings.clone(),
+            devices: devices.clone(),
+            templates: templates.clone(),
+            packages: packages.clone(),
+            bus: bus.clone(),
+            media_dir: config.media_dir.clone(),
+            keep_inputs_hot: config.capture.keep_inputs_hot,
+            env,
+        })
+        .await;
 
         Ok(Daemon(Arc::new(Parts {
             config,
@@ -127,6 +155,9 @@ impl Daemon {
             bus,
             devices,
             plugins,
+            templates,
+            packages,
+            engine,
             started: Instant::now(),
             serial: sys::unit::serial(),
             dns: DnsProbe::default(),
@@ -188,6 +219,8 @@ pub async fn run(
         }
     };
     watchdog.abort();
+    // Recordings are completed before the process goes.
+    daemon.engine.shutdown().await;
     result
 }
 

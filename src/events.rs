@@ -10,15 +10,53 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::Device;
+use crate::model::{AlarmLevel, CaptureState, Device, Marker};
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Event {
-    DeviceAdded { device: Device },
-    DeviceRemoved { device: Device },
-    DeviceChanged { device: Device },
+    DeviceAdded {
+        device: Device,
+    },
+    DeviceRemoved {
+        device: Device,
+    },
+    DeviceChanged {
+        device: Device,
+    },
+    /// A capture session changed state.
+    #[serde(rename_all = "camelCase")]
+    CaptureState {
+        #[serde(rename = "sessionID")]
+        session_id: String,
+        state: CaptureState,
+        #[serde(rename = "mediaPackageID")]
+        media_package_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A source of a session lost its signal (a slate or silence stands in) or got it back.
+    #[serde(rename_all = "camelCase")]
+    NodeSignal {
+        #[serde(rename = "sessionID")]
+        session_id: String,
+        #[serde(rename = "nodeID")]
+        node_id: String,
+        lost: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    MarkerAdded {
+        #[serde(rename = "sessionID")]
+        session_id: String,
+        marker: Marker,
+    },
+    /// Something needs a person's attention.
+    Alarm {
+        code: String,
+        level: AlarmLevel,
+        message: String,
+    },
 }
 
 /// An event with its sequence number and time (ms since the epoch).

@@ -33,7 +33,7 @@ pub fn disk_space(daemon: &Daemon) -> std::io::Result<DiskSpace> {
     let usable = usage
         .available
         .saturating_sub(daemon.settings.disk_reserve_bytes());
-    let bitrate = DEFAULT_RECORDING_BITRATE;
+    let bitrate = daemon.engine.bitrate().unwrap_or(DEFAULT_RECORDING_BITRATE);
     Ok(DiskSpace {
         free: usage.free,
         usable,
@@ -43,9 +43,9 @@ pub fn disk_space(daemon: &Daemon) -> std::io::Result<DiskSpace> {
     })
 }
 
-/// The capture state; idle until the capture engine runs sessions.
-pub fn capture(_daemon: &Daemon) -> CaptureStatus {
-    CaptureStatus::idle()
+/// The capture state a panel shows.
+pub fn capture(daemon: &Daemon) -> CaptureStatus {
+    daemon.engine.status()
 }
 
 /// Conditions a person should see on the panel right now.

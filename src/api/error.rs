@@ -11,9 +11,12 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::auth::{AuthError, UsersError};
+use crate::engine::CaptureError;
+use crate::packages::PackageError;
 use crate::plugins::PluginError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
+use crate::templates::TemplateError;
 
 macro_rules! error_codes {
     ($($variant:ident = $code:literal, $status:ident, $doc:literal;)*) => {
@@ -97,6 +100,54 @@ error_codes! {
         "The plugin settings do not validate; nothing was changed. `params.reason` says why.";
     PluginInvalidArgs = "plugins.invalid_args", UNPROCESSABLE_ENTITY,
         "The service's arguments are missing or wrong. `params.reason` says why.";
+    CaptureAlreadyRunning = "capture.already_running", CONFLICT,
+        "A capture is running and concurrentCaptures is off.";
+    CaptureIdle = "capture.idle", CONFLICT,
+        "The action needs a running capture and there is none.";
+    CaptureNotCapturing = "capture.not_capturing", CONFLICT,
+        "The capture is not recording (pause, stop, marker and extend need capturing or paused).";
+    CaptureNotPaused = "capture.not_paused", CONFLICT,
+        "Resume needs a paused capture.";
+    CaptureSessionRequired = "capture.session_required", CONFLICT,
+        "Several captures run: name one with sessionID.";
+    CaptureSessionNotFound = "capture.session_not_found", NOT_FOUND,
+        "No capture session has this id.";
+    CaptureNoStopTime = "capture.no_stop_time", CONFLICT,
+        "extendCapture needs a capture that has a duration.";
+    CaptureNoTemplate = "capture.no_template", UNPROCESSABLE_ENTITY,
+        "The request names no template and the defaultTemplate setting is empty.";
+    CaptureInvalidRequest = "capture.invalid_request", UNPROCESSABLE_ENTITY,
+        "The capture request is out of bounds (`message` says which field).";
+    CaptureDiskLow = "capture.disk_low", CONFLICT,
+        "Free space (minus diskReserveMb) is below what the requested duration needs. `params.needed`, `params.usable`.";
+    CapturePipelineFailed = "capture.pipeline_failed", SERVICE_UNAVAILABLE,
+        "The media pipeline could not be built or started (a device or element failed); see `message`.";
+    SessionNone = "session.none", NOT_FOUND,
+        "No capture session exists (running or being processed).";
+    PreviewNoSession = "preview.no_session", NOT_FOUND,
+        "No capture is running, so there is no session picture.";
+    PreviewUnavailable = "preview.unavailable", NOT_FOUND,
+        "No picture or levels for this device or node (absent, wrong type, or nothing delivered yet).";
+    EngineUnavailable = "engine.unavailable", SERVICE_UNAVAILABLE,
+        "The capture engine is not running.";
+    TemplateNotFound = "templates.not_found", NOT_FOUND,
+        "No template has this id or name.";
+    TemplateInvalid = "templates.invalid", UNPROCESSABLE_ENTITY,
+        "The template or its graph does not validate. `params.node` and `params.option` locate the problem when one node is at fault.";
+    TemplateDuplicateName = "templates.duplicate_name", CONFLICT,
+        "Another template has this name.";
+    TemplateInUse = "templates.in_use", CONFLICT,
+        "The template is used by a running capture (or a scheduled event).";
+    PackageNotFound = "packages.not_found", NOT_FOUND,
+        "No media package has this id.";
+    PackageBusy = "packages.busy", CONFLICT,
+        "The media package is being recorded or processed.";
+    PackageBadPath = "packages.bad_path", BAD_REQUEST,
+        "A file name that is not a file inside the package (absolute, `..`, or a link leading out).";
+    PackageNoOutput = "packages.no_output", NOT_FOUND,
+        "The package has no output of this name.";
+    PackageInvalid = "packages.invalid", UNPROCESSABLE_ENTITY,
+        "The package update does not validate.";
     StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
         "The database stayed locked for too long; retry.";
     Internal = "internal.error", INTERNAL_SERVER_ERROR,
@@ -273,6 +324,103 @@ impl From<PluginError> for ApiError {
                 ApiError::new(ErrorCode::PluginInvalidArgs, message).with("reason", reason)
             }
             PluginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TemplateError> for ApiError {
+    fn from(e: TemplateError) -> Self {
+        let message = e.to_string();
+        match e {
+            TemplateError::NotFound(id) => {
+                ApiError::new(ErrorCode::TemplateNotFound, message).with("id", id)
+            }
+            TemplateError::Invalid(_) => ApiError::new(ErrorCode::TemplateInvalid, message),
+            TemplateError::Graph(g) => {
+                let mut err = ApiError::new(ErrorCode::TemplateInvalid, message);
+                if let Some(node) = g.node() {
+                    err = err.with("node", node.to_string());
+                }
+                if let crate::graph::GraphError::Option(o) = &g {
+                    err = err
+                        .with("option", o.option.clone())
+                        .with("reason", o.reason.clone());
+                }
+                err
+            }
+            TemplateError::DuplicateName(name) => {
+                ApiError::new(ErrorCode::TemplateDuplicateName, message).with("name", name)
+            }
+            TemplateError::InUse(id, _) => {
+                ApiError::new(ErrorCode::TemplateInUse, message).with("id", id)
+            }
+            TemplateError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PackageError> for ApiError {
+    fn from(e: PackageError) -> Self {
+        let message = e.to_string();
+        match e {
+            PackageError::NotFound(id) => {
+                ApiError::new(ErrorCode::PackageNotFound, message).with("id", id)
+            }
+            PackageError::Busy { id, .. } => {
+                ApiError::new(ErrorCode::PackageBusy, message).with("id", id)
+            }
+            PackageError::BadPath(p) => {
+                ApiError::new(ErrorCode::PackageBadPath, message).with("path", p)
+            }
+            PackageError::NoOutput(entry) => {
+                ApiError::new(ErrorCode::PackageNoOutput, message).with("entry", entry)
+            }
+            PackageError::Invalid(_) => ApiError::new(ErrorCode::PackageInvalid, message),
+            PackageError::Io(e) => ApiError::internal(e),
+            PackageError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CaptureError> for ApiError {
+    fn from(e: CaptureError) -> Self {
+        let message = e.to_string();
+        match e {
+            CaptureError::AlreadyRunning => {
+                ApiError::new(ErrorCode::CaptureAlreadyRunning, message)
+            }
+            CaptureError::Idle => ApiError::new(ErrorCode::CaptureIdle, message),
+            CaptureError::NotCapturing(state) => {
+                ApiError::new(ErrorCode::CaptureNotCapturing, message).with("state", state)
+            }
+            CaptureError::NotPaused(state) => {
+                ApiError::new(ErrorCode::CaptureNotPaused, message).with("state", state)
+            }
+            CaptureError::SessionRequired => {
+                ApiError::new(ErrorCode::CaptureSessionRequired, message)
+            }
+            CaptureError::SessionNotFound(id) => {
+                ApiError::new(ErrorCode::CaptureSessionNotFound, message).with("sessionID", id)
+            }
+            CaptureError::NoStopTime => ApiError::new(ErrorCode::CaptureNoStopTime, message),
+            CaptureError::NoTemplate => ApiError::new(ErrorCode::CaptureNoTemplate, message),
+            CaptureError::Template(t) => t.into(),
+            CaptureError::Graph(g) => TemplateError::Graph(g).into(),
+            CaptureError::InvalidRequest(_) => {
+                ApiError::new(ErrorCode::CaptureInvalidRequest, message)
+            }
+            CaptureError::DiskLow { needed, usable } => {
+                ApiError::new(ErrorCode::CaptureDiskLow, message)
+                    .with("needed", needed)
+                    .with("usable", usable)
+            }
+            CaptureError::Pipeline(_) => {
+                log::error!("{message}");
+                ApiError::new(ErrorCode::CapturePipelineFailed, message)
+            }
+            CaptureError::NoPreview(_) => ApiError::new(ErrorCode::PreviewUnavailable, message),
+            CaptureError::Package(p) => p.into(),
+            CaptureError::Gone => ApiError::new(ErrorCode::EngineUnavailable, message),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod files;
 pub mod handlers;
 pub mod openapi;
 pub mod params;

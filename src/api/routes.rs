@@ -8,7 +8,9 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
-use super::handlers::{capture, devices, meta, plugins, settings, status, users};
+use super::handlers::{
+    capture, devices, live, meta, packages, plugins, session, settings, status, templates, users,
+};
 use super::openapi;
 use crate::auth::Permission;
 use crate::daemon::Daemon;
@@ -36,11 +38,12 @@ impl Table {
 
 /// All routes (without the `/api/1` prefix) and their OpenAPI description.
 pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
-    use Permission::{Admin, AnyUser, None, View};
+    use Permission::{Admin, AnyUser, ManageMedia, None, View};
     let open = Guard::Require(None);
     let any = Guard::Require(AnyUser);
     let view = Guard::Require(View);
     let admin = Guard::Require(Admin);
+    let media = Guard::Require(ManageMedia);
     let status = Guard::StatusView;
 
     Table {
@@ -59,8 +62,35 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(status, routes!(status::get_capture_status))
     .add(status, routes!(devices::get_status_devices))
     // capture
+    .add(view, routes!(capture::start))
+    .add(view, routes!(capture::stop))
+    .add(view, routes!(capture::pause))
+    .add(view, routes!(capture::resume))
+    .add(view, routes!(capture::extend))
+    .add(view, routes!(capture::marker))
     .add(view, routes!(capture::device_capture_available))
     .add(view, routes!(capture::concurrent_captures_enabled))
+    .add(view, routes!(templates::list))
+    .add(admin, routes!(templates::save))
+    .add(view, routes!(templates::get))
+    .add(admin, routes!(templates::delete))
+    .add(admin, routes!(templates::test))
+    .add(view, routes!(templates::preflight))
+    .add(admin, routes!(templates::pipeline))
+    .add(view, routes!(packages::list))
+    .add(view, routes!(packages::get))
+    .add(media, routes!(packages::update, packages::delete))
+    .add(media, routes!(packages::attach))
+    .add(view, routes!(packages::download))
+    // sessionStatus, sessionOutput
+    .add(view, routes!(session::status))
+    .add(view, routes!(session::all))
+    .add(view, routes!(session::node))
+    .add(view, routes!(session::file))
+    // liveStreamViewer
+    .add(view, routes!(live::session))
+    .add(view, routes!(live::video, live::create_video))
+    .add(view, routes!(live::audio, live::create_audio))
     // devices
     .add(view, routes!(devices::get_audio_devices))
     .add(view, routes!(devices::get_video_devices))

@@ -410,6 +410,7 @@ fn log_event(event: &Event) {
                 device.in_use
             )
         }
+        _ => {}
     }
 }
 
@@ -455,6 +456,7 @@ mod tests {
                 Event::DeviceAdded { device } => format!("+{}", device.id),
                 Event::DeviceRemoved { device } => format!("-{}", device.id),
                 Event::DeviceChanged { device } => format!("~{}", device.id),
+                other => format!("{other:?}"),
             })
             .collect()
     }

@@ -1,11 +1,17 @@
 //! Request and response types of the API, with serde names exactly as `API.md` spells them
 //! (camelCase, `ID` upper-case). Types only: no I/O, no HTTP, no SQL.
 
+pub mod capture;
 pub mod device;
 pub mod setting;
 pub mod status;
+pub mod template;
 pub mod user;
 
+pub use capture::{
+    AudioLevels, CaptureRequest, Check, CheckLevel, Marker, MediaPackage, NodeStatus, Output,
+    PackageSource, PackageState, Preflight, TestReport,
+};
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
 };
@@ -14,4 +20,5 @@ pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,
     UnitInfo, UnitStatus,
 };
+pub use template::{Graph, Node, NodeType, Template, TemplateDefaults};
 pub use user::{Role, User, UserInput};

@@ -44,6 +44,12 @@ pub struct CaptureStatus {
     pub event_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Files the session writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<String>>,
+    /// Encoders the session uses (hardware or software).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoders: Option<Vec<String>>,
 }
 
 impl CaptureStatus {
@@ -60,6 +66,8 @@ impl CaptureStatus {
             remaining: None,
             event_id: None,
             error: None,
+            outputs: None,
+            encoders: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_users_settings.sql"),
     include_str!("migrations/0002_plugin_settings.sql"),
+    include_str!("migrations/0003_templates_packages.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -9,8 +9,10 @@
 //! power cut never rolls back a committed schedule change or a recording's bookkeeping.
 
 mod migrations;
+pub mod packages;
 pub mod plugins;
 pub mod settings;
+pub mod templates;
 pub mod users;
 
 use std::path::{Path, PathBuf};

@@ -36,7 +36,7 @@ async fn status_as(
 #[tokio::test]
 async fn an_address_with_too_many_failures_gets_429_with_retry_after() {
     let d = TestDaemon::start_with(Options {
-        config_toml: "[auth]\nmax_failures_per_address = 3\nmax_failures_per_user = 1000\nbase_lockout_secs = 30\n".into(),
+        config_toml: "[auth]\nmax_failures_per_address = 3\nmax_failures_per_user = 1000\nbase_lockout_secs = 30\n[capture]\nkeep_inputs_hot = false\n".into(),
         ..Options::default()
     })
     .await;
@@ -77,7 +77,7 @@ async fn an_address_with_too_many_failures_gets_429_with_retry_after() {
 #[tokio::test]
 async fn a_user_attacked_from_many_addresses_is_locked_except_where_it_logged_in_before() {
     let d = TestDaemon::start_with(Options {
-        config_toml: "[auth]\nmax_failures_per_address = 1000\nmax_failures_per_user = 4\n".into(),
+        config_toml: "[auth]\nmax_failures_per_address = 1000\nmax_failures_per_user = 4\n[capture]\nkeep_inputs_hot = false\n".into(),
         ..Options::default()
     })
     .await;

@@ -13,8 +13,10 @@ pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
 /// Throttling limits high enough that tests sending many wrong passwords on purpose (the
 /// permission matrix) are not locked out; throttle tests pass their own.
-pub const RELAXED_AUTH: &str =
-    "[auth]\nmax_failures_per_address = 1000000\nmax_failures_per_user = 1000000\n";
+/// Inputs are not kept hot by default in tests: a dozen daemons each running a pipeline
+/// while idle would compete for the machine's cores. Tests of hot starts turn it on.
+pub const RELAXED_AUTH: &str = "[auth]\nmax_failures_per_address = 1000000\nmax_failures_per_user = 1000000\n\
+    [capture]\nkeep_inputs_hot = false\n";
 
 pub struct TestDaemon {
     child: Option<Child>,

@@ -1,6 +1,7 @@
 //! Integration tests: the real `castd` binary on loopback, spoken to over HTTP.
 
 mod auth;
+mod capture;
 mod common;
 mod devices;
 mod http_core;

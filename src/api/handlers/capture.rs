@@ -2,10 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::error::ApiError;
+use crate::api::params::Form;
 use crate::daemon::Daemon;
+use crate::model::{CaptureRequest, CaptureStatus, Marker};
 
 /// Answer of deviceCaptureAvailable.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,4 +43,127 @@ pub async fn concurrent_captures_enabled(State(daemon): State<Daemon>) -> Json<E
     Json(Enabled {
         enabled: daemon.settings.concurrent_captures(),
     })
+}
+
+/// Parameters of startCapture.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartForm {
+    pub capture_request: CaptureRequest,
+}
+
+/// Start a capture session
+///
+/// Records with the request's template (by id or name; the `defaultTemplate` setting when
+/// absent). With the template's inputs kept hot this only opens the record gate. Answers
+/// once recording runs.
+#[utoipa::path(post, path = "/capture/start", tag = "capture", operation_id = "startCapture",
+    request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = CaptureStatus)))]
+pub async fn start(
+    State(daemon): State<Daemon>,
+    Form(form): Form<StartForm>,
+) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
+    let status = daemon
+        .engine
+        .start_capture(form.capture_request, None)
+        .await?;
+    Ok((StatusCode::CREATED, Json(status)))
+}
+
+/// Which session an action is for.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionForm {
+    /// Needed only when several captures run.
+    #[serde(rename = "sessionID", default)]
+    pub session_id: Option<String>,
+}
+
+/// Stop a capture session
+///
+/// The files are completed at once; the session is then `processing` (files made final,
+/// checksums, thumbnail) and the media package `complete`.
+#[utoipa::path(post, path = "/capture/stop", tag = "capture", operation_id = "stopCapture",
+    request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CaptureStatus)))]
+pub async fn stop(
+    State(daemon): State<Daemon>,
+    Form(form): Form<SessionForm>,
+) -> Result<Json<CaptureStatus>, ApiError> {
+    Ok(Json(daemon.engine.stop(form.session_id).await?))
+}
+
+/// Pause a capture session
+///
+/// The paused span is left out of the recording; previews keep running.
+#[utoipa::path(post, path = "/capture/pause", tag = "capture", operation_id = "pauseCapture",
+    request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CaptureStatus)))]
+pub async fn pause(
+    State(daemon): State<Daemon>,
+    Form(form): Form<SessionForm>,
+) -> Result<Json<CaptureStatus>, ApiError> {
+    Ok(Json(daemon.engine.pause(form.session_id).await?))
+}
+
+/// Resume a paused capture session
+///
+/// Video continues on a new keyframe, with no gap in the file.
+#[utoipa::path(post, path = "/capture/resume", tag = "capture", operation_id = "resumeCapture",
+    request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CaptureStatus)))]
+pub async fn resume(
+    State(daemon): State<Daemon>,
+    Form(form): Form<SessionForm>,
+) -> Result<Json<CaptureStatus>, ApiError> {
+    Ok(Json(daemon.engine.resume(form.session_id).await?))
+}
+
+/// Parameters of extendCapture.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ExtendForm {
+    /// Milliseconds to add to the stop time.
+    pub duration: i64,
+    #[serde(rename = "sessionID", default)]
+    pub session_id: Option<String>,
+}
+
+/// Move a capture's stop time later
+#[utoipa::path(post, path = "/capture/extend", tag = "capture", operation_id = "extendCapture",
+    request_body(content = ExtendForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CaptureStatus)))]
+pub async fn extend(
+    State(daemon): State<Daemon>,
+    Form(form): Form<ExtendForm>,
+) -> Result<Json<CaptureStatus>, ApiError> {
+    Ok(Json(
+        daemon.engine.extend(form.session_id, form.duration).await?,
+    ))
+}
+
+/// Parameters of addMarker.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MarkerForm {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(rename = "sessionID", default)]
+    pub session_id: Option<String>,
+}
+
+/// Mark a point of the recording
+///
+/// The marker's time is the recorded time (pauses left out) at the call.
+#[utoipa::path(post, path = "/capture/marker", tag = "capture", operation_id = "addMarker",
+    request_body(content = MarkerForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = Marker)))]
+pub async fn marker(
+    State(daemon): State<Daemon>,
+    Form(form): Form<MarkerForm>,
+) -> Result<(StatusCode, Json<Marker>), ApiError> {
+    let marker = daemon
+        .engine
+        .marker(form.session_id, form.title, form.description)
+        .await?;
+    Ok((StatusCode::CREATED, Json(marker)))
 }

@@ -3,8 +3,12 @@
 
 pub mod capture;
 pub mod devices;
+pub mod live;
 pub mod meta;
+pub mod packages;
 pub mod plugins;
+pub mod session;
 pub mod settings;
 pub mod status;
+pub mod templates;
 pub mod users;

@@ -1,0 +1,154 @@
+//! Templates of the `capture` group: list, read, save, delete, test, preflight, pipeline.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::error::{ApiError, ErrorCode};
+use crate::api::params::{Form, PathParam};
+use crate::daemon::Daemon;
+use crate::model::{Preflight, Template, TestReport};
+use crate::templates::masked;
+
+/// All templates
+#[utoipa::path(get, path = "/capture/templates", tag = "capture", operation_id = "getTemplates",
+    responses((status = 200, body = Vec<Template>)))]
+pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Template>>, ApiError> {
+    Ok(Json(
+        daemon.templates.list().await?.iter().map(masked).collect(),
+    ))
+}
+
+/// One template
+///
+/// By id or name. Secrets in node options are masked.
+#[utoipa::path(get, path = "/capture/templates/{id}", tag = "capture", operation_id = "getTemplate",
+    params(("id" = String, Path, description = "Template id or name")),
+    responses((status = 200, body = Template)))]
+pub async fn get(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Template>, ApiError> {
+    Ok(Json(masked(&daemon.templates.get(&id).await?)))
+}
+
+/// Parameters of saveTemplate.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SaveForm {
+    pub template: Template,
+}
+
+/// Create or update a template
+///
+/// An `id` that exists updates that template; no `id` derives one from the name. The graph
+/// is validated: 422 `templates.invalid` names the node and option at fault. A secret sent
+/// back masked keeps its stored value.
+#[utoipa::path(post, path = "/capture/templates", tag = "capture", operation_id = "saveTemplate",
+    request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Template)))]
+pub async fn save(
+    State(daemon): State<Daemon>,
+    Form(form): Form<SaveForm>,
+) -> Result<Json<Template>, ApiError> {
+    Ok(Json(masked(&daemon.templates.save(form.template).await?)))
+}
+
+/// Delete a template
+///
+/// Refused (409 `templates.in_use`) while a capture uses it.
+#[utoipa::path(delete, path = "/capture/templates/{id}", tag = "capture", operation_id = "deleteTemplate",
+    params(("id" = String, Path)),
+    responses((status = 204)))]
+pub async fn delete(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    let template = daemon.templates.get(&id).await?;
+    if daemon.engine.template_in_use(&template.id) {
+        return Err(ApiError::new(
+            ErrorCode::TemplateInUse,
+            format!("template {} is recording now", template.id),
+        )
+        .with("id", template.id));
+    }
+    daemon.templates.delete(&template.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The pipeline a template compiles to
+///
+/// As text: one GStreamer element per line with its properties, then the links, for the
+/// devices present now. Secrets are masked.
+#[utoipa::path(get, path = "/capture/templates/{id}/pipeline", tag = "capture", operation_id = "pipelinePreview",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The pipeline as text", content_type = "text/plain")))]
+pub async fn pipeline(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let template = daemon.templates.get(&id).await?;
+    let text = daemon.engine.pipeline_text(&template)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+/// Parameters of testTemplate and preflightTemplate.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DurationForm {
+    /// Milliseconds (test: how long to run, default 10000, at most 60000; preflight: the
+    /// intended recording length for the disk check, default two hours).
+    #[serde(default)]
+    pub duration: Option<i64>,
+}
+
+/// Test a template for ten seconds
+///
+/// Runs the template for `duration` ms with nothing kept and reports per node: buffers,
+/// frames per second, drops, bitrate, errors, and a JPEG (base64) per video node. Refused
+/// while a capture runs.
+#[utoipa::path(post, path = "/capture/templates/{id}/test", tag = "capture", operation_id = "testTemplate",
+    params(("id" = String, Path)),
+    request_body(content = DurationForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = TestReport)))]
+pub async fn test(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+    Form(form): Form<DurationForm>,
+) -> Result<Json<TestReport>, ApiError> {
+    let ms = form.duration.unwrap_or(10_000);
+    if !(1000..=60_000).contains(&ms) {
+        return Err(ApiError::new(
+            ErrorCode::CaptureInvalidRequest,
+            format!("duration must be 1000 to 60000 ms, got {ms}"),
+        ));
+    }
+    let template = daemon.templates.get(&id).await?;
+    Ok(Json(
+        daemon
+            .engine
+            .test_template(template, Duration::from_millis(ms as u64))
+            .await?,
+    ))
+}
+
+/// Check whether a template can record now
+///
+/// Green, yellow or red checks with codes: devices present and with signal, encoders
+/// available, disk space for the duration at the template's bitrate, publishing. Runs no
+/// media.
+#[utoipa::path(post, path = "/capture/templates/{id}/preflight", tag = "capture", operation_id = "preflightTemplate",
+    params(("id" = String, Path)),
+    request_body(content = DurationForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Preflight)))]
+pub async fn preflight(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+    Form(form): Form<DurationForm>,
+) -> Result<Json<Preflight>, ApiError> {
+    let template = daemon.templates.get(&id).await?;
+    Ok(Json(daemon.engine.preflight(&template, form.duration)))
+}

@@ -1,0 +1,222 @@
+//! Finishing recordings: a fragmented MP4 (crash-safe while recording) becomes a
+//! fast-start MP4 (index first, plays at once when streamed), and every file gets its
+//! size, duration, MD5 and a thumbnail.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_pbutils as gst_pbutils;
+use md5::Digest as _;
+
+/// Facts about a finished file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileFacts {
+    pub size: u64,
+    pub duration_ms: Option<i64>,
+    pub md5: String,
+}
+
+fn uri(path: &Path) -> Result<String, String> {
+    gst::glib::filename_to_uri(path, None)
+        .map(|u| u.to_string())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `pipeline` until EOS or error, at most `timeout`.
+fn run_to_end(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String> {
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let result = match bus.timed_pop_filtered(
+        gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    ) {
+        Some(msg) => match msg.view() {
+            gst::MessageView::Error(e) => Err(e.error().to_string()),
+            _ => Ok(()),
+        },
+        None => Err(format!("did not finish within {} s", timeout.as_secs())),
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn make(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|e| format!("{factory}: {e}"))
+}
+
+/// Rewrites a (fragmented) MP4 as a fast-start MP4 in place: written next to it, synced,
+/// then renamed over it, so a crash leaves either the old or the new file, never half.
+pub fn faststart(path: &Path) -> Result<(), String> {
+    let dir = path.parent().ok_or("no directory")?;
+    let tmp = path.with_extension("faststart.tmp");
+    let pipeline = gst::Pipeline::new();
+    let src = make("filesrc")?;
+    src.set_property("location", path);
+    let demux = make("qtdemux")?;
+    let mux = make("mp4mux")?;
+    mux.set_property("faststart", true);
+    mux.set_property("faststart-file", dir.join(".faststart-moov.tmp"));
+    let sink = make("filesink")?;
+    sink.set_property("location", &tmp);
+    pipeline
+        .add_many([&src, &demux, &mux, &sink])
+        .map_err(|e| e.to_string())?;
+    src.link(&demux).map_err(|e| e.to_string())?;
+    mux.link(&sink).map_err(|e| e.to_string())?;
+    let weak = pipeline.downgrade();
+    let mux_for_pads = mux.clone();
+    demux.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
+            return;
+        };
+        let (parser, template) = match name.as_str() {
+            "video/x-h264" => ("h264parse", "video_%u"),
+            "audio/mpeg" => ("aacparse", "audio_%u"),
+            other => {
+                log::warn!("finalise: skipping a {other} stream");
+                return;
+            }
+        };
+        let Ok(parse) = make(parser) else { return };
+        let queue = make("queue").expect("queue exists");
+        // Unbounded: one stream may run ahead of the other by a whole fragment or a gap,
+        // and a full queue would stall the demuxer feeding both.
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        queue.set_property("max-size-time", 0u64);
+        if pipeline.add_many([&queue, &parse]).is_err() {
+            return;
+        }
+        let _ = queue.sync_state_with_parent();
+        let _ = parse.sync_state_with_parent();
+        let linked = pad
+            .link(&queue.static_pad("sink").expect("queue sink"))
+            .is_ok()
+            && queue.link(&parse).is_ok()
+            && mux_for_pads
+                .request_pad_simple(template)
+                .is_some_and(|mux_pad| {
+                    parse
+                        .static_pad("src")
+                        .is_some_and(|p| p.link(&mux_pad).is_ok())
+                });
+        if !linked {
+            log::warn!("finalise: cannot link the {name} stream");
+        }
+    });
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // Generous: remuxing reads and writes at disk speed; allow 1 s per 20 MB plus a minute.
+    let timeout = Duration::from_secs(60 + size / 20_000_000);
+    if let Err(e) = run_to_end(&pipeline, timeout) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot rewrite {}: {e}", path.display()));
+    }
+    let _ = std::fs::remove_file(dir.join(".faststart-moov.tmp"));
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Duration of a media file, from its demuxer.
+pub fn duration(path: &Path) -> Option<i64> {
+    let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(15)).ok()?;
+    let info = discoverer.discover_uri(&uri(path).ok()?).ok()?;
+    info.duration().map(|d| d.mseconds() as i64)
+}
+
+/// Size, duration and MD5 of a file.
+pub fn facts(path: &Path) -> Result<FileFacts, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let md5 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    Ok(FileFacts {
+        size,
+        duration_ms: duration(path),
+        md5,
+    })
+}
+
+/// A JPEG of the video at 10 % of its length, `width` pixels wide.
+pub fn thumbnail(path: &Path, out: &Path, width: i32) -> Result<(), String> {
+    let pipeline = gst::Pipeline::new();
+    let src = make("uridecodebin")?;
+    src.set_property("uri", uri(path)?);
+    let convert = make("videoconvert")?;
+    let scale = make("videoscale")?;
+    let filter = make("capsfilter")?;
+    filter.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", width)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+    );
+    let enc = make("jpegenc")?;
+    let sink = gst_app::AppSink::builder().max_buffers(1).build();
+    pipeline
+        .add_many([&src, &convert, &scale, &filter, &enc, sink.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+    gst::Element::link_many([&convert, &scale, &filter, &enc, sink.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+    let convert_sink = convert.static_pad("sink").expect("videoconvert has a sink");
+    src.connect_pad_added(move |_, pad| {
+        let is_video = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        if is_video && !convert_sink.is_linked() {
+            let _ = pad.link(&convert_sink);
+        }
+    });
+    pipeline
+        .set_state(gst::State::Paused)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let wait = |pipeline: &gst::Pipeline| pipeline.state(gst::ClockTime::from_seconds(15)).0;
+    let result = (|| {
+        wait(&pipeline).map_err(|_| "cannot open the video".to_string())?;
+        if let Some(total) = pipeline.query_duration::<gst::ClockTime>() {
+            let _ =
+                pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, total / 10);
+            wait(&pipeline).map_err(|_| "cannot seek".to_string())?;
+        }
+        let sample = sink
+            .try_pull_preroll(gst::ClockTime::from_seconds(10))
+            .ok_or("no picture")?;
+        let buffer = sample.buffer().ok_or("no picture")?;
+        let map = buffer.map_readable().map_err(|e| e.to_string())?;
+        std::fs::write(out, map.as_slice()).map_err(|e| e.to_string())
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}

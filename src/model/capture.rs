@@ -1,0 +1,233 @@
+//! Capture requests, media packages and their outputs, markers and reports.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::Graph;
+
+/// What to record (CaptureCast CaptureRequest).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Template id or name; the `defaultTemplate` setting when absent.
+    #[serde(
+        rename = "templateID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub template_id: Option<String>,
+    /// Milliseconds after which the capture stops by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    /// Speaker id or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub speaker: Option<Value>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub options: Map<String, Value>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub publishing_overrides: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub assets: Vec<Value>,
+    /// Publish when done (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing_redundant_copies: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing_speaker_files: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing_speaker_information: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing_table_of_contents: Option<bool>,
+}
+
+/// A point of interest on the recorded timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Marker {
+    /// Milliseconds into the recording (pauses excluded).
+    pub time: i64,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One file of a media package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub entry: String,
+    /// MIME type.
+    #[serde(rename = "type")]
+    pub mime: String,
+    /// File name relative to the package directory.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    #[serde(rename = "nodeID", default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageState {
+    Capturing,
+    Processing,
+    Complete,
+    /// Recovered after a crash, or stopped early (disk full): usable but incomplete.
+    Partial,
+    Failed,
+}
+
+/// A device a package was recorded from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageSource {
+    #[serde(rename = "nodeID")]
+    pub node_id: String,
+    #[serde(rename = "deviceID", default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    pub name: String,
+}
+
+/// A recording and everything about it (CaptureCast MediaPackage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaPackage {
+    pub id: String,
+    pub title: String,
+    /// Milliseconds since the epoch.
+    pub creation_date: i64,
+    /// The package directory.
+    pub root: String,
+    pub outputs: BTreeMap<String, Output>,
+    pub sources: Vec<PackageSource>,
+    /// publisherID → destination state (filled by publishing).
+    #[schema(value_type = Object)]
+    pub publishing: Map<String, Value>,
+    /// The graph the package was recorded with.
+    pub processing: Graph,
+    pub state: PackageState,
+    /// Recorded milliseconds (pauses excluded).
+    pub duration: i64,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub speaker: Option<Value>,
+    #[serde(rename = "templateID")]
+    pub template_id: String,
+    #[serde(rename = "eventID", default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub markers: Vec<Marker>,
+    /// Why the package is partial or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The request that started the capture (publishing flags, assets, options).
+    #[schema(value_type = Object)]
+    pub request: CaptureRequest,
+}
+
+/// Audio levels of a source, in dB per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AudioLevels {
+    pub peak: Vec<f64>,
+    pub rms: Vec<f64>,
+    /// Every channel's peak is below -60 dB.
+    pub silent: bool,
+}
+
+/// The state of one node of a running session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    #[serde(rename = "nodeID")]
+    pub node_id: String,
+    #[serde(rename = "type")]
+    pub kind: super::NodeType,
+    /// `running`, `no-signal` (a slate or silence stands in), or `error`.
+    pub state: String,
+    pub buffers: u64,
+    pub fps: f64,
+    pub dropped: u64,
+    /// Bits per second over the last second.
+    pub bitrate: u64,
+    pub signal: super::Signal,
+    /// Since when the node has had no signal (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_lost_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The encoder element, for encoder nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
+    #[serde(rename = "deviceID", default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+}
+
+/// Result of running a template for a few seconds without keeping anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestReport {
+    #[serde(rename = "templateID")]
+    pub template_id: String,
+    /// How long it ran (ms).
+    pub duration: i64,
+    /// True when every node delivered data and nothing failed.
+    pub ok: bool,
+    pub nodes: Vec<NodeStatus>,
+    /// node → base64 JPEG, for every video node with a picture.
+    pub thumbnails: BTreeMap<String, String>,
+    pub errors: Vec<String>,
+    pub encoders: Vec<String>,
+}
+
+/// Traffic-light level of a preflight check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckLevel {
+    Green,
+    Yellow,
+    Red,
+}
+
+/// One preflight check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub code: String,
+    pub level: CheckLevel,
+    pub message: String,
+    #[serde(rename = "nodeID", default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+}
+
+/// Whether a template can record now, checked without running media.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Preflight {
+    #[serde(rename = "templateID")]
+    pub template_id: String,
+    /// The worst level of all checks.
+    pub overall: CheckLevel,
+    pub checks: Vec<Check>,
+}

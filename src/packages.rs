@@ -1,0 +1,243 @@
+//! Media packages on disk and in the store: one directory per package under the media
+//! directory, holding its files and a `manifest.json`, so a package can be understood even
+//! without the database. Also the one place that turns a client-supplied file name into a
+//! path, and refuses any that would leave the package directory.
+
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use crate::model::{MediaPackage, PackageState};
+use crate::store::{self, Store, StoreError};
+
+pub const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("no media package {0:?}")]
+    NotFound(String),
+    #[error("media package {id} is {reason}")]
+    Busy { id: String, reason: String },
+    #[error("invalid path {0:?}: it must name a file inside the package")]
+    BadPath(String),
+    #[error("no output {0:?}")]
+    NoOutput(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("file system: {0}")]
+    Io(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Resolves `relative` inside `root`, refusing absolute paths, `..`, and symlinks that lead
+/// outside `root`. The file must exist.
+pub fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, PackageError> {
+    let bad = || PackageError::BadPath(relative.to_string());
+    let rel = Path::new(relative);
+    if relative.is_empty()
+        || relative.contains('\0')
+        || !rel.components().all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(bad());
+    }
+    let root = std::fs::canonicalize(root).map_err(|e| PackageError::Io(e.to_string()))?;
+    let full = std::fs::canonicalize(root.join(rel)).map_err(|_| bad())?;
+    if !full.starts_with(&root) || !full.is_file() {
+        return Err(bad());
+    }
+    Ok(full)
+}
+
+/// Package ids are generated here; ones from URLs are checked before use.
+pub fn is_package_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// A new, sortable package id: UTC time and a random suffix.
+pub fn new_id() -> String {
+    let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let suffix: u32 = rand::random();
+    format!("{now}-{:06x}", suffix & 0xff_ffff)
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old or the new content, never half.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Cheap, cloneable handle to the packages.
+#[derive(Clone)]
+pub struct Packages {
+    store: Store,
+    media_dir: PathBuf,
+}
+
+/// Which packages to list.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub limit: i64,
+    pub offset: i64,
+    pub since: Option<i64>,
+    pub tag: Option<String>,
+}
+
+impl Packages {
+    pub fn new(store: Store, media_dir: PathBuf) -> Packages {
+        Packages { store, media_dir }
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.media_dir.join(id)
+    }
+
+    /// Stores the package and writes its manifest.
+    pub async fn save(&self, package: &MediaPackage) -> Result<(), PackageError> {
+        let dir = self.dir(&package.id);
+        let json = serde_json::to_vec_pretty(package).expect("packages serialise");
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| write_atomically(&dir.join(MANIFEST), &json))
+        })
+        .await
+        .map_err(|e| PackageError::Io(e.to_string()))?
+        .map_err(|e| PackageError::Io(e.to_string()))?;
+        let stored = package.clone();
+        self.store
+            .write(move |tx| store::packages::put(tx, &stored).map_err(PackageError::from))
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<MediaPackage, PackageError> {
+        if !is_package_id(id) {
+            return Err(PackageError::NotFound(id.to_string()));
+        }
+        let key = id.to_string();
+        self.store
+            .read(move |c| store::packages::get(c, &key))
+            .await?
+            .ok_or_else(|| PackageError::NotFound(id.to_string()))
+    }
+
+    pub async fn list(&self, query: Query) -> Result<(Vec<MediaPackage>, i64), PackageError> {
+        Ok(self
+            .store
+            .read(move |c| {
+                store::packages::list(
+                    c,
+                    query.limit,
+                    query.offset,
+                    query.since,
+                    query.tag.as_deref(),
+                )
+            })
+            .await?)
+    }
+
+    pub async fn unfinished(&self) -> Result<Vec<MediaPackage>, PackageError> {
+        Ok(self.store.read(store::packages::unfinished).await?)
+    }
+
+    /// Deletes a package and its files; refused while it records or is being processed.
+    pub async fn delete(&self, id: &str) -> Result<(), PackageError> {
+        let package = self.get(id).await?;
+        if matches!(
+            package.state,
+            PackageState::Capturing | PackageState::Processing
+        ) {
+            return Err(PackageError::Busy {
+                id: id.to_string(),
+                reason: format!("{:?}", package.state).to_lowercase(),
+            });
+        }
+        let key = id.to_string();
+        self.store
+            .write(move |tx| store::packages::delete(tx, &key).map_err(PackageError::from))
+            .await?;
+        let dir = self.dir(id);
+        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+        .map_err(|e| PackageError::Io(e.to_string()))?
+        .map_err(|e| PackageError::Io(e.to_string()))
+    }
+
+    /// The path of an output of a package.
+    pub fn output_path(
+        &self,
+        package: &MediaPackage,
+        entry: &str,
+    ) -> Result<PathBuf, PackageError> {
+        let output = package
+            .outputs
+            .get(entry)
+            .ok_or_else(|| PackageError::NoOutput(entry.to_string()))?;
+        safe_join(&self.dir(&package.id), &output.file)
+    }
+
+    /// Removes directories of pipelines that were prepared ("armed") but never recorded.
+    pub fn remove_staging_dirs(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.media_dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry.path().join(STAGING_MARK).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Marks a directory prepared for a recording that has not started.
+pub const STAGING_MARK: &str = ".staging";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_never_leave_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pkg");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a.mp4"), b"x").unwrap();
+        std::fs::write(root.join("sub/b.jpg"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
+        assert!(safe_join(&root, "a.mp4").is_ok());
+        assert!(safe_join(&root, "sub/b.jpg").is_ok());
+        for bad in [
+            "../secret",
+            "/etc/passwd",
+            "sub/../../secret",
+            "link",
+            "",
+            "sub",
+            "nothing.mp4",
+            "a.mp4\0x",
+            "./a.mp4",
+        ] {
+            assert!(safe_join(&root, bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn ids_are_sortable_and_safe() {
+        let a = new_id();
+        assert!(is_package_id(&a), "{a}");
+        assert_eq!(a.len(), "20261123-061500-a1b2c3".len());
+        assert!(!is_package_id("../x"));
+        assert!(!is_package_id(""));
+    }
+}

@@ -1,0 +1,265 @@
+//! Capture templates: validation, storage, the defaults shipped in `assets/templates/`, and
+//! write-only secrets inside node options.
+
+use crate::graph::{self, GraphError, schema};
+use crate::model::Template;
+use crate::store::{self, Store, StoreError};
+
+/// The default templates, installed on first start.
+const DEFAULTS: &[&str] = &[
+    include_str!("../assets/templates/lecture.json"),
+    include_str!("../assets/templates/lecture-slides.json"),
+    include_str!("../assets/templates/audio-only.json"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no template {0:?}")]
+    NotFound(String),
+    #[error("invalid template: {0}")]
+    Invalid(String),
+    #[error("invalid graph: {0}")]
+    Graph(#[from] GraphError),
+    #[error("another template is named {0:?}")]
+    DuplicateName(String),
+    #[error("template {0} is in use: {1}")]
+    InUse(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Cheap, cloneable handle to the templates.
+#[derive(Clone)]
+pub struct Templates {
+    store: Store,
+}
+
+/// A template id from a name: lowercase letters and digits joined by `-`.
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(48).collect()
+}
+
+fn check_id(id: &str) -> Result<(), TemplateError> {
+    if graph::is_node_id(id) {
+        Ok(())
+    } else {
+        Err(TemplateError::Invalid(format!(
+            "id {id:?}: use 1-64 of a-z, 0-9, - and _"
+        )))
+    }
+}
+
+/// The template as clients see it: node secrets masked.
+pub fn masked(template: &Template) -> Template {
+    let mut shown = template.clone();
+    for node in &mut shown.graph.nodes {
+        node.options = schema::masked(node.kind, &node.options);
+    }
+    shown
+}
+
+impl Templates {
+    pub fn new(store: Store) -> Templates {
+        Templates { store }
+    }
+
+    /// Installs the shipped templates when there are none at all (first start).
+    pub async fn install_defaults(&self) -> Result<usize, TemplateError> {
+        if self.store.read(store::templates::count).await? > 0 {
+            return Ok(0);
+        }
+        for text in DEFAULTS {
+            let template: Template = serde_json::from_str(text)
+                .map_err(|e| TemplateError::Invalid(format!("shipped template: {e}")))?;
+            self.save(template).await?;
+        }
+        Ok(DEFAULTS.len())
+    }
+
+    pub async fn list(&self) -> Result<Vec<Template>, TemplateError> {
+        Ok(self.store.read(store::templates::list).await?)
+    }
+
+    /// A template by id or name, secrets included (for building pipelines).
+    pub async fn get(&self, id_or_name: &str) -> Result<Template, TemplateError> {
+        let key = id_or_name.to_string();
+        self.store
+            .read(move |c| store::templates::find(c, &key))
+            .await?
+            .ok_or_else(|| TemplateError::NotFound(id_or_name.to_string()))
+    }
+
+    /// Creates or updates a template (an existing `id` updates). The graph is validated
+    /// and stored normalised (defaults filled in, edges on both ends). A secret option
+    /// sent back masked keeps its stored value.
+    pub async fn save(&self, mut template: Template) -> Result<Template, TemplateError> {
+        template.name = template.name.trim().to_string();
+        if template.name.is_empty() || template.name.chars().count() > 128 {
+            return Err(TemplateError::Invalid(
+                "name must be 1-128 characters".into(),
+            ));
+        }
+        if template.id.is_empty() {
+            template.id = slug(&template.name);
+        }
+        check_id(&template.id)?;
+        let previous = {
+            let id = template.id.clone();
+            self.store
+                .read(move |c| store::templates::find(c, &id))
+                .await?
+        }
+        .filter(|t| t.id == template.id);
+        if let Some(previous) = &previous {
+            keep_masked_secrets(&mut template, previous);
+        }
+        let mut normal = graph::validate(&template.graph)?;
+        normal.id = template.id.clone();
+        if normal.name.is_empty() {
+            normal.name = template.name.clone();
+        }
+        template.graph = normal;
+        if template
+            .defaults
+            .duration
+            .is_some_and(|d| !(1000..=86_400_000).contains(&d))
+        {
+            return Err(TemplateError::Invalid(
+                "defaults.duration must be 1 s to 24 h (in ms)".into(),
+            ));
+        }
+        let stored = template.clone();
+        self.store
+            .write(move |tx| {
+                if store::templates::name_taken(tx, &stored.name, &stored.id)? {
+                    return Err(TemplateError::DuplicateName(stored.name.clone()));
+                }
+                store::templates::put(tx, &stored)?;
+                Ok(())
+            })
+            .await?;
+        Ok(template)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), TemplateError> {
+        let key = id.to_string();
+        let found = self
+            .store
+            .write(move |tx| store::templates::delete(tx, &key))
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(TemplateError::NotFound(id.to_string()))
+        }
+    }
+}
+
+/// Replaces masked secrets in `template` with the stored values of the same node.
+fn keep_masked_secrets(template: &mut Template, previous: &Template) {
+    for node in &mut template.graph.nodes {
+        let Some(old) = previous
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.id == node.id && n.kind == node.kind)
+        else {
+            continue;
+        };
+        for spec in schema::options(node.kind).iter().filter(|s| s.is_secret()) {
+            let sent = node
+                .options
+                .get(spec.name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            let kept = crate::secrets::keep_or_replace(
+                sent,
+                old.options.get(spec.name).and_then(|v| v.as_str()),
+            );
+            if let Some(value) = kept {
+                node.options.insert(spec.name.to_string(), value.into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_templates_are_valid() {
+        for text in DEFAULTS {
+            let t: Template = serde_json::from_str(text).unwrap();
+            graph::validate(&t.graph).unwrap_or_else(|e| panic!("{}: {e}", t.id));
+            assert!(!slug(&t.name).is_empty());
+        }
+    }
+
+    #[test]
+    fn ids_come_from_names() {
+        assert_eq!(slug("Lecture with Slides!"), "lecture-with-slides");
+        assert_eq!(slug("  Raum 1.02  "), "raum-1-02");
+    }
+
+    #[tokio::test]
+    async fn saving_validates_normalises_and_keeps_masked_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::new(Store::open(&dir.path().join("t.db")).unwrap());
+        assert_eq!(templates.install_defaults().await.unwrap(), 3);
+        assert_eq!(
+            templates.install_defaults().await.unwrap(),
+            0,
+            "only on first start"
+        );
+        let lecture = templates.get("Lecture").await.unwrap();
+        assert_eq!(lecture.id, "lecture");
+        let rec = lecture
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.id == "recording")
+            .unwrap();
+        assert_eq!(rec.parents.len(), 2, "edges are on both ends");
+
+        let mut ipcam: Template = serde_json::from_value(serde_json::json!({
+            "name": "IP camera",
+            "graph": {"root": "rec", "nodes": [
+                {"id": "cam", "type": "networkSource", "options": {"url": "rtsp://10.1.1.1/s", "username": "u", "password": "very-secret-password"}, "children": ["enc"]},
+                {"id": "enc", "type": "h264Encoder", "children": ["rec"]},
+                {"id": "rec", "type": "fileRecorder"}
+            ]}
+        }))
+        .unwrap();
+        let saved = templates.save(ipcam.clone()).await.unwrap();
+        assert_eq!(saved.id, "ip-camera");
+        let shown = masked(&saved);
+        assert_eq!(shown.graph.nodes[0].options["password"], "••••word");
+        templates.save(shown).await.unwrap();
+        let stored = templates.get("ip-camera").await.unwrap();
+        assert_eq!(
+            stored.graph.nodes[0].options["password"],
+            "very-secret-password"
+        );
+
+        ipcam.id = "other".into();
+        assert!(matches!(
+            templates.save(ipcam).await,
+            Err(TemplateError::DuplicateName(_))
+        ));
+        let mut broken = lecture.clone();
+        broken.graph.root = "nothing".into();
+        assert!(matches!(
+            templates.save(broken).await,
+            Err(TemplateError::Graph(_))
+        ));
+    }
+}
