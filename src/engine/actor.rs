@@ -638,6 +638,7 @@ impl Actor {
             outputs,
             dir: prepared.dir.clone(),
             bitrate,
+            hot_start: was_hot,
         };
         let session = Session {
             view,
@@ -1128,6 +1129,7 @@ impl Actor {
             outputs: BTreeMap::new(),
             dir: prepared.dir.clone(),
             bitrate: 0,
+            hot_start: false,
         };
         let nodes = super::node_statuses_of(&view);
         let thumbnails = prepared

@@ -111,6 +111,7 @@ pub(crate) struct SessionView {
     pub dir: PathBuf,
     /// Bits per second the session writes (for disk estimates).
     pub bitrate: u64,
+    pub hot_start: bool,
 }
 
 impl SessionView {
@@ -129,6 +130,7 @@ impl SessionView {
         status.error = self.error.clone();
         status.outputs = Some(self.outputs.values().cloned().collect());
         status.encoders = Some(self.encoders.clone());
+        status.hot_start = Some(self.hot_start);
         status
     }
 

@@ -50,6 +50,9 @@ pub struct CaptureStatus {
     /// Encoders the session uses (hardware or software).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoders: Option<Vec<String>>,
+    /// The session started on inputs that were already running (only a gate opened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hot_start: Option<bool>,
 }
 
 impl CaptureStatus {
@@ -68,6 +71,7 @@ impl CaptureStatus {
             error: None,
             outputs: None,
             encoders: None,
+            hot_start: None,
         }
     }
 }

@@ -6,7 +6,16 @@ mod common;
 mod devices;
 mod http_core;
 mod lifecycle;
+mod packages;
 mod permissions;
 mod settings;
 mod status;
 mod users;
+
+/// Milliseconds since the epoch, as the daemon counts them.
+pub fn store_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
