@@ -79,7 +79,8 @@ fn record_pause_record_gives_one_gapless_file() {
         SessionPipeline::start(plan, "t", Box::new(|e| eprintln!("event {e:?}"))).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(session.record(true, Duration::from_secs(2)).is_some());
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_millis(1000));
     session.record(false, Duration::ZERO);
     std::thread::sleep(Duration::from_millis(1000));
     assert!(session.record(true, Duration::from_secs(2)).is_some());
@@ -88,6 +89,7 @@ fn record_pause_record_gives_one_gapless_file() {
     assert!(session.snapshot("camera").is_some(), "snapshots arrive");
     assert!(session.levels("microphone").is_some(), "levels arrive");
     session.finish(Duration::from_secs(10)).unwrap();
+    let recorded = session.recorded().as_secs_f64();
     let file = dir.path().join("recording.mp4");
     finalize::faststart(&file).unwrap();
     let probe = ffprobe(&file);
@@ -98,4 +100,8 @@ fn record_pause_record_gives_one_gapless_file() {
         .parse()
         .unwrap();
     assert!((duration - 3.0).abs() < 0.1, "{duration}");
+    assert!(
+        (duration - recorded).abs() < 0.04,
+        "the gate counts what it let through: {recorded} vs {duration}"
+    );
 }

@@ -428,14 +428,19 @@ impl Actor {
         Ok(self.block_on(self.deps.templates.get(&key))?)
     }
 
-    /// What to keep armed: the default template, else the first one.
+    /// What to keep armed: the default template, else the one used last, else `lecture`,
+    /// else the first one.
     fn template_to_arm(&self) -> Option<Template> {
-        self.template(None).ok().or_else(|| {
-            self.block_on(self.deps.templates.list())
-                .ok()?
-                .into_iter()
-                .next()
-        })
+        if let Ok(t) = self.template(None) {
+            return Some(t);
+        }
+        let all = self.block_on(self.deps.templates.list()).ok()?;
+        let pick = |id: &str| all.iter().find(|t| t.id == id).cloned();
+        self.last_template
+            .as_deref()
+            .and_then(pick)
+            .or_else(|| pick("lecture"))
+            .or_else(|| all.first().cloned())
     }
 
     fn usable_bytes(&self) -> u64 {
@@ -517,6 +522,7 @@ impl Actor {
         request: CaptureRequest,
         event_id: Option<String>,
     ) -> Result<CaptureStatus, CaptureError> {
+        let asked = Instant::now();
         validate_request(&request)?;
         if !self.deps.settings.concurrent_captures() && self.active() > 0 {
             return Err(CaptureError::AlreadyRunning);
@@ -639,6 +645,7 @@ impl Actor {
             dir: prepared.dir.clone(),
             bitrate,
             hot_start: was_hot,
+            start_latency: started.saturating_duration_since(asked),
         };
         let session = Session {
             view,
@@ -1130,6 +1137,7 @@ impl Actor {
             dir: prepared.dir.clone(),
             bitrate: 0,
             hot_start: false,
+            start_latency: Duration::ZERO,
         };
         let nodes = super::node_statuses_of(&view);
         let thumbnails = prepared

@@ -112,6 +112,7 @@ pub(crate) struct SessionView {
     /// Bits per second the session writes (for disk estimates).
     pub bitrate: u64,
     pub hot_start: bool,
+    pub start_latency: Duration,
 }
 
 impl SessionView {
@@ -131,6 +132,7 @@ impl SessionView {
         status.outputs = Some(self.outputs.values().cloned().collect());
         status.encoders = Some(self.encoders.clone());
         status.hot_start = Some(self.hot_start);
+        status.start_latency = Some((self.start_latency.as_secs_f64() * 10_000.0).round() / 10.0);
         status
     }
 

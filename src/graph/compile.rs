@@ -489,7 +489,8 @@ impl<'a> Compiler<'a> {
         )
     }
 
-    /// A "no signal" picture: a plain colour, with text when the unit can render it.
+    /// A "no signal" picture: a plain colour, with text when the unit can render it. Live,
+    /// so it keeps time with the sources it stands in for (about 2 % of a core at 720p).
     fn slate(
         &mut self,
         node: &str,
@@ -498,20 +499,22 @@ impl<'a> Compiler<'a> {
         color: i64,
         (w, h, fps): (i64, i64, i64),
     ) -> Endpoint {
-        let mut parts = vec![(
-            format!("{name}-src"),
-            "videotestsrc",
-            vec![
-                ("is-live", Prop::Bool(true)),
-                ("pattern", Prop::Enum("solid-color")),
-                ("foreground-color", Prop::Int(color)),
-            ],
-        )];
-        parts.push((
-            format!("{name}-srccaps"),
-            "capsfilter",
-            vec![("caps", Prop::Caps(raw_video(w, h, fps)))],
-        ));
+        let mut parts = vec![
+            (
+                format!("{name}-src"),
+                "videotestsrc",
+                vec![
+                    ("is-live", Prop::Bool(true)),
+                    ("pattern", Prop::Enum("solid-color")),
+                    ("foreground-color", Prop::Int(color)),
+                ],
+            ),
+            (
+                format!("{name}-caps"),
+                "capsfilter",
+                vec![("caps", Prop::Caps(raw_video(w, h, fps)))],
+            ),
+        ];
         if self.env.text_overlay && !label.is_empty() {
             parts.push((
                 format!("{name}-text"),
@@ -520,7 +523,7 @@ impl<'a> Compiler<'a> {
                     ("text", Prop::Str(label.to_string())),
                     ("valignment", Prop::Enum("center")),
                     ("halignment", Prop::Enum("center")),
-                    ("font-desc", Prop::Str(format!("Sans {}", (h / 24).max(8)))),
+                    ("font-desc", Prop::Str(format!("Sans {}", (h / 12).max(8)))),
                 ],
             ));
         }
@@ -569,19 +572,36 @@ impl<'a> Compiler<'a> {
         let guard = self.element(node, format!("{node}-guard"), factory, props);
         let main_q = self.element(node, format!("{node}-mainq"), "queue", vec![]);
         self.link(&main, &main_q, None, Vec::new());
+        let (w, h) = caps
+            .fields
+            .iter()
+            .fold((0, 0), |(w, h), (k, v)| match (k, v) {
+                (&"width", CapsValue::Int(x)) => (i64::from(*x), h),
+                (&"height", CapsValue::Int(y)) => (w, i64::from(*y)),
+                _ => (w, h),
+            });
         let layer = |z: i64| {
             if video {
-                vec![("zorder", Prop::Int(z))]
+                vec![
+                    ("zorder", Prop::Int(z)),
+                    ("width", Prop::Int(w)),
+                    ("height", Prop::Int(h)),
+                ]
             } else {
                 Vec::new()
             }
         };
+        let mut source_layer = layer(1);
+        if video {
+            // Without this the compositor would hold the source's last picture for ever.
+            source_layer.push(("max-last-buffer-repeat", Prop::Int(500_000_000)));
+        }
         self.link(&fallback, &guard, Some("sink_0".into()), layer(0));
         self.link(
             &Endpoint::of(&main_q),
             &guard,
             Some("sink_1".into()),
-            layer(1),
+            source_layer,
         );
         self.plan.fallbacks.insert(
             node.to_string(),
@@ -731,8 +751,16 @@ impl<'a> Compiler<'a> {
                 let normal = self.normalise_video(id, raw, w, h, fps);
                 self.plan.stats.insert(id.to_string(), src.clone());
                 if slate_wanted {
-                    let slate =
-                        self.slate(id, &format!("{id}-slate"), &label, 0xff20_2020, (w, h, fps));
+                    // Drawn at a quarter of the size and scaled up only when it shows: while
+                    // the source runs, the slate under it costs next to nothing.
+                    let small = ((w / 4 / 2 * 2).max(16), (h / 4 / 2 * 2).max(16));
+                    let slate = self.slate(
+                        id,
+                        &format!("{id}-slate"),
+                        &label,
+                        0xff20_2020,
+                        (small.0, small.1, fps),
+                    );
                     Ok(self.guard(id, normal, slate, src, raw_video(w, h, fps)))
                 } else {
                     Ok(normal)
@@ -1288,7 +1316,14 @@ pub fn compile(
     for node in &graph.nodes {
         let mut n = node.children.len();
         let is_video = output(node) == Media::RawVideo;
-        if is_video && (node.parents.is_empty() || main_video.as_deref() == Some(node.id.as_str()))
+        // Pictures of sources and of the main picture, unless a preview node already makes them.
+        let previewed = node
+            .children
+            .iter()
+            .any(|c| nodes[c].kind == NodeType::Preview);
+        if is_video
+            && !previewed
+            && (node.parents.is_empty() || main_video.as_deref() == Some(node.id.as_str()))
         {
             snapshot_taps.push(node.id.clone());
             n += 1;
@@ -1383,6 +1418,10 @@ pub fn compile(
                 let parent = node.parents[0].clone();
                 let from = c.take(&parent);
                 c.snapshot(&parent, from, &id, int(node, "width"), &id);
+                // The preview also stands for its source's picture (no second encoder).
+                if let Some(sink) = c.plan.snapshots.get(&id).cloned() {
+                    c.plan.snapshots.entry(parent).or_insert(sink);
+                }
                 None
             }
             NodeType::RtmpOutput => {
@@ -1580,7 +1619,14 @@ mod tests {
         // the camera feeds its encoder, the preview node and its own snapshot tap
         assert!(has_link(&plan, "camera-out", "camera-tee"), "{text}");
         assert_eq!(plan.snapshots["preview"], "preview-jpeg");
-        assert_eq!(plan.snapshots["camera"], "camera-snap-jpeg");
+        assert_eq!(
+            plan.snapshots["camera"], "preview-jpeg",
+            "the preview serves for the camera"
+        );
+        assert!(
+            !plan.elements.iter().any(|e| e.name == "camera-snap-jpeg"),
+            "no second JPEG encoder"
+        );
         assert_eq!(plan.levels["microphone"], "microphone-level");
         assert_eq!(plan.encoders, ["x264enc", "voaacenc"]);
         // every link names existing elements

@@ -135,13 +135,17 @@ impl SessionPipeline {
     /// Appsinks keep the latest JPEG, counters count, the gate reports when it records.
     fn install_taps(&self) -> Result<HashMap<String, Arc<Counter>>, String> {
         let mut counters = HashMap::new();
+        // One appsink may stand for several nodes (a preview and its source).
+        let mut by_sink: HashMap<&String, Vec<String>> = HashMap::new();
         for (node, sink) in &self.plan.snapshots {
+            by_sink.entry(sink).or_default().push(node.clone());
+        }
+        for (sink, nodes) in by_sink {
             let appsink = self
                 .element(sink)
                 .and_then(|e| e.clone().downcast::<gst_app::AppSink>().ok())
                 .ok_or_else(|| format!("{sink} is not an appsink"))?;
             let shared = self.shared.clone();
-            let node = node.clone();
             appsink.set_callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
@@ -149,13 +153,14 @@ impl SessionPipeline {
                         if let Some(buffer) = sample.buffer()
                             && let Ok(map) = buffer.map_readable()
                         {
-                            lock(&shared.snapshots).insert(
-                                node.clone(),
-                                Snapshot {
-                                    jpeg: Bytes::copy_from_slice(map.as_slice()),
-                                    taken: Instant::now(),
-                                },
-                            );
+                            let snapshot = Snapshot {
+                                jpeg: Bytes::copy_from_slice(map.as_slice()),
+                                taken: Instant::now(),
+                            };
+                            let mut snapshots = lock(&shared.snapshots);
+                            for node in &nodes {
+                                snapshots.insert(node.clone(), snapshot.clone());
+                            }
                         }
                         Ok(gst::FlowSuccess::Ok)
                     })

@@ -53,6 +53,9 @@ pub struct CaptureStatus {
     /// The session started on inputs that were already running (only a gate opened).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hot_start: Option<bool>,
+    /// Milliseconds from the start command reaching the engine to the first recorded frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_latency: Option<f64>,
 }
 
 impl CaptureStatus {
@@ -72,6 +75,7 @@ impl CaptureStatus {
             outputs: None,
             encoders: None,
             hot_start: None,
+            start_latency: None,
         }
     }
 }

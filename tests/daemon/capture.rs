@@ -129,6 +129,33 @@ fn seconds(v: &Value) -> f64 {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
 }
 
+/// Mean brightness (0-255) of a JPEG, decoded by ffmpeg.
+pub fn mean_luma(jpeg: &[u8]) -> f64 {
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "image2pipe",
+            "-i",
+            "-",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(jpeg).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.stdout.is_empty(), "ffmpeg decoded nothing");
+    out.stdout.iter().map(|b| f64::from(*b)).sum::<f64>() / out.stdout.len() as f64
+}
+
 pub fn main_file(package: &Value) -> PathBuf {
     Path::new(package["root"].as_str().unwrap())
         .join(package["outputs"]["recording"]["file"].as_str().unwrap())
@@ -531,6 +558,15 @@ async fn a_source_that_loses_its_signal_is_replaced_by_the_slate_and_comes_back(
     };
     assert_eq!(lost["signal"], "none");
     assert!(lost["signalLostSince"].as_i64().is_some());
+    // What is recorded now is the slate: dark grey, where the test camera shows colour bars.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let slate = mean_luma(
+        &d.get("/api/1/liveStreamViewer/session")
+            .admin()
+            .send_bytes()
+            .await,
+    );
+    assert!(slate < 60.0, "the picture is the slate (mean luma {slate})");
     // the rest of the session goes on
     let mic = d.get("/api/1/sessionStatus").admin().send().await.body;
     assert!(
@@ -570,4 +606,104 @@ async fn a_source_that_loses_its_signal_is_replaced_by_the_slate_and_comes_back(
     let frames = packet_times(&main_file(&package), "v");
     let widest = frames.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     assert!(widest <= FRAME * 1.5, "gap of {widest} s");
+}
+
+#[tokio::test]
+async fn a_disk_filling_up_ends_the_recording_cleanly_with_an_alarm() {
+    let d = TestDaemon::start().await;
+    small_template(&d).await;
+    let id = start(&d, json!({"templateID": "small"})).await.body["sessionID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Reserving (nearly) the whole disk leaves less than the 30 s the guard keeps free.
+    d.post("/api/1/settings/diskReserveMb")
+        .admin()
+        .form(&[("value", "1048576")])
+        .send()
+        .await;
+    let package = finished_package(&d, &id).await;
+    assert_eq!(package["state"], "partial", "{package}");
+    assert!(
+        package["error"].as_str().unwrap().contains("disk"),
+        "{package}"
+    );
+    let probe = ffprobe(&main_file(&package));
+    assert_eq!(
+        probe["streams"].as_array().unwrap().len(),
+        2,
+        "the file was completed"
+    );
+    let status = d.get("/api/1/status").admin().send().await.body;
+    assert!(
+        status["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["code"] == "disk.full"),
+        "{status}"
+    );
+    assert_eq!(status["capture"]["state"], "idle");
+}
+
+#[tokio::test]
+async fn concurrent_captures_run_side_by_side_when_enabled() {
+    let d = TestDaemon::start().await;
+    small_template(&d).await;
+    assert_eq!(
+        d.get("/api/1/capture/concurrentCapturesEnabled")
+            .admin()
+            .send()
+            .await
+            .body,
+        json!({"enabled": false})
+    );
+    d.post("/api/1/settings/concurrentCaptures")
+        .admin()
+        .form(&[("value", "true")])
+        .send()
+        .await;
+    assert_eq!(
+        d.get("/api/1/capture/concurrentCapturesEnabled")
+            .admin()
+            .send()
+            .await
+            .body,
+        json!({"enabled": true})
+    );
+    let first = start(&d, json!({"templateID": "small"})).await.body["sessionID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = start(&d, json!({"templateID": "audio-only"})).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
+    let second = second.body["sessionID"].as_str().unwrap().to_string();
+    let ambiguous = action(&d, "pause").await;
+    assert_eq!(
+        (ambiguous.status, ambiguous.code()),
+        (StatusCode::CONFLICT, "capture.session_required")
+    );
+    let paused = d
+        .post("/api/1/capture/pause")
+        .admin()
+        .form(&[("sessionID", second.as_str())])
+        .send()
+        .await;
+    assert_eq!(paused.body["sessionID"], second.as_str());
+    assert_eq!(paused.body["state"], "paused");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for id in [&first, &second] {
+        let stopped = d
+            .post("/api/1/capture/stop")
+            .admin()
+            .form(&[("sessionID", id.as_str())])
+            .send()
+            .await;
+        assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
+    }
+    assert_eq!(finished_package(&d, &first).await["state"], "complete");
+    let audio = finished_package(&d, &second).await;
+    assert_eq!(audio["state"], "complete");
+    assert_eq!(audio["outputs"]["recording"]["type"], "audio/mp4");
 }

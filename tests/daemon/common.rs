@@ -264,6 +264,13 @@ impl Request {
         }
     }
 
+    /// The answer's body as bytes (for images), asserting success.
+    pub async fn send_bytes(self) -> Vec<u8> {
+        let response = self.builder.send().await.expect("request reaches castd");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.unwrap().to_vec()
+    }
+
     pub async fn send(self) -> Reply {
         let response = self.builder.send().await.expect("request reaches castd");
         let status = response.status();
