@@ -182,6 +182,34 @@ impl SessionPipeline {
             });
             counters.insert(node.clone(), counter);
         }
+        // A buffer without a timestamp cannot be placed in a file, and the muxer would fail
+        // the whole recording on it: such buffers are dropped (and reported) instead.
+        for recorder in &self.plan.recorders {
+            let Some(mux) = self
+                .plan
+                .links
+                .iter()
+                .find(|l| l.from == recorder.sink || l.to == recorder.sink)
+                .and_then(|l| self.element(&l.from))
+            else {
+                continue;
+            };
+            for pad in mux.sink_pads() {
+                let name = format!("{}.{}", mux.name(), pad.name());
+                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    match info.buffer() {
+                        Some(b) if b.pts().is_none() => {
+                            log::warn!(
+                                "{name}: dropping a buffer without a timestamp (flags {:?})",
+                                b.flags()
+                            );
+                            gst::PadProbeReturn::Drop
+                        }
+                        _ => gst::PadProbeReturn::Ok,
+                    }
+                });
+            }
+        }
         // Data flows once it reaches the gate (or, without one, the first counted element).
         let flow_pad = match self.plan.gate.as_ref().and_then(|g| self.element(g)) {
             Some(gate) => gate.static_pad("sink"),
