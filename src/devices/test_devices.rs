@@ -124,49 +124,6 @@ fn default_devices() -> Vec<TestDeviceConfig> {
     ]
 }
 
-const PATTERNS: &[&str] = &[
-    "smpte",
-    "snow",
-    "black",
-    "white",
-    "red",
-    "green",
-    "blue",
-    "checkers-1",
-    "checkers-2",
-    "checkers-4",
-    "checkers-8",
-    "circular",
-    "blink",
-    "smpte75",
-    "zone-plate",
-    "gamut",
-    "chroma-zone-plate",
-    "solid-color",
-    "ball",
-    "smpte100",
-    "bar",
-    "pinwheel",
-    "spokes",
-    "gradient",
-    "colors",
-];
-const WAVES: &[&str] = &[
-    "sine",
-    "square",
-    "saw",
-    "triangle",
-    "silence",
-    "white-noise",
-    "pink-noise",
-    "sine-table",
-    "ticks",
-    "gaussian-noise",
-    "red-noise",
-    "blue-noise",
-    "violet-noise",
-];
-
 pub fn is_slug(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 32
@@ -192,7 +149,7 @@ impl TestSettings {
             match d.kind {
                 DeviceType::Video => {
                     let pattern = d.pattern.get_or_insert_with(|| "smpte".into());
-                    if !PATTERNS.contains(&pattern.as_str()) {
+                    if !crate::graph::schema::PATTERNS.contains(&pattern.as_str()) {
                         return Err(format!("device {}: unknown pattern {pattern:?}", d.id));
                     }
                     let (w, h, f) = (
@@ -223,7 +180,7 @@ impl TestSettings {
                 }
                 DeviceType::Audio => {
                     let wave = d.wave.get_or_insert_with(|| "sine".into());
-                    if !WAVES.contains(&wave.as_str()) {
+                    if !crate::graph::schema::WAVES.contains(&wave.as_str()) {
                         return Err(format!("device {}: unknown wave {wave:?}", d.id));
                     }
                     let (freq, ch, rate) = (

@@ -181,7 +181,8 @@ fn none() -> Value {
     Value::Null
 }
 
-const PATTERNS: &[&str] = &[
+/// videotestsrc patterns (the `test` devices and `testVideo` nodes).
+pub const PATTERNS: &[&str] = &[
     "smpte",
     "snow",
     "black",
@@ -208,7 +209,8 @@ const PATTERNS: &[&str] = &[
     "gradient",
     "colors",
 ];
-const WAVES: &[&str] = &[
+/// audiotestsrc waves (the `test` devices and `testAudio` nodes).
+pub const WAVES: &[&str] = &[
     "sine",
     "square",
     "saw",
