@@ -9,107 +9,15 @@
 //!
 //! Printed, never asserted. `BENCH_SECONDS` sets the CPU measuring window (default 30).
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-const PASSWORD: &str = "bench-password";
+mod support;
 
-struct Castd {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-}
-
-impl Drop for Castd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn castd(hot: bool) -> Castd {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let config = data.join("bench.toml");
-    std::fs::write(&config, format!("[capture]\nkeep_inputs_hot = {hot}\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_castd"))
-        .args(["--listen", "127.0.0.1:0", "--devices", "test", "--data-dir"])
-        .arg(&data)
-        .arg("--config")
-        .arg(&config)
-        .env("CASTD_ADMIN_PASSWORD", PASSWORD)
-        .env("CASTD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("castd listening on ")
-        .unwrap()
-        .to_string();
-    Castd {
-        child,
-        url,
-        _dir: dir,
-        data,
-    }
-}
-
-impl Castd {
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (Value, Duration) {
-        let started = Instant::now();
-        let reply = reqwest::Client::new()
-            .post(format!("{}{path}", self.url))
-            .basic_auth("admin", Some(PASSWORD))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let took = started.elapsed();
-        (reply.json().await.unwrap_or(Value::Null), took)
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        reqwest::Client::new()
-            .get(format!("{}{path}", self.url))
-            .basic_auth("admin", Some(PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn start(&self, template: &str) -> (Value, Duration) {
-        let request = json!({"templateID": template}).to_string();
-        self.post("/api/1/capture/start", &[("captureRequest", &request)])
-            .await
-    }
-
-    async fn wait_finished(&self, id: &str) -> Value {
-        loop {
-            let p = self
-                .get(&format!("/api/1/capture/mediaPackages/{id}"))
-                .await;
-            if matches!(p["state"].as_str(), Some("complete" | "partial" | "failed")) {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
+use support::castd;
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32) -> f64 {

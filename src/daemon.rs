@@ -20,6 +20,7 @@ use crate::engine::Engine;
 use crate::events::Bus;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
+use crate::scheduler::Scheduler;
 use crate::settings::{Settings, SettingsError, SystemDefaults};
 use crate::store::{Store, StoreError};
 use crate::sys::lock::{DataDirLock, LockError};
@@ -50,6 +51,8 @@ pub enum StartError {
     Media(String),
     #[error("cannot install the default templates: {0}")]
     Templates(#[from] TemplateError),
+    #[error("cannot start the scheduler: {0}")]
+    Scheduler(std::io::Error),
 }
 
 /// The parts of a running daemon.
@@ -65,6 +68,7 @@ pub struct Parts {
     pub templates: Templates,
     pub packages: Packages,
     pub engine: Engine,
+    pub scheduler: Scheduler,
     pub started: Instant,
     /// Read once: the serial number does not change while running.
     pub serial: String,
@@ -145,6 +149,9 @@ impl Daemon {
             env,
         })
         .await;
+        let scheduler =
+            Scheduler::start(store.clone(), settings.clone(), engine.clone(), bus.clone())
+                .map_err(StartError::Scheduler)?;
 
         Ok(Daemon(Arc::new(Parts {
             config,
@@ -158,6 +165,7 @@ impl Daemon {
             templates,
             packages,
             engine,
+            scheduler,
             started: Instant::now(),
             serial: sys::unit::serial(),
             dns: DnsProbe::default(),
@@ -219,6 +227,9 @@ pub async fn run(
         }
     };
     watchdog.abort();
+    // The schedule stops first: a recording cut short by the shutdown stays `recording`
+    // and is resumed when castd starts again inside its window.
+    daemon.scheduler.shutdown();
     // Recordings are completed before the process goes.
     daemon.engine.shutdown().await;
     result

@@ -153,7 +153,15 @@ impl Templates {
         let key = id.to_string();
         let found = self
             .store
-            .write(move |tx| store::templates::delete(tx, &key))
+            .write(move |tx| {
+                if store::schedule::template_scheduled(tx, &key)? {
+                    return Err(TemplateError::InUse(
+                        key.clone(),
+                        "scheduled events use it".into(),
+                    ));
+                }
+                Ok(store::templates::delete(tx, &key)?)
+            })
             .await?;
         if found {
             Ok(())

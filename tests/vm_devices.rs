@@ -427,7 +427,7 @@ async fn the_http_api_lists_the_real_devices() {
         .strip_prefix("castd listening on ")
         .unwrap()
         .to_string();
-    let client = reqwest::Client::new();
+    let client = castd::http_client::builder().build().unwrap();
     let get = |path: &str| {
         client
             .get(format!("{url}{path}"))
@@ -551,7 +551,7 @@ async fn a_capture_from_real_devices_survives_unplugging_the_camera() {
         .strip_prefix("castd listening on ")
         .unwrap()
         .to_string();
-    let client = reqwest::Client::new();
+    let client = castd::http_client::builder().build().unwrap();
     let post = |path: &str, form: Vec<(&str, String)>| {
         client
             .post(format!("{url}{path}"))

@@ -14,6 +14,7 @@ use crate::auth::{AuthError, UsersError};
 use crate::engine::CaptureError;
 use crate::packages::PackageError;
 use crate::plugins::PluginError;
+use crate::scheduler::ScheduleError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
 use crate::templates::TemplateError;
@@ -148,6 +149,22 @@ error_codes! {
         "The package has no output of this name.";
     PackageInvalid = "packages.invalid", UNPROCESSABLE_ENTITY,
         "The package update does not validate.";
+    ScheduleNotFound = "schedule.not_found", NOT_FOUND,
+        "No scheduled event has this id.";
+    ScheduleGroupNotFound = "schedule.group_not_found", NOT_FOUND,
+        "No recurring group has this id.";
+    ScheduleInvalid = "schedule.invalid", UNPROCESSABLE_ENTITY,
+        "The event or group breaks a rule (window, length, template, rule, zone). `params.field` names it, `params.reason` says why.";
+    ScheduleOverlap = "schedule.overlap", CONFLICT,
+        "The window overlaps another event and concurrentCaptures is off. `params.eventID`, `params.title`, `params.startTime`, `params.stopTime` describe the other event.";
+    ScheduleRunning = "schedule.event_running", CONFLICT,
+        "The event is recording: only its stop time and descriptive fields can change.";
+    ScheduleEnded = "schedule.event_ended", CONFLICT,
+        "The event has ended (or its window passed): only descriptive fields can change.";
+    CalendarInvalid = "calendar.invalid", UNPROCESSABLE_ENTITY,
+        "The text is not an iCalendar document; nothing was imported. `params.reason` says why.";
+    CalendarFetchFailed = "calendar.fetch_failed", BAD_GATEWAY,
+        "The calendar URL could not be fetched (bad URL, unreachable, error status, too large); nothing was imported.";
     StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
         "The database stayed locked for too long; retry.";
     Internal = "internal.error", INTERNAL_SERVER_ERROR,
@@ -437,6 +454,44 @@ pub fn catalog() -> Value {
         })
         .collect();
     Value::Object(entries)
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        let message = e.to_string();
+        match e {
+            ScheduleError::NotFound(id) => {
+                ApiError::new(ErrorCode::ScheduleNotFound, message).with("id", id)
+            }
+            ScheduleError::GroupNotFound(id) => {
+                ApiError::new(ErrorCode::ScheduleGroupNotFound, message).with("id", id)
+            }
+            ScheduleError::Invalid { field, reason } => {
+                ApiError::new(ErrorCode::ScheduleInvalid, message)
+                    .with("field", field)
+                    .with("reason", reason)
+            }
+            ScheduleError::Overlap { other } => ApiError::new(ErrorCode::ScheduleOverlap, message)
+                .with("eventID", other.id)
+                .with("title", other.title)
+                .with("startTime", other.start_time)
+                .with("stopTime", other.stop_time),
+            ScheduleError::Running(id) => {
+                ApiError::new(ErrorCode::ScheduleRunning, message).with("id", id)
+            }
+            ScheduleError::Ended(id) => {
+                ApiError::new(ErrorCode::ScheduleEnded, message).with("id", id)
+            }
+            ScheduleError::Calendar(reason) => {
+                ApiError::new(ErrorCode::CalendarInvalid, message).with("reason", reason)
+            }
+            ScheduleError::Fetch(reason) => {
+                ApiError::new(ErrorCode::CalendarFetchFailed, message).with("reason", reason)
+            }
+            ScheduleError::Capture(e) => e.into(),
+            ScheduleError::Store(e) => e.into(),
+        }
+    }
 }
 
 #[cfg(test)]

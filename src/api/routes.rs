@@ -9,7 +9,8 @@ use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
 use super::handlers::{
-    capture, devices, live, meta, packages, plugins, session, settings, status, templates, users,
+    capture, devices, live, meta, packages, plugins, scheduler, session, settings, status,
+    templates, users,
 };
 use super::openapi;
 use crate::auth::Permission;
@@ -38,12 +39,13 @@ impl Table {
 
 /// All routes (without the `/api/1` prefix) and their OpenAPI description.
 pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
-    use Permission::{Admin, AnyUser, ManageMedia, None, View};
+    use Permission::{Admin, AnyUser, ManageMedia, ManageSchedule, None, View};
     let open = Guard::Require(None);
     let any = Guard::Require(AnyUser);
     let view = Guard::Require(View);
     let admin = Guard::Require(Admin);
     let media = Guard::Require(ManageMedia);
+    let sched = Guard::Require(ManageSchedule);
     let status = Guard::StatusView;
 
     Table {
@@ -61,6 +63,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(status, routes!(status::get_disk_space))
     .add(status, routes!(status::get_capture_status))
     .add(status, routes!(devices::get_status_devices))
+    .add(status, routes!(scheduler::todays_schedule))
     // capture
     .add(view, routes!(capture::start))
     .add(view, routes!(capture::stop))
@@ -105,6 +108,23 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
         ),
     )
     .add(admin, routes!(plugins::invoke_plugin_service))
+    // scheduler
+    .add(sched, routes!(scheduler::create_event))
+    .add(view, routes!(scheduler::list_events))
+    .add(view, routes!(scheduler::get_event))
+    .add(
+        sched,
+        routes!(scheduler::update_event, scheduler::delete_event),
+    )
+    .add(sched, routes!(scheduler::create_group))
+    .add(view, routes!(scheduler::get_group))
+    .add(
+        sched,
+        routes!(scheduler::update_group, scheduler::delete_group),
+    )
+    .add(view, routes!(scheduler::group_events))
+    .add(view, routes!(scheduler::export_calendar))
+    .add(sched, routes!(scheduler::import_calendar))
     // settings
     .add(
         admin,

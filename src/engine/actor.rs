@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 use super::sources::{self, Resolved};
 use super::timeline::Timeline;
 use super::{
-    CaptureError, Deps, SessionView, View, graph_bitrate, normalised, title_from, validate_request,
+    CaptureError, Deps, Origin, SessionView, View, graph_bitrate, normalised, title_from,
+    validate_request,
 };
 use crate::events::Event;
 use crate::graph::compile::{self, Plan, RecorderPlan};
@@ -32,13 +33,19 @@ pub(super) enum Control {
     Pause,
     Resume,
     Extend(i64),
+    /// Stop at this wall-clock time (ms since the epoch) instead.
+    StopAt(i64),
 }
 
 pub(super) enum Msg {
     Start {
         request: CaptureRequest,
-        event_id: Option<String>,
+        origin: Origin,
         reply: Reply<CaptureStatus>,
+    },
+    /// The template the schedule needs next: kept hot ahead of the other choices.
+    Prefer {
+        template: Option<String>,
     },
     Control {
         control: Control,
@@ -116,6 +123,8 @@ struct Actor {
     last_disk_check: Instant,
     /// The template of the latest capture, armed again after it.
     last_template: Option<String>,
+    /// The template of the next scheduled event, armed before anything else.
+    scheduled_template: Option<String>,
 }
 
 /// Idle previews are stopped after this long without being asked for.
@@ -174,6 +183,7 @@ pub(super) async fn spawn(
         armed: None,
         previews: BTreeMap::new(),
         last_arm_check: Instant::now() - Duration::from_secs(60),
+        scheduled_template: None,
         last_disk_check: Instant::now(),
         last_template: None,
     };
@@ -335,11 +345,17 @@ impl Actor {
         match msg {
             Msg::Start {
                 request,
-                event_id,
+                origin,
                 reply,
             } => {
-                let result = self.start(request, event_id);
+                let result = self.start(request, origin);
                 let _ = reply.send(result);
+            }
+            Msg::Prefer { template } => {
+                if template != self.scheduled_template {
+                    self.scheduled_template = template;
+                    self.keep_armed();
+                }
             }
             Msg::Control {
                 control,
@@ -415,12 +431,7 @@ impl Actor {
 
     /// The template a request names, or the `defaultTemplate` setting.
     fn template(&self, wanted: Option<&str>) -> Result<Template, CaptureError> {
-        let default = self
-            .deps
-            .settings
-            .get(crate::settings::catalog::DEFAULT_TEMPLATE)
-            .ok()
-            .and_then(|s| s.value.as_str().map(str::to_string));
+        let default = self.deps.settings.default_template();
         let key = wanted
             .map(str::to_string)
             .or(default)
@@ -431,6 +442,11 @@ impl Actor {
     /// What to keep armed: the default template, else the one used last, else `lecture`,
     /// else the first one.
     fn template_to_arm(&self) -> Option<Template> {
+        if let Some(id) = &self.scheduled_template
+            && let Ok(t) = self.template(Some(id))
+        {
+            return Some(t);
+        }
         if let Ok(t) = self.template(None) {
             return Some(t);
         }
@@ -520,15 +536,21 @@ impl Actor {
     fn start(
         &mut self,
         request: CaptureRequest,
-        event_id: Option<String>,
+        origin: Origin,
     ) -> Result<CaptureStatus, CaptureError> {
         let asked = Instant::now();
         validate_request(&request)?;
+        // A session whose stop time has come ends first, so back-to-back events follow on.
+        self.stop_due_sessions();
+        let Origin { event_id, stop_at } = origin;
         if !self.deps.settings.concurrent_captures() && self.active() > 0 {
             return Err(CaptureError::AlreadyRunning);
         }
         let template = self.template(request.template_id.as_deref())?;
-        let duration = request.duration.or(template.defaults.duration);
+        let duration = match stop_at {
+            Some(at) => Some((at - crate::store::now_ms()).max(0)),
+            None => request.duration.or(template.defaults.duration),
+        };
         let bitrate = graph_bitrate(&template.graph);
         // Room for the whole duration (two hours when open-ended), plus the margin kept at the end.
         let seconds = duration.map_or(7200, |d| (d / 1000) as u64) + DISK_MARGIN_SECS;
@@ -572,6 +594,11 @@ impl Actor {
         );
 
         let now_ms = crate::store::now_ms();
+        // The session starts when its first frame passed the gate, not when it was asked.
+        let started_wall = now_ms
+            - Instant::now()
+                .saturating_duration_since(started)
+                .as_millis() as i64;
         let mut tags = request.tags.clone();
         for t in &template.defaults.tags {
             if !tags.contains(t) {
@@ -625,10 +652,10 @@ impl Actor {
             title,
             template_id: template.id.clone(),
             event_id,
-            started_wall: now_ms,
+            started_wall,
             timeline: Timeline::running(started),
             recorded: None,
-            stop_at: duration.map(|d| now_ms + d),
+            stop_at: stop_at.or_else(|| duration.map(|d| now_ms + d)),
             error: None,
             pipeline: Some(prepared.pipeline.clone()),
             node_kinds: prepared
@@ -762,6 +789,13 @@ impl Actor {
                 }
                 let stop_at = session.view.stop_at.ok_or(CaptureError::NoStopTime)?;
                 session.view.stop_at = Some(stop_at + by);
+            }
+            Control::StopAt(at) => {
+                let session = self.sessions.get_mut(&id).expect("picked");
+                if !session.view.is_active() {
+                    return Err(CaptureError::NotCapturing(state_name(session.view.state)));
+                }
+                session.view.stop_at = Some(at);
             }
         }
         let session = &self.sessions[&id];
@@ -1188,7 +1222,8 @@ impl Actor {
         }
     }
 
-    fn tick(&mut self) {
+    /// Stops the sessions whose stop time has come.
+    fn stop_due_sessions(&mut self) {
         let now_ms = crate::store::now_ms();
         let due: Vec<String> = self
             .sessions
@@ -1201,7 +1236,10 @@ impl Actor {
             log::info!("capture {id} reached its stop time");
             self.stop(&id, None);
         }
+    }
 
+    fn tick(&mut self) {
+        self.stop_due_sessions();
         if self.last_disk_check.elapsed() >= Duration::from_secs(5) {
             self.last_disk_check = Instant::now();
             self.guard_disk();

@@ -35,6 +35,15 @@ use crate::packages::{PackageError, Packages};
 use crate::settings::Settings;
 use crate::templates::{TemplateError, Templates};
 use actor::{Control, Msg};
+
+/// Who asked for a capture: a person (no event), or the schedule (its event and the
+/// wall-clock instant the capture must stop).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub event_id: Option<String>,
+    /// Stop time, ms since the epoch; overrides the request's duration.
+    pub stop_at: Option<i64>,
+}
 use timeline::Timeline;
 
 /// Why a capture call was refused.
@@ -253,11 +262,31 @@ impl Engine {
     pub async fn start_capture(
         &self,
         request: CaptureRequest,
-        event_id: Option<String>,
+        origin: Origin,
     ) -> Result<CaptureStatus, CaptureError> {
         self.ask(|reply| Msg::Start {
             request,
-            event_id,
+            origin,
+            reply,
+        })
+        .await
+    }
+
+    /// Names the template the schedule needs next, so its inputs are kept hot (when
+    /// `keep_inputs_hot` is on) and the event starts by opening a gate.
+    pub fn prefer_template(&self, template: Option<String>) {
+        let _ = self.tx.send(Msg::Prefer { template });
+    }
+
+    /// Moves a session's stop time to the wall-clock instant `at_ms`.
+    pub async fn stop_at(
+        &self,
+        session: SessionId,
+        at_ms: i64,
+    ) -> Result<CaptureStatus, CaptureError> {
+        self.ask(|reply| Msg::Control {
+            control: Control::StopAt(at_ms),
+            session,
             reply,
         })
         .await

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod device;
+pub mod schedule;
 pub mod setting;
 pub mod status;
 pub mod template;
@@ -15,6 +16,7 @@ pub use capture::{
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
 };
+pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
 pub use setting::Setting;
 pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,

@@ -161,6 +161,14 @@ impl Settings {
             .unwrap_or(false)
     }
 
+    /// Setting `defaultTemplate`, when set.
+    pub fn default_template(&self) -> Option<String> {
+        self.value(catalog::DEFAULT_TEMPLATE)
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    }
+
     pub fn disk_reserve_bytes(&self) -> u64 {
         self.value(catalog::DISK_RESERVE_MB)
             .as_u64()

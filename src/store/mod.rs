@@ -11,6 +11,7 @@
 mod migrations;
 pub mod packages;
 pub mod plugins;
+pub mod schedule;
 pub mod settings;
 pub mod templates;
 pub mod users;
@@ -197,6 +198,16 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// An in-memory database with the current schema, for tests of the modules that use tables.
+#[cfg(test)]
+pub(crate) fn memory() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("in-memory SQLite opens");
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .expect("pragma");
+    migrations::migrate(&mut conn, Path::new(":memory:")).expect("migrations apply");
+    conn
 }
 
 /// Milliseconds since the Unix epoch, the unit of every persisted time.

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::common::{ADMIN_PASSWORD, Options, TestDaemon};
 
 fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
+    castd::http_client::builder()
         .local_address(ip.parse::<IpAddr>().unwrap())
         .build()
         .unwrap()

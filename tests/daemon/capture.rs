@@ -116,7 +116,7 @@ pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
     times
 }
 
-fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
+pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
     probe["streams"]
         .as_array()
         .unwrap()
@@ -125,7 +125,7 @@ fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} stream in {probe}"))
 }
 
-fn seconds(v: &Value) -> f64 {
+pub fn seconds(v: &Value) -> f64 {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
 }
 

@@ -148,7 +148,7 @@ impl TestDaemon {
             url,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
-            client: reqwest::Client::new(),
+            client: castd::http_client::builder().build().unwrap(),
         }
     }
 

@@ -8,6 +8,7 @@ mod http_core;
 mod lifecycle;
 mod packages;
 mod permissions;
+mod scheduler;
 mod settings;
 mod status;
 mod users;

@@ -133,7 +133,9 @@ async fn packages_are_listed_filtered_updated_downloaded_and_deleted() {
     );
     assert_eq!(part.headers["content-type"], "video/mp4");
     let whole = std::fs::read(main_file(&package)).unwrap();
-    let reqwest_bytes = reqwest::Client::new()
+    let reqwest_bytes = castd::http_client::builder()
+        .build()
+        .unwrap()
         .get(format!(
             "{}/api/1/capture/mediaPackages/{id}/outputs/recording",
             d.url
@@ -337,7 +339,9 @@ async fn previews_show_devices_and_the_session() {
         .await;
     assert_eq!(slides.status, StatusCode::OK, "{}", slides.text);
     assert_eq!(slides.headers["content-type"], "image/jpeg");
-    let again = reqwest::Client::new()
+    let again = castd::http_client::builder()
+        .build()
+        .unwrap()
         .get(format!(
             "{}/api/1/liveStreamViewer/video/test:slides",
             d.url

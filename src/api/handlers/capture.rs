@@ -66,7 +66,7 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
     let status = daemon
         .engine
-        .start_capture(form.capture_request, None)
+        .start_capture(form.capture_request, crate::engine::Origin::default())
         .await?;
     Ok((StatusCode::CREATED, Json(status)))
 }

@@ -7,6 +7,7 @@ pub mod live;
 pub mod meta;
 pub mod packages;
 pub mod plugins;
+pub mod scheduler;
 pub mod session;
 pub mod settings;
 pub mod status;
