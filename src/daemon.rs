@@ -18,8 +18,10 @@ use crate::config::Config;
 use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
+use crate::model::CaptureState;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
+use crate::publish::Publishing;
 use crate::scheduler::Scheduler;
 use crate::settings::{Settings, SettingsError, SystemDefaults};
 use crate::store::{Store, StoreError};
@@ -69,6 +71,7 @@ pub struct Parts {
     pub packages: Packages,
     pub engine: Engine,
     pub scheduler: Scheduler,
+    pub publishing: Publishing,
     pub started: Instant,
     /// Read once: the serial number does not change while running.
     pub serial: String,
@@ -152,6 +155,23 @@ impl Daemon {
         let scheduler =
             Scheduler::start(store.clone(), settings.clone(), engine.clone(), bus.clone())
                 .map_err(StartError::Scheduler)?;
+        let capture_engine = engine.clone();
+        let publishing = Publishing::start(
+            store.clone(),
+            packages.clone(),
+            templates.clone(),
+            settings.clone(),
+            bus.clone(),
+            Arc::new(move || {
+                capture_engine.statuses().iter().any(|s| {
+                    matches!(
+                        s.state,
+                        CaptureState::Starting | CaptureState::Capturing | CaptureState::Paused
+                    )
+                })
+            }),
+        )
+        .await?;
 
         Ok(Daemon(Arc::new(Parts {
             config,
@@ -166,6 +186,7 @@ impl Daemon {
             packages,
             engine,
             scheduler,
+            publishing,
             started: Instant::now(),
             serial: sys::unit::serial(),
             dns: DnsProbe::default(),
@@ -230,6 +251,8 @@ pub async fn run(
     // The schedule stops first: a recording cut short by the shutdown stays `recording`
     // and is resumed when castd starts again inside its window.
     daemon.scheduler.shutdown();
+    // Uploads stop where they are; their checkpoints let them resume at the next start.
+    daemon.publishing.shutdown();
     // Recordings are completed before the process goes.
     daemon.engine.shutdown().await;
     result

@@ -51,6 +51,10 @@ pub enum Event {
         session_id: String,
         marker: Marker,
     },
+    /// A publish job changed state.
+    PublishJob {
+        job: crate::model::PublishJob,
+    },
     /// Something needs a person's attention.
     Alarm {
         code: String,

@@ -17,6 +17,7 @@ pub mod media;
 pub mod model;
 pub mod packages;
 pub mod plugins;
+pub mod publish;
 pub mod scheduler;
 pub mod secrets;
 pub mod settings;

@@ -160,9 +160,25 @@ impl Packages {
             });
         }
         let key = id.to_string();
-        self.store
-            .write(move |tx| store::packages::delete(tx, &key).map_err(PackageError::from))
+        let deleted = self
+            .store
+            .write(move |tx| {
+                // Checked in the same transaction that deletes, so no upload can be queued
+                // in between and lose its media.
+                if store::publish::package_busy(tx, &key)? {
+                    return Ok(false);
+                }
+                store::publish::delete_package_jobs(tx, &key)?;
+                store::packages::delete(tx, &key)?;
+                Ok::<_, PackageError>(true)
+            })
             .await?;
+        if !deleted {
+            return Err(PackageError::Busy {
+                id: id.to_string(),
+                reason: "publishing".into(),
+            });
+        }
         let dir = self.dir(id);
         tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),

@@ -14,6 +14,7 @@ use crate::auth::{AuthError, UsersError};
 use crate::engine::CaptureError;
 use crate::packages::PackageError;
 use crate::plugins::PluginError;
+use crate::publish::PublishError;
 use crate::scheduler::ScheduleError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
@@ -165,6 +166,24 @@ error_codes! {
         "The text is not an iCalendar document; nothing was imported. `params.reason` says why.";
     CalendarFetchFailed = "calendar.fetch_failed", BAD_GATEWAY,
         "The calendar URL could not be fetched (bad URL, unreachable, error status, too large); nothing was imported.";
+    GraphNodeNotFound = "graph.node_not_found", NOT_FOUND,
+        "No running session of that graph (session id or template id) has this node.";
+    GraphUnknownService = "graph.unknown_service", NOT_FOUND,
+        "The node offers no such service; `rtmpOutput` nodes offer `enable`, `disable` and `stats`.";
+    PublishUnknownPublisher = "publish.unknown_publisher", NOT_FOUND,
+        "No publisher has this id. Publishers: `local`, `s3`, `flowcapture`, `opencast`.";
+    PublishInvalidConfig = "publish.invalid_config", UNPROCESSABLE_ENTITY,
+        "A publisher configuration is incomplete or invalid; `params.reason` names the field.";
+    PublishJobNotFound = "publish.job_not_found", NOT_FOUND,
+        "No publish job has this id.";
+    PublishPackageNotReady = "publish.package_not_ready", CONFLICT,
+        "The media package is still capturing or processing, or failed; only complete and partial packages are published.";
+    PublishNothingToPublish = "publish.nothing_configured", CONFLICT,
+        "The request names no publisher and none is configured (nor listed by the package's template).";
+    PublishNotRetryable = "publish.not_retryable", CONFLICT,
+        "Only queued, failed or cancelled jobs can be retried; running and done jobs stay as they are.";
+    PublishServiceFailed = "publish.service_failed", BAD_GATEWAY,
+        "A publisher service could not get an answer from its target; `params.code` says why (`publish.unreachable`, `publish.auth_failed`, …).";
     StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
         "The database stayed locked for too long; retry.";
     Internal = "internal.error", INTERNAL_SERVER_ERROR,
@@ -438,6 +457,16 @@ impl From<CaptureError> for ApiError {
             CaptureError::NoPreview(_) => ApiError::new(ErrorCode::PreviewUnavailable, message),
             CaptureError::Package(p) => p.into(),
             CaptureError::Gone => ApiError::new(ErrorCode::EngineUnavailable, message),
+            CaptureError::NodeNotFound { graph, node } => {
+                ApiError::new(ErrorCode::GraphNodeNotFound, message)
+                    .with("graphID", graph)
+                    .with("nodeID", node)
+            }
+            CaptureError::UnknownService { node, service, .. } => {
+                ApiError::new(ErrorCode::GraphUnknownService, message)
+                    .with("nodeID", node)
+                    .with("service", service)
+            }
         }
     }
 }
@@ -490,6 +519,44 @@ impl From<ScheduleError> for ApiError {
             }
             ScheduleError::Capture(e) => e.into(),
             ScheduleError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let message = e.to_string();
+        match e {
+            PublishError::UnknownPublisher(id) => {
+                ApiError::new(ErrorCode::PublishUnknownPublisher, message).with("publisherID", id)
+            }
+            PublishError::InvalidConfig { publisher, reason } => {
+                ApiError::new(ErrorCode::PublishInvalidConfig, message)
+                    .with("publisherID", publisher)
+                    .with("reason", reason)
+            }
+            PublishError::NotConfigured { publisher } => {
+                ApiError::new(ErrorCode::PublishInvalidConfig, message)
+                    .with("publisherID", publisher)
+            }
+            PublishError::JobNotFound(id) => {
+                ApiError::new(ErrorCode::PublishJobNotFound, message).with("id", id)
+            }
+            PublishError::PackageNotReady { id, state } => {
+                ApiError::new(ErrorCode::PublishPackageNotReady, message)
+                    .with("id", id)
+                    .with("state", state)
+            }
+            PublishError::NothingToPublish(id) => {
+                ApiError::new(ErrorCode::PublishNothingToPublish, message).with("id", id)
+            }
+            PublishError::NotRetryable { id, state } => {
+                ApiError::new(ErrorCode::PublishNotRetryable, message)
+                    .with("id", id)
+                    .with("state", state)
+            }
+            PublishError::Package(e) => e.into(),
+            PublishError::Store(e) => e.into(),
         }
     }
 }

@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
 use super::handlers::{
-    capture, devices, live, meta, packages, plugins, scheduler, session, settings, status,
-    templates, users,
+    capture, devices, graph, live, meta, packages, plugins, publishing, scheduler, session,
+    settings, status, templates, users,
 };
 use super::openapi;
 use crate::auth::Permission;
@@ -85,6 +85,21 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(media, routes!(packages::update, packages::delete))
     .add(media, routes!(packages::attach))
     .add(view, routes!(packages::download))
+    .add(media, routes!(publishing::publish))
+    .add(media, routes!(publishing::test))
+    .add(media, routes!(publishing::tested))
+    .add(
+        admin,
+        routes!(
+            publishing::configurations,
+            publishing::update_configurations
+        ),
+    )
+    .add(admin, routes!(publishing::update_configuration))
+    .add(view, routes!(publishing::jobs))
+    .add(view, routes!(publishing::job))
+    .add(media, routes!(publishing::cancel))
+    .add(media, routes!(publishing::retry))
     // sessionStatus, sessionOutput
     .add(view, routes!(session::status))
     .add(view, routes!(session::all))
@@ -98,6 +113,8 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(devices::get_audio_devices))
     .add(view, routes!(devices::get_video_devices))
     .add(admin, routes!(devices::redetect, devices::redetect_get))
+    // graphBuilder
+    .add(admin, routes!(graph::invoke_service))
     // plugins
     .add(view, routes!(plugins::get_plugins))
     .add(

@@ -129,6 +129,8 @@ struct Actor {
 
 /// Idle previews are stopped after this long without being asked for.
 const PREVIEW_IDLE: Duration = Duration::from_secs(30);
+/// How long a lost network stream waits before it is opened again.
+const NETWORK_RETRY: Duration = Duration::from_secs(3);
 /// Recording stops while this many seconds of it would still fit, to finish cleanly.
 const DISK_MARGIN_SECS: u64 = 30;
 
@@ -972,6 +974,22 @@ impl Actor {
                     .lost_since
                     .entry(node.clone())
                     .or_insert_with(crate::store::now_ms);
+                // A network stream has no hotplug event to say it is back: it is opened
+                // again every few seconds until it answers (its slate records meanwhile).
+                let is_stream = session.view.node_kinds.get(&node)
+                    == Some(&crate::model::NodeType::NetworkSource)
+                    && !session.view.node_devices.contains_key(&node);
+                if is_stream && let Some(pipeline) = &session.view.pipeline {
+                    let pipeline = Arc::downgrade(pipeline);
+                    let retry = node.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(NETWORK_RETRY);
+                        if let Some(pipeline) = pipeline.upgrade() {
+                            log::info!("{retry}: opening the network stream again");
+                            pipeline.restart_source(&retry, "");
+                        }
+                    });
+                }
                 self.deps.bus.publish(Event::Alarm {
                     code: "source.lost".into(),
                     level: AlarmLevel::Warning,

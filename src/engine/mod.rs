@@ -81,6 +81,14 @@ pub enum CaptureError {
     Package(#[from] PackageError),
     #[error("the capture engine is not running")]
     Gone,
+    #[error("no node {node:?} in a running session of graph {graph:?}")]
+    NodeNotFound { graph: String, node: String },
+    #[error("node {node:?} has no service {service:?} (it has: {available})")]
+    UnknownService {
+        node: String,
+        service: String,
+        available: String,
+    },
 }
 
 /// What the engine needs from the rest of the daemon.
@@ -395,6 +403,55 @@ impl Engine {
         }
     }
 
+    /// Runs a service of a node of a running session; `graph` is the session id or its
+    /// template's id. `rtmpOutput` nodes offer `enable`, `disable` and `stats`.
+    pub fn node_service(
+        &self,
+        graph: &str,
+        node: &str,
+        service: &str,
+    ) -> Result<serde_json::Value, CaptureError> {
+        let not_found = || CaptureError::NodeNotFound {
+            graph: graph.to_string(),
+            node: node.to_string(),
+        };
+        let view = self.read();
+        let session = view
+            .sessions
+            .iter()
+            .filter(|s| s.is_active())
+            .find(|s| s.id == graph || s.template_id == graph)
+            .ok_or_else(not_found)?;
+        let kind = session.node_kinds.get(node).ok_or_else(not_found)?;
+        let stream = match kind {
+            NodeType::RtmpOutput => session
+                .pipeline
+                .as_ref()
+                .and_then(|p| p.stream(node))
+                .ok_or_else(not_found)?,
+            _ => {
+                return Err(CaptureError::UnknownService {
+                    node: node.to_string(),
+                    service: service.to_string(),
+                    available: "none".into(),
+                });
+            }
+        };
+        match service {
+            "enable" => stream.set_enabled(true),
+            "disable" => stream.set_enabled(false),
+            "stats" => {}
+            _ => {
+                return Err(CaptureError::UnknownService {
+                    node: node.to_string(),
+                    service: service.to_string(),
+                    available: "enable, disable, stats".into(),
+                });
+            }
+        }
+        Ok(serde_json::to_value(stream.stats()).expect("stats serialise"))
+    }
+
     /// Per-node figures of a session.
     pub fn node_statuses(&self, session: Option<&str>) -> Result<Vec<NodeStatus>, CaptureError> {
         Ok(node_statuses_of(&self.session(session)?))
@@ -531,7 +588,22 @@ pub(crate) fn node_statuses_of(s: &SessionView) -> Vec<NodeStatus> {
                     })
                     .flatten(),
                 device_id: s.node_devices.get(node).cloned(),
+                stream: s
+                    .pipeline
+                    .as_ref()
+                    .and_then(|p| p.stream(node))
+                    .map(|stream| stream.stats()),
             }
+        })
+        .map(|mut status| {
+            // A stream's own figures are what matter for its node.
+            if let Some(stream) = &status.stream {
+                status.state = stream.state.clone();
+                status.bitrate = stream.bitrate;
+                status.fps = stream.fps;
+                status.last_error = stream.last_error.clone();
+            }
+            status
         })
         .collect()
 }

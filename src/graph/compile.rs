@@ -219,6 +219,20 @@ pub struct RecorderPlan {
     pub sink: String,
 }
 
+/// A live stream the plan feeds: appsinks that hand encoded media to the stream's own
+/// pipeline (so a network failure never touches the recording).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamPlan {
+    pub node: String,
+    /// The RTMP address with the stream key.
+    pub location: String,
+    /// The address with the key masked.
+    pub shown: String,
+    pub enabled: bool,
+    /// Appsink element names, and whether each carries video.
+    pub sinks: Vec<(String, bool)>,
+}
+
 /// A slate (or silence) guarding a source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FallbackPlan {
@@ -238,6 +252,7 @@ pub struct Plan {
     /// The record gate (togglerecord), when the graph encodes anything.
     pub gate: Option<String>,
     pub recorders: Vec<RecorderPlan>,
+    pub streams: Vec<StreamPlan>,
     /// node → appsink delivering JPEG snapshots.
     pub snapshots: BTreeMap<String, String>,
     /// node → level element.
@@ -1123,6 +1138,93 @@ impl<'a> Compiler<'a> {
         });
     }
 
+    /// An RTMP output: each parent (encoded video or audio) through a leaky queue into an
+    /// appsink; `media::rtmp` forwards from there.
+    fn stream(&mut self, node: &Node) -> Result<(), CompileError> {
+        let id = node.id.as_str();
+        let url = text(node, "url");
+        let key = text(node, "streamKey");
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(CompileError::Unsupported(
+                id.into(),
+                "the stream key must not contain spaces or control characters".into(),
+            ));
+        }
+        let location = crate::media::rtmp::location(&url, &key);
+        let shown = crate::media::rtmp::location(
+            &url,
+            &if key.is_empty() {
+                String::new()
+            } else {
+                crate::secrets::mask(&key)
+            },
+        );
+        let mut sinks = Vec::new();
+        for (index, parent) in node.parents.clone().into_iter().enumerate() {
+            let video = output(&self.nodes[&parent]) == Media::H264;
+            let from = self.take(&parent);
+            let caps = if video {
+                Caps {
+                    media: "video/x-h264",
+                    fields: vec![
+                        ("stream-format", CapsValue::Str("avc".into())),
+                        ("alignment", CapsValue::Str("au".into())),
+                    ],
+                }
+            } else {
+                Caps {
+                    media: "audio/mpeg",
+                    fields: vec![("mpegversion", CapsValue::Int(4))],
+                }
+            };
+            let sink = format!("{id}-sink{index}");
+            self.chain(
+                id,
+                Some(from),
+                vec![
+                    (
+                        format!("{id}-q{index}"),
+                        "queue",
+                        vec![
+                            // A stalled stream must never hold up the recording.
+                            ("leaky", Prop::Enum("downstream")),
+                            ("max-size-buffers", Prop::Int(0)),
+                            ("max-size-bytes", Prop::Int(0)),
+                            ("max-size-time", Prop::Int(2_000_000_000)),
+                        ],
+                    ),
+                    (
+                        format!("{id}-caps{index}"),
+                        "capsfilter",
+                        vec![("caps", Prop::Caps(caps))],
+                    ),
+                    (
+                        sink.clone(),
+                        "appsink",
+                        vec![
+                            ("sync", Prop::Bool(false)),
+                            ("async", Prop::Bool(false)),
+                            ("enable-last-sample", Prop::Bool(false)),
+                        ],
+                    ),
+                ],
+            );
+            sinks.push((sink, video));
+        }
+        self.plan.streams.push(StreamPlan {
+            node: id.to_string(),
+            location,
+            shown,
+            enabled: node
+                .options
+                .get("enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            sinks,
+        });
+        Ok(())
+    }
+
     /// JPEG snapshots of a video node at the preview rate.
     fn snapshot(&mut self, owner: &str, from: Endpoint, name: &str, width: i64, key: &str) {
         let (w, h, _) = self.video_size(owner);
@@ -1425,10 +1527,8 @@ pub fn compile(
                 None
             }
             NodeType::RtmpOutput => {
-                return Err(CompileError::Unsupported(
-                    id,
-                    "RTMP output is not available on this unit yet".into(),
-                ));
+                c.stream(node)?;
+                None
             }
         };
         if let Some(out) = out {

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod finalize;
+pub mod rtmp;
 pub mod session;
 
 use std::sync::OnceLock;

@@ -17,6 +17,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::build::{self, Built};
+use super::rtmp::RtmpOutput;
 use crate::graph::compile::Plan;
 use crate::model::AudioLevels;
 
@@ -83,6 +84,8 @@ pub struct SessionPipeline {
     shared: Arc<Shared>,
     blocked: Mutex<HashMap<String, gst::PadProbeId>>,
     watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Live streams, by node.
+    streams: HashMap<String, RtmpOutput>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -104,7 +107,10 @@ impl SessionPipeline {
             shared,
             blocked: Mutex::new(HashMap::new()),
             watcher: Mutex::new(None),
+            streams: HashMap::new(),
         };
+        let mut session = session;
+        session.streams = session.attach_streams()?;
         let counters = session.install_taps()?;
         session
             .pipeline
@@ -130,6 +136,30 @@ impl SessionPipeline {
 
     fn element(&self, name: &str) -> Option<&gst::Element> {
         self.elements.get(name)
+    }
+
+    fn attach_streams(&self) -> Result<HashMap<String, RtmpOutput>, String> {
+        let mut streams = HashMap::new();
+        for plan in &self.plan.streams {
+            let mut sinks = Vec::new();
+            for (name, video) in &plan.sinks {
+                let sink = self
+                    .element(name)
+                    .and_then(|e| e.clone().downcast::<gst_app::AppSink>().ok())
+                    .ok_or_else(|| format!("{name} is not an appsink"))?;
+                sinks.push((sink, *video));
+            }
+            streams.insert(
+                plan.node.clone(),
+                RtmpOutput::attach(&plan.node, &plan.location, &plan.shown, plan.enabled, sinks),
+            );
+        }
+        Ok(streams)
+    }
+
+    /// The live stream of an `rtmpOutput` node.
+    pub fn stream(&self, node: &str) -> Option<&RtmpOutput> {
+        self.streams.get(node)
     }
 
     /// Appsinks keep the latest JPEG, counters count, the gate reports when it records.
@@ -376,6 +406,9 @@ impl SessionPipeline {
     /// Stops the pipeline and its watcher at once.
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        for stream in self.streams.values() {
+            stream.shutdown();
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
         if let Some(handle) = lock(&self.watcher).take() {
             let _ = handle.join();
@@ -434,6 +467,9 @@ impl SessionPipeline {
 
     /// Restarts a source whose device went away and came back (maybe under a new path).
     pub fn restart_source(&self, node: &str, device_path: &str) {
+        if self.shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
         let Some(fallback) = self.plan.fallbacks.get(node) else {
             return;
         };
@@ -460,6 +496,7 @@ impl SessionPipeline {
         }
         if let Some(src) = self.element(&fallback.source)
             && src.find_property("device").is_some()
+            && !device_path.is_empty()
         {
             src.set_property("device", device_path);
         }

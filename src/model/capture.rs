@@ -182,6 +182,41 @@ pub struct NodeStatus {
     pub encoder: Option<String>,
     #[serde(rename = "deviceID", default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// For `rtmpOutput` nodes: the live stream's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamStats>,
+}
+
+/// A live stream's figures (the fields of Castr's media stats, plus connection facts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamStats {
+    /// The server URL with the stream key masked.
+    pub url: String,
+    pub enabled: bool,
+    /// `waiting` (for a keyframe), `connecting`, `live`, `reconnecting` or `disabled`.
+    pub state: String,
+    /// Live and data went out in the last seconds.
+    pub alive: bool,
+    /// Bits per second sent over the last second.
+    pub bitrate: u64,
+    pub fps: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    pub bytes_sent: u64,
+    /// Connections lost and tried again since the session started.
+    pub reconnects: u32,
+    /// When the current connection went live (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Result of running a template for a few seconds without keeping anything.

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod device;
+pub mod publish;
 pub mod schedule;
 pub mod setting;
 pub mod status;
@@ -11,10 +12,13 @@ pub mod user;
 
 pub use capture::{
     AudioLevels, CaptureRequest, Check, CheckLevel, Marker, MediaPackage, NodeStatus, Output,
-    PackageSource, PackageState, Preflight, TestReport,
+    PackageSource, PackageState, Preflight, StreamStats, TestReport,
 };
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
+};
+pub use publish::{
+    JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
 pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
 pub use setting::Setting;

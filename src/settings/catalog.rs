@@ -127,6 +127,8 @@ pub const DISK_RESERVE_MB: &str = "diskReserveMb";
 pub const DEFAULT_TEMPLATE: &str = "defaultTemplate";
 pub const PREVIEW_INTERVAL_MS: &str = "previewIntervalMs";
 pub const PUBLIC_STATUS: &str = "publicStatus";
+pub const UPLOAD_LIMIT_KBPS: &str = "uploadLimitKbps";
+pub const PAUSE_UPLOADS_WHILE_CAPTURING: &str = "pauseUploadsWhileCapturing";
 
 /// Every known setting, in the order the API lists them.
 pub static DEFINITIONS: &[Definition] = &[
@@ -181,6 +183,21 @@ pub static DEFINITIONS: &[Definition] = &[
     Definition {
         key: PUBLIC_STATUS,
         description: "Answer the status routes without credentials (for hallway displays).",
+        kind: Kind::Bool,
+        default: |_| Value::Bool(false),
+    },
+    Definition {
+        key: UPLOAD_LIMIT_KBPS,
+        description: "Upload bandwidth limit for publishing, in kilobits per second; 0 means no limit.",
+        kind: Kind::Integer {
+            min: 0,
+            max: 10_000_000,
+        },
+        default: |_| json!(0),
+    },
+    Definition {
+        key: PAUSE_UPLOADS_WHILE_CAPTURING,
+        description: "Hold publishing uploads while a capture runs, so they never compete with it for disk or network.",
         kind: Kind::Bool,
         default: |_| Value::Bool(false),
     },

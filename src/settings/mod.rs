@@ -182,6 +182,24 @@ impl Settings {
             .unwrap_or(false)
     }
 
+    /// Setting `uploadLimitKbps`; 0 means no limit.
+    pub fn upload_limit_kbps(&self) -> u64 {
+        self.value(catalog::UPLOAD_LIMIT_KBPS).as_u64().unwrap_or(0)
+    }
+
+    pub fn pause_uploads_while_capturing(&self) -> bool {
+        self.value(catalog::PAUSE_UPLOADS_WHILE_CAPTURING)
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    /// Setting `mediaRetentionDays`; 0 keeps media forever.
+    pub fn media_retention_days(&self) -> i64 {
+        self.value(catalog::MEDIA_RETENTION_DAYS)
+            .as_i64()
+            .unwrap_or(0)
+    }
+
     pub fn preview_interval_ms(&self) -> u64 {
         self.value(catalog::PREVIEW_INTERVAL_MS)
             .as_u64()

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_plugin_settings.sql"),
     include_str!("migrations/0003_templates_packages.sql"),
     include_str!("migrations/0004_schedule.sql"),
+    include_str!("migrations/0005_publish.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -11,6 +11,7 @@
 mod migrations;
 pub mod packages;
 pub mod plugins;
+pub mod publish;
 pub mod schedule;
 pub mod settings;
 pub mod templates;

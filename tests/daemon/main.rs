@@ -6,11 +6,17 @@ mod common;
 mod devices;
 mod http_core;
 mod lifecycle;
+mod network_camera;
 mod packages;
+mod peers;
 mod permissions;
+mod publish_flowcapture;
+mod publish_opencast;
+mod publishing;
 mod scheduler;
 mod settings;
 mod status;
+mod streaming;
 mod users;
 
 /// Milliseconds since the epoch, as the daemon counts them.

@@ -3,10 +3,12 @@
 
 pub mod capture;
 pub mod devices;
+pub mod graph;
 pub mod live;
 pub mod meta;
 pub mod packages;
 pub mod plugins;
+pub mod publishing;
 pub mod scheduler;
 pub mod session;
 pub mod settings;

@@ -9,15 +9,19 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::error::ApiError;
+use crate::api::handlers::publishing::service_failure;
 use crate::api::params::{Form, PathParam};
 use crate::daemon::Daemon;
-use crate::plugins::Plugin;
+use crate::plugins::{Plugin, PluginError};
+use crate::publish::publishers::{is_publisher, services};
 
 /// All installed plugins
 #[utoipa::path(get, path = "/plugins", tag = "plugins", operation_id = "getPlugins",
     responses((status = 200, body = Vec<Plugin>)))]
-pub async fn get_plugins(State(daemon): State<Daemon>) -> Json<Vec<Plugin>> {
-    Json(daemon.plugins.list())
+pub async fn get_plugins(State(daemon): State<Daemon>) -> Result<Json<Vec<Plugin>>, ApiError> {
+    let mut all = daemon.plugins.list();
+    all.extend(daemon.publishing.plugins().await?);
+    Ok(Json(all))
 }
 
 /// A plugin's settings
@@ -31,6 +35,10 @@ pub async fn get_plugin_settings(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Value>, ApiError> {
+    if is_publisher(&id) {
+        let shown = daemon.publishing.configuration(&id).await?;
+        return Ok(Json(Value::Object(shown.config)));
+    }
     Ok(Json(daemon.plugins.settings(&id)?))
 }
 
@@ -55,6 +63,13 @@ pub async fn update_plugin_settings(
     PathParam(id): PathParam<String>,
     Form(form): Form<UpdatePluginSettingsForm>,
 ) -> Result<Json<Value>, ApiError> {
+    if is_publisher(&id) {
+        let saved = daemon
+            .publishing
+            .update_configuration(&id, form.settings.into_iter().collect())
+            .await?;
+        return Ok(Json(Value::Object(saved.config)));
+    }
     Ok(Json(
         daemon.plugins.update_settings(&id, form.settings).await?,
     ))
@@ -73,6 +88,9 @@ pub struct InvokeServiceForm {
 ///
 /// `getPlugins` lists each plugin's services. Device plugins offer `redetect`; the `test`
 /// plugin also `vanish`, `loseSignal` and `restore` with `args={"device":"test:camera"}`.
+/// Publisher services (`flowcapture`'s `listGroups`, `listProjects`; `opencast`'s
+/// `listWorkflows`; `s3`'s `listObjects`) use the stored configuration; a target that does
+/// not answer properly is 502 `publish.service_failed`.
 #[utoipa::path(post, path = "/plugins/{id}/services/{service}", tag = "plugins", operation_id = "invokePluginService",
     params(("id" = String, Path), ("service" = String, Path)),
     request_body(content = InvokeServiceForm, content_type = "application/x-www-form-urlencoded"),
@@ -83,5 +101,18 @@ pub async fn invoke_plugin_service(
     Form(form): Form<InvokeServiceForm>,
 ) -> Result<Json<Value>, ApiError> {
     let args = form.args.unwrap_or(Value::Null);
+    if is_publisher(&id) {
+        if !services(&id).iter().any(|(name, _)| *name == service) {
+            return Err(PluginError::UnknownService {
+                plugin: id,
+                service,
+            }
+            .into());
+        }
+        return match daemon.publishing.service(&id, &service, args).await? {
+            Ok(result) => Ok(Json(result)),
+            Err(failure) => Err(service_failure(&id, failure)),
+        };
+    }
     Ok(Json(daemon.plugins.invoke(&id, &service, args).await?))
 }

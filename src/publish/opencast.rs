@@ -1,0 +1,1221 @@
+//! The `opencast` publisher: ingests a package into Opencast through its multi-request
+//! ingest REST API, signed in with HTTP Basic. `createMediaPackage` gives an empty media
+//! package; `addDCCatalog` adds the episode metadata, `addTrack` each audio or video output
+//! and `addAttachment` each other one (streamed as multipart, paced by the bandwidth
+//! limit); `ingest/{workflow}` hands the whole package to a workflow.
+//!
+//! Opencast answers every step with the augmented media package XML and expects that latest
+//! copy with the next step, so the XML is the checkpoint: a restarted job goes on with the
+//! next track. Once the ingest request may have gone out, a restart first asks Opencast
+//! whether the package already has a workflow, so a package is never ingested twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use md5::{Digest as _, Md5};
+use quick_xml::events::{BytesStart, BytesText, Event};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use url::Url;
+
+use super::job::{Delivered, Failure, Job, PackageFile, error_chain};
+use crate::model::MediaPackage;
+
+pub const ID: &str = "opencast";
+pub const NAME: &str = "Opencast";
+pub const SECRETS: &[&str] = &["password"];
+pub const SERVICES: &[(&str, &str)] = &[(
+    "listWorkflows",
+    "Workflow definitions the Opencast server offers: id, title, description.",
+)];
+
+/// Requests without media; a healthy server answers them in well under this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// After the last byte of a track Opencast still stores the file before it answers.
+const TRACK_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bytes of a track read from disk at a time.
+const PIECE: u64 = 4 * 1024 * 1024;
+/// Flavor of the episode metadata catalog.
+const EPISODE_FLAVOR: &str = "dublincore/episode";
+const DC_NAMESPACE: &str = "http://www.opencastproject.org/xsd/1.0/dublincore/";
+const DCTERMS_NAMESPACE: &str = "http://purl.org/dc/terms/";
+const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// Package metadata keys that are Dublin Core terms and go into the episode catalog as
+/// they are.
+const DC_TERMS: &[&str] = &[
+    "description",
+    "language",
+    "license",
+    "rightsHolder",
+    "publisher",
+    "contributor",
+    "isPartOf",
+    "spatial",
+    "source",
+];
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// The Opencast server (admin or ingest node), e.g. `https://opencast.example.org`.
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    /// The workflow definition to start; none means the server's default.
+    #[serde(rename = "workflowID", default)]
+    pub workflow_id: Option<String>,
+    /// Workflow configuration properties, sent with the ingest.
+    #[serde(default, deserialize_with = "property_values")]
+    pub workflow_config: BTreeMap<String, String>,
+}
+
+/// The password stays out of logs and error texts.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"********")
+            .field("workflow_id", &self.workflow_id)
+            .field("workflow_config", &self.workflow_config)
+            .finish()
+    }
+}
+
+/// Workflow properties are strings to Opencast; JSON booleans and numbers are accepted
+/// and sent as their text.
+fn property_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let raw = Option::<BTreeMap<String, Value>>::deserialize(deserializer)?.unwrap_or_default();
+    raw.into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key, s)),
+            Value::Bool(b) => Ok((key, b.to_string())),
+            Value::Number(n) => Ok((key, n.to_string())),
+            _ => Err(D::Error::custom(format!(
+                "the value of {key:?} must be a string, number or boolean"
+            ))),
+        })
+        .collect()
+}
+
+pub fn parse(config: &Value) -> Result<Config, String> {
+    let mut parsed: Config = serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })?;
+    base_url(&parsed.url)?;
+    if parsed.username.is_empty() {
+        return Err("username: required".into());
+    }
+    // Basic authentication splits user and password at the first colon.
+    if parsed.username.contains(':') {
+        return Err("username: must not contain `:`".into());
+    }
+    if parsed.password.is_empty() {
+        return Err("password: required".into());
+    }
+    parsed.workflow_id = parsed
+        .workflow_id
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty());
+    if let Some(id) = &parsed.workflow_id
+        && !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("workflowID: letters, digits, `-`, `_` or `.` only".into());
+    }
+    for key in parsed.workflow_config.keys() {
+        if key.is_empty() || key == "mediaPackage" {
+            return Err(format!(
+                "workflowConfig: {key:?} cannot be a workflow property"
+            ));
+        }
+    }
+    Ok(parsed)
+}
+
+/// The server's base URL: http or https with a host, no query or fragment.
+fn base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("url: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("url: must be an http:// or https:// URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("url: must not have a query or fragment".into());
+    }
+    Ok(url)
+}
+
+/// `base` with `segments` appended (each escaped as one path segment).
+fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .expect("http URLs have paths")
+        .pop_if_empty()
+        .extend(segments);
+    url
+}
+
+/// The Opencast REST endpoints this publisher speaks to, with the credentials.
+struct Server<'a> {
+    http: &'a reqwest::Client,
+    config: &'a Config,
+    base: Url,
+}
+
+impl<'a> Server<'a> {
+    fn new(http: &'a reqwest::Client, config: &'a Config) -> Result<Server<'a>, Failure> {
+        let base = base_url(&config.url).map_err(Failure::invalid_config)?;
+        Ok(Server { http, config, base })
+    }
+
+    fn get(&self, segments: &[&str]) -> reqwest::RequestBuilder {
+        self.http
+            .get(endpoint(&self.base, segments))
+            .basic_auth(&self.config.username, Some(&self.config.password))
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    fn post(&self, segments: &[&str]) -> reqwest::RequestBuilder {
+        self.http
+            .post(endpoint(&self.base, segments))
+            .basic_auth(&self.config.username, Some(&self.config.password))
+    }
+
+    /// The workflow definitions the server offers.
+    async fn workflows(&self) -> Result<Vec<Workflow>, Failure> {
+        let what = "list Opencast's workflows";
+        let text = answer(
+            what,
+            self.get(&["workflow", "definitions.json"]).send().await,
+        )
+        .await?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|_| Failure::rejected(format!("{what}: the answer is not JSON")))?;
+        Ok(workflows(&value))
+    }
+
+    /// The id of the workflow Opencast runs on media package `id`, if it has one.
+    async fn workflow_of(&self, id: &str) -> Result<Option<String>, Failure> {
+        let what = "ask Opencast whether the package was ingested";
+        let response = self
+            .get(&["workflow", "mediaPackage", id, "currentInstance.json"])
+            .send()
+            .await;
+        if let Ok(r) = &response
+            && r.status() == StatusCode::NOT_FOUND
+        {
+            return Ok(None);
+        }
+        let text = answer(what, response).await?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let workflow = value.get("workflow").unwrap_or(&value);
+        Ok(Some(match workflow.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }))
+    }
+}
+
+/// The answer's text when it is a success; the failure otherwise.
+async fn answer(
+    what: &str,
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<String, Failure> {
+    let response = response.map_err(|e| Failure::from_http(what, &e))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| Failure::unreachable(format!("{what}: {}", error_chain(&e))))?;
+    if !status.is_success() {
+        return Err(Failure::from_status(what, status, &text));
+    }
+    Ok(text)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Workflow {
+    id: String,
+    title: String,
+    description: String,
+}
+
+/// Workflow definitions out of `/workflow/definitions.json`, which lists them under
+/// `definitions.definition` (an object rather than a list when there is only one).
+fn workflows(answer: &Value) -> Vec<Workflow> {
+    let list = answer
+        .pointer("/definitions/definition")
+        .or_else(|| answer.get("definitions"))
+        .unwrap_or(answer);
+    let items: Vec<&Value> = match list {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![list],
+        _ => Vec::new(),
+    };
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    items
+        .into_iter()
+        .filter_map(|d| {
+            Some(Workflow {
+                id: d.get("id")?.as_str()?.to_string(),
+                title: text(d, "title"),
+                description: text(d, "description"),
+            })
+        })
+        .collect()
+}
+
+pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
+    let server = Server::new(http, config)?;
+    let what = "sign in to Opencast";
+    let text = answer(what, server.get(&["info", "me.json"]).send().await).await?;
+    let me: Value = serde_json::from_str(&text).map_err(|_| {
+        Failure::rejected(format!(
+            "{what}: the answer is not JSON; is {} an Opencast server?",
+            server.base
+        ))
+    })?;
+    // /info/me.json answers anonymous requests too: a server that ignored the credentials
+    // names someone else.
+    let user = me
+        .pointer("/user/username")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !user.eq_ignore_ascii_case(&config.username) {
+        return Err(Failure::auth(format!(
+            "{what}: Opencast did not accept the credentials of {:?} (it answered as {user:?}); \
+             is HTTP Basic authentication enabled on the server?",
+            config.username
+        )));
+    }
+    let mut message = format!("signed in to Opencast at {} as {user}", server.base);
+    if let Some(id) = &config.workflow_id {
+        let offered = server.workflows().await?;
+        if !offered.iter().any(|w| w.id == *id) {
+            let ids: Vec<&str> = offered.iter().map(|w| w.id.as_str()).collect();
+            return Err(Failure::invalid_config(format!(
+                "Opencast has no workflow {id:?} (it offers {})",
+                ids.join(", ")
+            )));
+        }
+        message.push_str(&format!("; workflow {id:?} exists"));
+    }
+    Ok(message)
+}
+
+pub async fn service(
+    http: &reqwest::Client,
+    config: &Config,
+    name: &str,
+    _args: &Value,
+) -> Result<Value, Failure> {
+    match name {
+        "listWorkflows" => Ok(json!(Server::new(http, config)?.workflows().await?)),
+        _ => Err(Failure::invalid_config(format!(
+            "the opencast publisher has no service {name:?}"
+        ))),
+    }
+}
+
+/// Resume state of a job.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct State {
+    /// The server the media package lives on; another one means starting over.
+    server: String,
+    media_package_id: Option<String>,
+    /// Opencast's latest copy of the media package, sent back with the next step.
+    media_package: Option<String>,
+    catalog: bool,
+    /// Entries whose track or attachment Opencast confirmed.
+    tracks: Vec<String>,
+    /// Set before the ingest request goes out: from then on the package may have a workflow.
+    ingesting: bool,
+    ingested: bool,
+    workflow_id: Option<String>,
+}
+
+pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+    let server = Server::new(&job.http, config)?;
+    let mut state: State = job.checkpoint().await.unwrap_or_default();
+    if state.server != server.base.as_str() {
+        state = State {
+            server: server.base.to_string(),
+            ..State::default()
+        };
+    }
+    let tracks = flavors(&job.package.processing.root, &job.files);
+    if !tracks.iter().any(|(_, kind, _)| *kind == Kind::Track) {
+        // Every workflow starts from a track; Opencast would take the package and fail it.
+        return Err(Failure {
+            code: "publish.rejected",
+            message: "the package has no audio or video output for Opencast".into(),
+            permanent: true,
+        });
+    }
+    job.set_total(job.files.iter().map(|f| f.size).sum());
+    let confirmed = |state: &State| -> u64 {
+        job.files
+            .iter()
+            .filter(|f| state.tracks.contains(&f.entry))
+            .map(|f| f.size)
+            .sum()
+    };
+    job.set_done(confirmed(&state));
+
+    if state.ingested {
+        return Ok(delivered(&state));
+    }
+
+    let (mut id, mut package) = match (&state.media_package_id, &state.media_package) {
+        (Some(id), Some(xml)) => (id.clone(), xml.clone()),
+        _ => {
+            job.proceed().await?;
+            let what = "create a media package in Opencast";
+            let xml = answer(
+                what,
+                server.get(&["ingest", "createMediaPackage"]).send().await,
+            )
+            .await?;
+            let id =
+                media_package_id(&xml).map_err(|e| Failure::rejected(format!("{what}: {e}")))?;
+            state.media_package_id = Some(id.clone());
+            state.media_package = Some(xml.clone());
+            job.save_checkpoint(&state).await?;
+            (id, xml)
+        }
+    };
+
+    if !state.catalog {
+        job.proceed().await?;
+        let what = "add the episode metadata in Opencast";
+        let catalog = dublin_core(&job.package);
+        let form = [
+            ("mediaPackage", package.as_str()),
+            ("dublinCore", catalog.as_str()),
+            ("flavor", EPISODE_FLAVOR),
+        ];
+        let request = server
+            .post(&["ingest", "addDCCatalog"])
+            .timeout(REQUEST_TIMEOUT)
+            .form(&form);
+        package = answer(what, request.send().await).await?;
+        same_package(what, &id, &package)?;
+        state.catalog = true;
+        state.media_package = Some(package.clone());
+        job.save_checkpoint(&state).await?;
+    }
+
+    for (file, kind, flavor) in &tracks {
+        if state.tracks.contains(&file.entry) {
+            continue;
+        }
+        job.proceed().await?;
+        package = add_element(job, &server, &id, &package, file, *kind, flavor).await?;
+        state.tracks.push(file.entry.clone());
+        state.media_package = Some(package.clone());
+        job.set_done(confirmed(&state));
+        job.save_checkpoint(&state).await?;
+    }
+
+    // A previous attempt may have reached Opencast with the ingest and lost the answer.
+    if state.ingesting
+        && let Some(workflow) = server.workflow_of(&id).await?
+    {
+        state.ingested = true;
+        state.workflow_id = Some(workflow).filter(|w| !w.is_empty());
+        job.save_checkpoint(&state).await?;
+        return Ok(delivered(&state));
+    }
+    state.ingesting = true;
+    job.save_checkpoint(&state).await?;
+    job.proceed().await?;
+    let what = "start the Opencast workflow";
+    let mut form: Vec<(&str, &str)> = vec![("mediaPackage", package.as_str())];
+    form.extend(
+        config
+            .workflow_config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let mut segments = vec!["ingest", "ingest"];
+    segments.extend(config.workflow_id.as_deref());
+    let request = server.post(&segments).timeout(REQUEST_TIMEOUT).form(&form);
+    let response = request.send().await;
+    if let Ok(r) = &response
+        && r.status() == StatusCode::NOT_FOUND
+    {
+        return Err(Failure::invalid_config(format!(
+            "{what}: Opencast has no workflow {:?}",
+            config.workflow_id.as_deref().unwrap_or("(its default)")
+        )));
+    }
+    let instance = answer(what, response).await?;
+    let (workflow, ingested_id) =
+        workflow_instance(&instance).map_err(|e| Failure::rejected(format!("{what}: {e}")))?;
+    if let Some(other) = ingested_id {
+        id = other;
+    }
+    state.media_package_id = Some(id);
+    state.ingested = true;
+    state.workflow_id = workflow;
+    job.save_checkpoint(&state).await?;
+    Ok(delivered(&state))
+}
+
+fn delivered(state: &State) -> Delivered {
+    Delivered {
+        url: None,
+        remote_id: state.media_package_id.clone(),
+    }
+}
+
+fn same_package(what: &str, id: &str, xml: &str) -> Result<(), Failure> {
+    match media_package_id(xml) {
+        Ok(answered) if answered == id => Ok(()),
+        Ok(answered) => Err(Failure::rejected(format!(
+            "{what}: Opencast answered with media package {answered}, not {id}"
+        ))),
+        Err(e) => Err(Failure::rejected(format!("{what}: {e}"))),
+    }
+}
+
+/// How an output goes into the media package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Audio or video, which workflows process.
+    Track,
+    /// Anything else (a thumbnail, slides), kept with the package.
+    Attachment,
+}
+
+impl Kind {
+    fn of(file: &PackageFile) -> Kind {
+        if file.mime.starts_with("video/") || file.mime.starts_with("audio/") {
+            Kind::Track
+        } else {
+            Kind::Attachment
+        }
+    }
+
+    fn endpoint(self) -> &'static str {
+        match self {
+            Kind::Track => "addTrack",
+            Kind::Attachment => "addAttachment",
+        }
+    }
+
+    /// The element name in media package XML.
+    fn element(self) -> &'static str {
+        match self {
+            Kind::Track => "track",
+            Kind::Attachment => "attachment",
+        }
+    }
+}
+
+/// The files in upload order with their kind and flavor: the main output (the graph's
+/// root recorder) first as the `presenter/source` track, the first other video as
+/// `presentation/source`, every other output as `<entry>/source`.
+fn flavors<'a>(root: &str, files: &'a [PackageFile]) -> Vec<(&'a PackageFile, Kind, String)> {
+    let main = files
+        .iter()
+        .position(|f| f.entry == root && Kind::of(f) == Kind::Track)
+        .or_else(|| files.iter().position(|f| Kind::of(f) == Kind::Track));
+    let mut order: Vec<&PackageFile> = main.and_then(|m| files.get(m)).into_iter().collect();
+    order.extend(
+        files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != main)
+            .map(|(_, f)| f),
+    );
+    let mut taken = BTreeSet::new();
+    let mut out = Vec::new();
+    for file in order {
+        let kind = Kind::of(file);
+        let wanted = if out.is_empty() && kind == Kind::Track {
+            "presenter".to_string()
+        } else if file.mime.starts_with("video/") && !taken.contains("presentation") {
+            "presentation".to_string()
+        } else {
+            flavor_type(&file.entry)
+        };
+        let mut flavor = wanted.clone();
+        let mut n = 2;
+        while taken.contains(&flavor) {
+            flavor = format!("{wanted}-{n}");
+            n += 1;
+        }
+        taken.insert(flavor.clone());
+        out.push((file, kind, format!("{flavor}/source")));
+    }
+    out
+}
+
+/// An entry name as a flavor type: letters, digits, `+` and `-`.
+fn flavor_type(entry: &str) -> String {
+    let kind: String = entry
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '+' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if kind
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
+        kind
+    } else {
+        format!("track{kind}")
+    }
+}
+
+/// Uploads one output with `addTrack` or `addAttachment`; returns the augmented media
+/// package.
+async fn add_element(
+    job: &Job,
+    server: &Server<'_>,
+    id: &str,
+    package: &str,
+    file: &PackageFile,
+    kind: Kind,
+    flavor: &str,
+) -> Result<String, Failure> {
+    let what = format!("upload {} to Opencast", file.name);
+    let size = tokio::fs::metadata(&file.path)
+        .await
+        .map_err(|e| Failure::io(format!("cannot read {}: {e}", file.path.display())))?
+        .len();
+    let form = Multipart::new(package, flavor, file);
+    let length = form.head.len() as u64 + size + form.tail.len() as u64;
+    let (sender, receiver) = mpsc::channel(4);
+    let request = server
+        .post(&["ingest", kind.endpoint()])
+        .header(CONTENT_TYPE, form.content_type())
+        .header(CONTENT_LENGTH, length)
+        .body(reqwest::Body::wrap(Channel { receiver, length }))
+        .send();
+    let mut request = pin!(request);
+    let mut feeding = pin!(feed(job, file, size, &form, sender));
+
+    // The request ends early when Opencast refuses (bad credentials, no space) before the
+    // whole file is there; otherwise the answer comes once the file is stored.
+    let (response, sent_md5) = tokio::select! {
+        response = &mut request => (response, None),
+        fed = &mut feeding => {
+            let md5 = match fed {
+                Ok(md5) => Some(md5),
+                Err(Feed::Failed(failure)) => return Err(failure),
+                Err(Feed::Closed) => None,
+            };
+            match tokio::time::timeout(TRACK_ANSWER_TIMEOUT, &mut request).await {
+                Ok(response) => (response, md5),
+                Err(_) => {
+                    return Err(Failure::unreachable(format!(
+                        "{what}: no answer within {} s after the upload",
+                        TRACK_ANSWER_TIMEOUT.as_secs()
+                    )));
+                }
+            }
+        }
+    };
+    let augmented = answer(&what, response).await?;
+    let Some(sent_md5) = sent_md5 else {
+        return Err(Failure::rejected(format!(
+            "{what}: Opencast answered before the whole file was sent"
+        )));
+    };
+    if let Some(recorded) = &file.md5
+        && !recorded.eq_ignore_ascii_case(&sent_md5)
+    {
+        return Err(Failure::io(format!(
+            "{} changed on disk since it was recorded (MD5 {sent_md5}, recorded {recorded})",
+            file.name
+        )));
+    }
+    same_package(&what, id, &augmented)?;
+    let listed = |xml: &str| {
+        elements(xml, kind.element()).map_err(|e| Failure::rejected(format!("{what}: {e}")))
+    };
+    let before = listed(package)?;
+    let after = listed(&augmented)?;
+    let added: Vec<&Element> = after
+        .iter()
+        .filter(|t| !before.iter().any(|b| b.id == t.id))
+        .collect();
+    let [element] = added.as_slice() else {
+        return Err(Failure::rejected(format!(
+            "{what}: Opencast's media package gained {} {}s, not one",
+            added.len(),
+            kind.element()
+        )));
+    };
+    if let Some(md5) = &element.md5
+        && !md5.eq_ignore_ascii_case(&sent_md5)
+    {
+        return Err(Failure::rejected(format!(
+            "{what}: Opencast stored MD5 {md5}, the file has {sent_md5}"
+        )));
+    }
+    Ok(augmented)
+}
+
+/// The fixed parts of an `addTrack` or `addAttachment` form: the fields before the file (Opencast reads the
+/// form as a stream, so the media package and flavor must come first), and the end.
+struct Multipart {
+    boundary: String,
+    head: Bytes,
+    tail: Bytes,
+}
+
+impl Multipart {
+    fn new(package: &str, flavor: &str, file: &PackageFile) -> Multipart {
+        // A random boundary that the fields do not contain; the file bytes are not
+        // searched: 128 random bits appearing there by chance is not a real risk.
+        let boundary = loop {
+            let candidate = format!("castd-{:032x}", rand::random::<u128>());
+            if !package.contains(&candidate) {
+                break candidate;
+            }
+        };
+        let file_name = file
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>();
+        let mime = if file.mime.parse::<mime::Mime>().is_ok() {
+            file.mime.as_str()
+        } else {
+            "application/octet-stream"
+        };
+        let head = format!(
+            "--{boundary}\r\n\
+             Content-Disposition: form-data; name=\"mediaPackage\"\r\n\
+             Content-Type: text/xml; charset=utf-8\r\n\r\n\
+             {package}\r\n\
+             --{boundary}\r\n\
+             Content-Disposition: form-data; name=\"flavor\"\r\n\r\n\
+             {flavor}\r\n\
+             --{boundary}\r\n\
+             Content-Disposition: form-data; name=\"BODY\"; filename=\"{file_name}\"\r\n\
+             Content-Type: {mime}\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        Multipart {
+            boundary,
+            head: Bytes::from(head),
+            tail: Bytes::from(tail),
+        }
+    }
+
+    fn content_type(&self) -> String {
+        format!("multipart/form-data; boundary={}", self.boundary)
+    }
+}
+
+/// Why feeding a request body stopped.
+enum Feed {
+    Failed(Failure),
+    /// The request is over (answered or broken); its outcome says why.
+    Closed,
+}
+
+type Piece = Result<Bytes, std::io::Error>;
+
+/// Sends the form through `sender`: the fields, the file piece by piece through the
+/// bandwidth limit, the end. Returns the MD5 (hex) of the file as sent.
+async fn feed(
+    job: &Job,
+    file: &PackageFile,
+    size: u64,
+    form: &Multipart,
+    sender: mpsc::Sender<Piece>,
+) -> Result<String, Feed> {
+    let result = feed_pieces(job, file, size, form, &sender).await;
+    if let Err(Feed::Failed(failure)) = &result {
+        // Breaks the request off instead of letting it end short.
+        let _ = sender
+            .send(Err(std::io::Error::other(failure.message.clone())))
+            .await;
+    }
+    result
+}
+
+async fn feed_pieces(
+    job: &Job,
+    file: &PackageFile,
+    size: u64,
+    form: &Multipart,
+    sender: &mpsc::Sender<Piece>,
+) -> Result<String, Feed> {
+    let send = |bytes: Bytes| async move { sender.send(Ok(bytes)).await.map_err(|_| Feed::Closed) };
+    send(form.head.clone()).await?;
+    let mut md5 = Md5::new();
+    let mut offset = 0;
+    while offset < size {
+        let len = PIECE.min(size - offset);
+        let piece = job
+            .read_range(file, offset, len)
+            .await
+            .map_err(Feed::Failed)?;
+        if piece.len() as u64 != len {
+            return Err(Feed::Failed(Failure::io(format!(
+                "{} got shorter while it was being sent",
+                file.name
+            ))));
+        }
+        md5.update(&piece);
+        let mut paced = job.body(piece);
+        while let Some(frame) = paced.frame().await {
+            let frame = frame.map_err(|e| {
+                Feed::Failed(if job.is_cancelled() {
+                    Failure::cancelled()
+                } else {
+                    Failure::io(format!("sending {}: {}", file.name, error_chain(&e)))
+                })
+            })?;
+            if let Ok(data) = frame.into_data() {
+                send(data).await?;
+            }
+        }
+        offset += len;
+    }
+    send(form.tail.clone()).await?;
+    Ok(md5.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A request body fed through a channel, so that the feeding can borrow the job (its
+/// reads and its paced bodies) while the request runs next to it.
+struct Channel {
+    receiver: mpsc::Receiver<Piece>,
+    length: u64,
+}
+
+impl hyper::body::Body for Channel {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.receiver
+            .poll_recv(cx)
+            .map(|piece| piece.map(|p| p.map(hyper::body::Frame::data)))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.length)
+    }
+}
+
+/// The episode Dublin Core catalog of a package: title, speakers as creators, tags as
+/// subjects, creation time, recorded length, the recording period, and metadata keys that
+/// are Dublin Core terms.
+fn dublin_core(package: &MediaPackage) -> String {
+    let start = chrono::DateTime::from_timestamp_millis(package.creation_date).unwrap_or_default();
+    let end = start + chrono::Duration::milliseconds(package.duration.max(0));
+    let date =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut terms: Vec<(&str, Option<&str>, String)> = vec![("title", None, package.title.clone())];
+    for name in speaker_names(package.speaker.as_ref()) {
+        terms.push(("creator", None, name));
+    }
+    for tag in &package.tags {
+        terms.push(("subject", None, tag.clone()));
+    }
+    terms.push(("created", Some("dcterms:W3CDTF"), date(start)));
+    terms.push((
+        "extent",
+        Some("dcterms:ISO8601"),
+        iso_duration(package.duration),
+    ));
+    terms.push((
+        "temporal",
+        Some("dcterms:Period"),
+        format!("start={}; end={}; scheme=W3C-DTF;", date(start), date(end)),
+    ));
+    for term in DC_TERMS {
+        let values: Vec<&str> = match package.metadata.get(*term) {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for value in values {
+            terms.push((term, None, value.to_string()));
+        }
+    }
+
+    let mut writer = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+    let root = BytesStart::new("dublincore").with_attributes([
+        ("xmlns", DC_NAMESPACE),
+        ("xmlns:dcterms", DCTERMS_NAMESPACE),
+        ("xmlns:xsi", XSI_NAMESPACE),
+    ]);
+    let written: std::io::Result<()> = (|| {
+        writer.write_event(Event::Decl(quick_xml::events::BytesDecl::new(
+            "1.0",
+            Some("UTF-8"),
+            None,
+        )))?;
+        writer.write_event(Event::Start(root.borrow()))?;
+        for (term, scheme, value) in &terms {
+            let value = xml_chars(value.trim());
+            if value.is_empty() {
+                continue;
+            }
+            let mut element = writer.create_element(format!("dcterms:{term}"));
+            if let Some(scheme) = scheme {
+                element = element.with_attribute(("xsi:type", *scheme));
+            }
+            element.write_text_content(BytesText::new(&value))?;
+        }
+        writer.write_event(Event::End(root.to_end()))?;
+        Ok(())
+    })();
+    written.expect("writing to memory does not fail");
+    String::from_utf8(writer.into_inner()).expect("the writer writes the UTF-8 it is given")
+}
+
+/// `text` without the characters XML 1.0 cannot carry (most control characters).
+fn xml_chars(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+        })
+        .collect()
+}
+
+/// Speaker names out of the package's speaker, which is stored as given: a name, an
+/// object with a `name`, a list of either, or an id (which names nobody).
+fn speaker_names(speaker: Option<&Value>) -> Vec<String> {
+    match speaker {
+        Some(Value::String(name)) if !name.trim().is_empty() => vec![name.trim().to_string()],
+        Some(Value::Object(o)) => speaker_names(o.get("name")),
+        Some(Value::Array(items)) => items.iter().flat_map(|s| speaker_names(Some(s))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Milliseconds as an ISO 8601 duration (`PT1H2M3.456S`).
+fn iso_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let (hours, minutes) = (ms / 3_600_000, ms / 60_000 % 60);
+    let (seconds, millis) = (ms / 1000 % 60, ms % 1000);
+    let mut text = String::from("PT");
+    if hours > 0 {
+        text.push_str(&format!("{hours}H"));
+    }
+    if minutes > 0 {
+        text.push_str(&format!("{minutes}M"));
+    }
+    text.push_str(&format!("{seconds}.{millis:03}S"));
+    text
+}
+
+/// Calls `visit` with every element start (self-closing ones too) and every text of `xml`;
+/// fails on XML that does not parse.
+fn scan(xml: &str, mut visit: impl FnMut(Node<'_>)) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => visit(Node::Start(&e, false)),
+            Ok(Event::Empty(e)) => visit(Node::Start(&e, true)),
+            Ok(Event::End(e)) => visit(Node::End(e.local_name().as_ref())),
+            Ok(Event::Text(t)) => visit(Node::Text(&t)),
+            Ok(Event::Eof) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("the answer is not XML: {e}")),
+        }
+    }
+}
+
+enum Node<'a> {
+    /// An element start, and whether it is self-closing.
+    Start(&'a BytesStart<'a>, bool),
+    End(&'a str),
+    Text(&'a str),
+}
+
+fn local_name<'a>(e: &'a BytesStart<'_>) -> &'a str {
+    e.local_name().into_inner()
+}
+
+fn attribute(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    let attr = e.try_get_attribute(name).ok()??;
+    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+/// The id of the media package an answer describes.
+fn media_package_id(xml: &str) -> Result<String, String> {
+    let mut id = None;
+    scan(xml, |node| {
+        if let Node::Start(e, _) = node
+            && id.is_none()
+            && local_name(e) == "mediapackage"
+        {
+            id = Some(attribute(e, "id").unwrap_or_default());
+        }
+    })?;
+    id.filter(|id| !id.is_empty())
+        .ok_or_else(|| "the answer holds no media package id".to_string())
+}
+
+/// From the answer to an ingest: the workflow instance id and the media package id.
+fn workflow_instance(xml: &str) -> Result<(Option<String>, Option<String>), String> {
+    let (mut workflow, mut package) = (None, None);
+    scan(xml, |node| {
+        if let Node::Start(e, _) = node {
+            match local_name(e) {
+                "workflow" if workflow.is_none() => workflow = attribute(e, "id"),
+                "mediapackage" if package.is_none() => package = attribute(e, "id"),
+                _ => {}
+            }
+        }
+    })?;
+    if workflow.is_none() && package.is_none() {
+        return Err("the answer names no workflow".into());
+    }
+    Ok((workflow, package))
+}
+
+struct Element {
+    id: String,
+    /// The MD5 checksum Opencast recorded, if it did.
+    md5: Option<String>,
+}
+
+/// The elements named `name` (`track`, `attachment`) of a media package XML.
+fn elements(xml: &str, name: &str) -> Result<Vec<Element>, String> {
+    let mut out: Vec<Element> = Vec::new();
+    // Inside an element of interest (one that has an end tag), and inside its MD5 checksum.
+    let mut inside = false;
+    let mut in_md5 = false;
+    scan(xml, |node| match node {
+        Node::Start(e, empty) => {
+            let local = local_name(e);
+            if local == name {
+                inside = !empty;
+                out.push(Element {
+                    id: attribute(e, "id").unwrap_or_default(),
+                    md5: None,
+                });
+            } else if local == "checksum" && inside && !empty {
+                in_md5 = attribute(e, "type").is_some_and(|t| t.eq_ignore_ascii_case("md5"));
+            }
+        }
+        Node::Text(text) if in_md5 => {
+            if let Some(element) = out.last_mut() {
+                element.md5 = Some(text.trim().to_string());
+            }
+        }
+        Node::End(local) => {
+            if local == name {
+                inside = false;
+            } else if local == "checksum" {
+                in_md5 = false;
+            }
+        }
+        _ => {}
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(entry: &str, mime: &str) -> PackageFile {
+        PackageFile {
+            entry: entry.into(),
+            mime: mime.into(),
+            path: format!("/tmp/{entry}.mp4").into(),
+            name: format!("{entry}.mp4"),
+            size: 1,
+            md5: None,
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let ok = json!({"url": "https://oc.example.org", "username": "ingest", "password": "pw",
+            "workflowID": "fast", "workflowConfig": {"publish": true, "straightToPublishing": "false"}});
+        let config = parse(&ok).unwrap();
+        assert_eq!(config.workflow_config["publish"], "true");
+        assert!(!format!("{config:?}").contains("pw\""));
+        for (change, field) in [
+            (json!({"url": "ftp://oc.example.org"}), "url"),
+            (json!({"url": "not a url"}), "url"),
+            (json!({"username": "a:b"}), "username"),
+            (json!({"password": ""}), "password"),
+            (json!({"workflowID": "fast/../x"}), "workflowID"),
+            (json!({"workflowConfig": {"x": [1]}}), "workflowConfig"),
+            (
+                json!({"workflowConfig": {"mediaPackage": "x"}}),
+                "workflowConfig",
+            ),
+        ] {
+            let mut bad = ok.clone();
+            for (k, v) in change.as_object().unwrap() {
+                bad[k] = v.clone();
+            }
+            let err = parse(&bad).unwrap_err();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let mut missing = ok.clone();
+        missing.as_object_mut().unwrap().remove("username");
+        assert!(parse(&missing).unwrap_err().contains("username"));
+    }
+
+    #[test]
+    fn endpoints_escape_segments() {
+        let base = base_url("https://oc.example.org/sub/").unwrap();
+        assert_eq!(
+            endpoint(&base, &["ingest", "ingest", "a b/c"]).as_str(),
+            "https://oc.example.org/sub/ingest/ingest/a%20b%2Fc"
+        );
+    }
+
+    #[test]
+    fn the_main_output_is_the_presenter_and_flavors_are_distinct() {
+        let files = [
+            file("thumbnail", "image/jpeg"),
+            file("audio", "audio/mp4"),
+            file("recording", "video/mp4"),
+            file("screen", "video/mp4"),
+            file("presenter", "video/mp4"),
+            file("cam 2", "video/mp4"),
+        ];
+        let plan: Vec<(&str, Kind, String)> = flavors("recording", &files)
+            .into_iter()
+            .map(|(f, kind, flavor)| (f.entry.as_str(), kind, flavor))
+            .collect();
+        let expected = [
+            ("recording", Kind::Track, "presenter/source"),
+            ("thumbnail", Kind::Attachment, "thumbnail/source"),
+            ("audio", Kind::Track, "audio/source"),
+            ("screen", Kind::Track, "presentation/source"),
+            ("presenter", Kind::Track, "presenter-2/source"),
+            ("cam 2", Kind::Track, "cam-2/source"),
+        ];
+        assert_eq!(plan, expected.map(|(e, k, f)| (e, k, f.to_string())));
+        // Without a recorder of that name the first audio or video is the presenter.
+        let plan = flavors("gone", &files[..2]);
+        assert_eq!(
+            (plan[0].0.entry.as_str(), plan[0].2.as_str()),
+            ("audio", "presenter/source")
+        );
+    }
+
+    #[test]
+    fn the_catalog_escapes_user_text_and_parses_back() {
+        let mut package: MediaPackage = serde_json::from_value(json!({
+            "id": "p1", "title": "Fish & <Chips> \"1\"\u{1}", "creationDate": 1_700_000_000_000i64,
+            "root": "/x", "outputs": {}, "sources": [], "publishing": {},
+            "processing": {"root": "recording", "nodes": []}, "state": "complete",
+            "duration": 3_723_456, "tags": ["a&b", "</dcterms:subject>"], "metadata": {"description": "d<"},
+            "speaker": {"name": "Ada & Co"}, "templateID": "t", "markers": [], "request": {}
+        }))
+        .unwrap();
+        package
+            .metadata
+            .insert("course".into(), json!("not a DC term"));
+        let xml = dublin_core(&package);
+        let mut texts = Vec::new();
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut current = String::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(_) => current.clear(),
+                Event::Text(t) => current.push_str(&t),
+                Event::GeneralRef(r) => current.push_str(match &*r {
+                    "amp" => "&",
+                    "lt" => "<",
+                    "gt" => ">",
+                    "quot" => "\"",
+                    "apos" => "'",
+                    other => panic!("entity {other}"),
+                }),
+                Event::End(e) => texts.push((e.local_name().as_ref().to_string(), current.clone())),
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        let get = |name: &str| -> Vec<&str> {
+            texts
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, t)| t.as_str())
+                .collect()
+        };
+        assert_eq!(get("title"), ["Fish & <Chips> \"1\""]);
+        assert_eq!(get("creator"), ["Ada & Co"]);
+        assert_eq!(get("subject"), ["a&b", "</dcterms:subject>"]);
+        assert_eq!(get("extent"), ["PT1H2M3.456S"]);
+        assert_eq!(get("created"), ["2023-11-14T22:13:20Z"]);
+        assert_eq!(get("description"), ["d<"]);
+        assert!(xml.contains(DC_NAMESPACE) && !xml.contains("not a DC term"));
+    }
+
+    #[test]
+    fn speakers_durations_and_answers_are_read() {
+        assert_eq!(speaker_names(Some(&json!(7))), Vec::<String>::new());
+        assert_eq!(
+            speaker_names(Some(&json!(["A", {"name": "B"}, 3]))),
+            ["A", "B"]
+        );
+        assert_eq!(iso_duration(3_500), "PT3.500S");
+        let mp = r#"<?xml version="1.0"?><mp:mediapackage xmlns:mp="http://mediapackage.opencastproject.org" id="abc&amp;1"><mp:media><mp:track id="t1" type="presenter/source"><mp:checksum type="md5">ABC</mp:checksum></mp:track><mp:track id="t2"/></mp:media></mp:mediapackage>"#;
+        assert_eq!(media_package_id(mp).unwrap(), "abc&1");
+        let found = elements(mp, "track").unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].md5.as_deref(), Some("ABC"));
+        assert_eq!(found[1].md5, None);
+        let wf = r#"<wf:workflow xmlns:wf="http://workflow.opencastproject.org" id="42" state="RUNNING"><mediapackage id="abc"/></wf:workflow>"#;
+        assert_eq!(
+            workflow_instance(wf).unwrap(),
+            (Some("42".into()), Some("abc".into()))
+        );
+        assert!(media_package_id("<html><p>login</html>").is_err());
+        let one = json!({"definitions": {"definition": {"id": "fast", "title": "Fast"}}});
+        assert_eq!(workflows(&one)[0].id, "fast");
+        let many = json!({"definitions": {"definition": [{"id": "a"}, {"id": "b"}]}});
+        assert_eq!(workflows(&many).len(), 2);
+    }
+}

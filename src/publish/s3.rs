@@ -1,0 +1,738 @@
+//! The `s3` publisher: S3-compatible multipart upload of each output, requests signed with
+//! AWS Signature V4 (the `aws-sigv4` crate), a Content-MD5 on every part so the server
+//! rejects a part damaged on the way.
+//!
+//! Resumable: the upload id of each file is checkpointed before the first part goes; after
+//! a restart the parts the server already holds are listed (ListParts) and only the missing
+//! or damaged ones are sent again. Completing checks the server's multipart ETag against
+//! the MD5s of our own parts, so a completed object is known to be exactly our file.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use base64::Engine;
+use md5::{Digest, Md5};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::job::{Delivered, Failure, Job, PackageFile, error_chain};
+
+pub const ID: &str = "s3";
+pub const NAME: &str = "S3-compatible object storage";
+pub const SECRETS: &[&str] = &["secretKey"];
+pub const SERVICES: &[(&str, &str)] = &[(
+    "listObjects",
+    "Objects under the configured prefix (or `prefix` in args): key, size, ETag.",
+)];
+
+/// S3's minimum part size (every part but the last).
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+const DEFAULT_PART: u64 = 8 * 1024 * 1024;
+const MAX_PART: u64 = 512 * 1024 * 1024;
+/// S3 allows at most this many parts per upload.
+const MAX_PARTS: u64 = 10_000;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    pub endpoint: Url,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub access_key: String,
+    pub secret_key: String,
+    #[serde(default = "default_part")]
+    pub part_size: u64,
+    /// Bucket in the path (`endpoint/bucket/key`) rather than the host name; what most
+    /// self-hosted S3 servers need.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_part() -> u64 {
+    DEFAULT_PART
+}
+fn default_true() -> bool {
+    true
+}
+
+pub fn parse(config: &Value) -> Result<Config, String> {
+    let mut config = config.clone();
+    if let Value::Object(map) = &mut config {
+        map.remove("enabled");
+    }
+    let parsed: Config =
+        serde_json::from_value(config).map_err(|e| format!("s3 publisher config: {e}"))?;
+    if !matches!(parsed.endpoint.scheme(), "http" | "https") || parsed.endpoint.host().is_none() {
+        return Err("endpoint: must be an http:// or https:// URL".into());
+    }
+    let bucket_ok = (3..=63).contains(&parsed.bucket.len())
+        && parsed
+            .bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !bucket_ok {
+        return Err("bucket: 3 to 63 lower-case letters, digits, `-` or `.`".into());
+    }
+    if parsed.prefix.starts_with('/') || parsed.prefix.split('/').any(|p| p == "..") {
+        return Err("prefix: must not start with `/` or contain `..`".into());
+    }
+    if parsed.access_key.is_empty() || parsed.secret_key.is_empty() {
+        return Err("accessKey, secretKey: both are required".into());
+    }
+    if !(MIN_PART..=MAX_PART).contains(&parsed.part_size) {
+        return Err(format!("partSize: between {MIN_PART} and {MAX_PART} bytes"));
+    }
+    Ok(parsed)
+}
+
+/// The object key of a package file.
+fn key(config: &Config, package_id: &str, name: &str) -> String {
+    let prefix = config.prefix.trim_matches('/');
+    let name = name.replace('/', "_");
+    if prefix.is_empty() {
+        format!("{package_id}/{name}")
+    } else {
+        format!("{prefix}/{package_id}/{name}")
+    }
+}
+
+fn object_url(config: &Config, key: &str) -> Url {
+    let mut url = config.endpoint.clone();
+    if !config.path_style
+        && let Some(host) = config.endpoint.host_str()
+    {
+        let _ = url.set_host(Some(&format!("{}.{host}", config.bucket)));
+    }
+    {
+        let mut segments = url.path_segments_mut().expect("http URLs have paths");
+        segments.pop_if_empty();
+        if config.path_style {
+            segments.push(&config.bucket);
+        }
+        for part in key.split('/') {
+            segments.push(part);
+        }
+    }
+    url
+}
+
+fn bucket_url(config: &Config) -> Url {
+    let mut url = object_url(config, "");
+    if config.path_style {
+        // `endpoint/bucket/` → `endpoint/bucket`
+        url.path_segments_mut().expect("http URLs have paths").pop();
+    }
+    url
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A signed request, ready to send.
+struct Signed {
+    method: Method,
+    url: Url,
+    headers: Vec<(String, String)>,
+}
+
+fn signed(
+    config: &Config,
+    method: Method,
+    url: Url,
+    extra: &[(&str, String)],
+    payload: &[u8],
+) -> Result<Signed, Failure> {
+    let payload_hash = hex(&sha2::Sha256::digest(payload));
+    let identity =
+        Credentials::new(&config.access_key, &config.secret_key, None, None, "castd").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    // S3 signs the path as sent: encoded once, never normalised.
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&config.region)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| Failure::invalid_config(format!("cannot sign: {e}")))?
+        .into();
+    let request = SignableRequest::new(
+        method.as_str(),
+        url.as_str(),
+        extra.iter().map(|(k, v)| (*k, v.as_str())),
+        SignableBody::Precomputed(payload_hash),
+    )
+    .map_err(|e| Failure::invalid_config(format!("cannot sign: {e}")))?;
+    let (instructions, _) = sign(request, &params)
+        .map_err(|e| Failure::invalid_config(format!("cannot sign: {e}")))?
+        .into_parts();
+    let mut headers: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    headers.extend(
+        instructions
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    Ok(Signed {
+        method,
+        url,
+        headers,
+    })
+}
+
+/// Sends a signed request; the body is given separately so media can stream (paced).
+async fn send(
+    http: &reqwest::Client,
+    what: &str,
+    request: Signed,
+    body: Option<(reqwest::Body, usize)>,
+) -> Result<(reqwest::header::HeaderMap, String), Failure> {
+    let mut builder = http
+        .request(request.method, request.url)
+        .timeout(REQUEST_TIMEOUT);
+    for (k, v) in &request.headers {
+        builder = builder.header(k, v);
+    }
+    if let Some((body, len)) = body {
+        // A paced body is a stream; S3 refuses uploads without a length (no chunked PUT).
+        builder = builder
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body);
+    }
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| Failure::from_http(what, &e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| Failure::unreachable(format!("{what}: {}", error_chain(&e))))?;
+    if !status.is_success() {
+        let code = xml_texts(&text, "Code").into_iter().next();
+        let failure = Failure::from_status(what, status, &text);
+        return Err(match code.as_deref() {
+            Some("NoSuchBucket") => {
+                Failure::invalid_config(format!("{what}: the bucket does not exist"))
+            }
+            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
+                Failure::auth(failure.message)
+            }
+            _ => failure,
+        });
+    }
+    // CompleteMultipartUpload may answer 200 with an error document.
+    if text.contains("<Error>") {
+        return Err(Failure::rejected(format!(
+            "{what}: {}",
+            text.chars().take(300).collect::<String>()
+        )));
+    }
+    Ok((headers, text))
+}
+
+/// The texts of every element named `tag` (namespaces ignored), in document order.
+fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut current = String::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if e.local_name().as_ref() == tag => {
+                inside = true;
+                current.clear();
+            }
+            Ok(Event::Text(t)) if inside => current.push_str(&t.xml10_content()),
+            Ok(Event::GeneralRef(r)) if inside => {
+                if let Ok(Some(c)) = r.resolve_char_ref() {
+                    current.push(c);
+                } else {
+                    current.push_str(match r.xml10_content().as_ref() {
+                        "quot" => "\"",
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "apos" => "'",
+                        _ => "",
+                    });
+                }
+            }
+            Ok(Event::End(e)) if inside && e.local_name().as_ref() == tag => {
+                inside = false;
+                out.push(std::mem::take(&mut current));
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
+    // HEAD answers without a body, so ask for a one-key listing: it needs the same right
+    // (list) and its error document says what is wrong.
+    let mut url = bucket_url(config);
+    url.query_pairs_mut()
+        .append_pair("list-type", "2")
+        .append_pair("max-keys", "1");
+    let request = signed(config, Method::GET, url, &[], b"")?;
+    send(http, "list the bucket", request, None).await?;
+    Ok(format!(
+        "bucket {} at {} is reachable and the credentials are accepted",
+        config.bucket, config.endpoint
+    ))
+}
+
+pub async fn service(
+    http: &reqwest::Client,
+    config: &Config,
+    name: &str,
+    args: &Value,
+) -> Result<Value, Failure> {
+    if name != "listObjects" {
+        return Err(Failure::invalid_config(format!(
+            "the s3 publisher has no service {name:?}"
+        )));
+    }
+    let prefix = args
+        .get("prefix")
+        .and_then(Value::as_str)
+        .unwrap_or(&config.prefix)
+        .to_string();
+    let mut url = bucket_url(config);
+    url.query_pairs_mut()
+        .append_pair("list-type", "2")
+        .append_pair("prefix", &prefix)
+        .append_pair("max-keys", "1000");
+    let request = signed(config, Method::GET, url, &[], b"")?;
+    let (_, text) = send(http, "list objects", request, None).await?;
+    let keys = xml_texts(&text, "Key");
+    let sizes = xml_texts(&text, "Size");
+    let etags = xml_texts(&text, "ETag");
+    Ok(json!(
+        keys.iter()
+            .zip(sizes.iter())
+            .zip(etags.iter())
+            .map(|((k, s), e)| json!({"key": k, "size": s.parse::<u64>().unwrap_or(0), "etag": e.trim_matches('"')}))
+            .collect::<Vec<_>>()
+    ))
+}
+
+/// Resume state of a job: per file name, its multipart upload (if one was begun) and
+/// whether it is complete.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checkpoint {
+    files: BTreeMap<String, FileState>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FileState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upload_id: Option<String>,
+    #[serde(default)]
+    complete: bool,
+}
+
+pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+    let mut checkpoint: Checkpoint = job.checkpoint().await.unwrap_or_default();
+    job.set_total(job.files.iter().map(|f| f.size).sum());
+    for file in &job.files {
+        job.proceed().await?;
+        let state = checkpoint
+            .files
+            .get(&file.name)
+            .cloned()
+            .unwrap_or_default();
+        if state.complete {
+            job.add_done(file.size);
+            continue;
+        }
+        let object = key(config, &job.package.id, &file.name);
+        if file.size < config.part_size {
+            put_whole(job, config, file, &object).await?;
+        } else {
+            multipart(job, config, file, &object, &mut checkpoint).await?;
+        }
+        checkpoint.files.insert(
+            file.name.clone(),
+            FileState {
+                upload_id: None,
+                complete: true,
+            },
+        );
+        job.save_checkpoint(&checkpoint).await?;
+    }
+    // The manifest last: a reader that finds it finds every file it lists.
+    let manifest = serde_json::to_vec_pretty(&job.package).expect("packages serialise");
+    let object = key(config, &job.package.id, crate::packages::MANIFEST);
+    put_bytes(job, config, &object, "application/json", manifest.into()).await?;
+    let folder = key(config, &job.package.id, "");
+    Ok(Delivered {
+        url: Some(format!("s3://{}/{folder}", config.bucket)),
+        remote_id: Some(folder),
+    })
+}
+
+fn content_md5(bytes: &[u8]) -> (String, String) {
+    let digest = Md5::digest(bytes);
+    (
+        base64::engine::general_purpose::STANDARD.encode(digest),
+        hex(&digest),
+    )
+}
+
+async fn put_whole(
+    job: &Job,
+    config: &Config,
+    file: &PackageFile,
+    object: &str,
+) -> Result<(), Failure> {
+    let bytes = job.read_range(file, 0, file.size).await?;
+    put_bytes(job, config, object, &file.mime, bytes).await?;
+    job.add_done(file.size);
+    Ok(())
+}
+
+async fn put_bytes(
+    job: &Job,
+    config: &Config,
+    object: &str,
+    mime: &str,
+    bytes: bytes::Bytes,
+) -> Result<(), Failure> {
+    let (md5_b64, md5_hex) = content_md5(&bytes);
+    let request = signed(
+        config,
+        Method::PUT,
+        object_url(config, object),
+        &[("content-md5", md5_b64), ("content-type", mime.to_string())],
+        &bytes,
+    )?;
+    let len = bytes.len();
+    let (headers, _) = send(&job.http, "upload", request, Some((job.body(bytes), len))).await?;
+    check_etag(&headers, &md5_hex, object)
+}
+
+fn check_etag(
+    headers: &reqwest::header::HeaderMap,
+    expected: &str,
+    what: &str,
+) -> Result<(), Failure> {
+    let etag = headers
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"').to_string());
+    match etag {
+        Some(e) if e == expected => Ok(()),
+        Some(e) => Err(Failure::rejected(format!(
+            "{what}: the server stored ETag {e}, expected {expected}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Parts the server holds for an upload: number → (ETag without quotes, size).
+async fn list_parts(
+    job: &Job,
+    config: &Config,
+    object: &str,
+    upload_id: &str,
+) -> Result<Option<BTreeMap<u64, (String, u64)>>, Failure> {
+    let mut parts = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut url = object_url(config, object);
+        url.query_pairs_mut().append_pair("uploadId", upload_id);
+        if let Some(m) = &marker {
+            url.query_pairs_mut().append_pair("part-number-marker", m);
+        }
+        let request = signed(config, Method::GET, url, &[], b"")?;
+        let text = match send(&job.http, "list uploaded parts", request, None).await {
+            Ok((_, text)) => text,
+            // The upload is gone (aborted or expired on the server): start a new one.
+            Err(f) if f.message.contains("NoSuchUpload") => return Ok(None),
+            Err(f) => return Err(f),
+        };
+        let numbers = xml_texts(&text, "PartNumber");
+        let etags = xml_texts(&text, "ETag");
+        let sizes = xml_texts(&text, "Size");
+        for ((n, e), s) in numbers.iter().zip(&etags).zip(&sizes) {
+            if let (Ok(n), Ok(s)) = (n.parse::<u64>(), s.parse::<u64>()) {
+                parts.insert(n, (e.trim_matches('"').to_string(), s));
+            }
+        }
+        let truncated = xml_texts(&text, "IsTruncated")
+            .first()
+            .is_some_and(|t| t == "true");
+        let next = xml_texts(&text, "NextPartNumberMarker").into_iter().next();
+        match (truncated, next) {
+            (true, Some(n)) if Some(&n) != marker.as_ref() => marker = Some(n),
+            _ => return Ok(Some(parts)),
+        }
+    }
+}
+
+async fn create_upload(
+    job: &Job,
+    config: &Config,
+    file: &PackageFile,
+    object: &str,
+) -> Result<String, Failure> {
+    let mut url = object_url(config, object);
+    url.query_pairs_mut().append_key_only("uploads");
+    let request = signed(
+        config,
+        Method::POST,
+        url,
+        &[("content-type", file.mime.clone())],
+        b"",
+    )?;
+    let (_, text) = send(&job.http, "begin the multipart upload", request, None).await?;
+    xml_texts(&text, "UploadId")
+        .into_iter()
+        .next()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Failure::rejected("the server gave no UploadId"))
+}
+
+async fn multipart(
+    job: &Job,
+    config: &Config,
+    file: &PackageFile,
+    object: &str,
+    checkpoint: &mut Checkpoint,
+) -> Result<(), Failure> {
+    // Larger parts when the file would otherwise need more than S3 allows.
+    let part_size = config.part_size.max(file.size.div_ceil(MAX_PARTS));
+    let count = file.size.div_ceil(part_size);
+    let state = checkpoint
+        .files
+        .get(&file.name)
+        .cloned()
+        .unwrap_or_default();
+    let mut held = BTreeMap::new();
+    let upload_id = match state.upload_id {
+        Some(id) => match list_parts(job, config, object, &id).await? {
+            Some(parts) => {
+                log::info!(
+                    "resuming the upload of {}: {} of {count} parts already on the server",
+                    file.name,
+                    parts.len()
+                );
+                held = parts;
+                id
+            }
+            None => create_upload(job, config, file, object).await?,
+        },
+        None => create_upload(job, config, file, object).await?,
+    };
+    checkpoint.files.insert(
+        file.name.clone(),
+        FileState {
+            upload_id: Some(upload_id.clone()),
+            complete: false,
+        },
+    );
+    job.save_checkpoint(checkpoint).await?;
+
+    let mut md5s: Vec<[u8; 16]> = Vec::with_capacity(count as usize);
+    let mut etags = Vec::with_capacity(count as usize);
+    for number in 1..=count {
+        job.proceed().await?;
+        let offset = (number - 1) * part_size;
+        let len = part_size.min(file.size - offset);
+        let bytes = job.read_range(file, offset, len).await?;
+        let digest: [u8; 16] = Md5::digest(&bytes).into();
+        let md5_hex = hex(&digest);
+        md5s.push(digest);
+        // A part the server already holds intact is not sent again.
+        if held
+            .get(&number)
+            .is_some_and(|(etag, size)| *etag == md5_hex && *size == len)
+        {
+            etags.push(md5_hex);
+            job.add_done(len);
+            continue;
+        }
+        let mut url = object_url(config, object);
+        url.query_pairs_mut()
+            .append_pair("partNumber", &number.to_string())
+            .append_pair("uploadId", &upload_id);
+        let md5_b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+        let request = signed(
+            config,
+            Method::PUT,
+            url,
+            &[("content-md5", md5_b64)],
+            &bytes,
+        )?;
+        let (headers, _) = send(
+            &job.http,
+            &format!("upload part {number}/{count}"),
+            request,
+            Some((job.body(bytes), len as usize)),
+        )
+        .await?;
+        check_etag(&headers, &md5_hex, &format!("part {number}"))?;
+        etags.push(md5_hex);
+        job.add_done(len);
+        // Progress is durable per part, so a restart reports where it really stands.
+        job.save_checkpoint(checkpoint).await?;
+    }
+
+    let mut body = String::from("<CompleteMultipartUpload>");
+    for (i, etag) in etags.iter().enumerate() {
+        body.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>\"{etag}\"</ETag></Part>",
+            i + 1
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    let mut url = object_url(config, object);
+    url.query_pairs_mut().append_pair("uploadId", &upload_id);
+    let request = signed(
+        config,
+        Method::POST,
+        url,
+        &[("content-type", "application/xml".to_string())],
+        body.as_bytes(),
+    )?;
+    let (_, text) = send(
+        &job.http,
+        "complete the multipart upload",
+        request,
+        Some((reqwest::Body::from(body.clone()), body.len())),
+    )
+    .await?;
+    let expected = multipart_etag(&md5s);
+    if let Some(etag) = xml_texts(&text, "ETag").into_iter().next() {
+        let etag = etag.trim_matches('"');
+        if etag != expected {
+            return Err(Failure::rejected(format!(
+                "{object}: the server assembled ETag {etag}, expected {expected}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// S3's ETag of a multipart object: MD5 of the parts' MD5s, a dash, the part count.
+pub fn multipart_etag(part_md5s: &[[u8; 16]]) -> String {
+    let mut hasher = Md5::new();
+    for digest in part_md5s {
+        hasher.update(digest);
+    }
+    format!("{}-{}", hex(&hasher.finalize()), part_md5s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        parse(&json!({
+            "endpoint": "http://127.0.0.1:9000", "bucket": "lectures", "prefix": "room-101/",
+            "accessKey": "AK", "secretKey": "SK"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_and_urls_are_path_style_and_encoded() {
+        let c = config();
+        let k = key(&c, "20261123-101500-abc123", "main.mp4");
+        assert_eq!(k, "room-101/20261123-101500-abc123/main.mp4");
+        assert_eq!(
+            object_url(&c, &k).as_str(),
+            "http://127.0.0.1:9000/lectures/room-101/20261123-101500-abc123/main.mp4"
+        );
+        assert_eq!(bucket_url(&c).as_str(), "http://127.0.0.1:9000/lectures");
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        let bad = |v: Value| parse(&v).unwrap_err();
+        assert!(
+            bad(
+                json!({"endpoint": "ftp://x", "bucket": "abc", "accessKey": "a", "secretKey": "b"})
+            )
+            .starts_with("endpoint")
+        );
+        assert!(
+            bad(
+                json!({"endpoint": "http://x", "bucket": "A B", "accessKey": "a", "secretKey": "b"})
+            )
+            .starts_with("bucket")
+        );
+        assert!(bad(json!({"endpoint": "http://x", "bucket": "abc", "accessKey": "a", "secretKey": "b", "partSize": 1024})).starts_with("partSize"));
+    }
+
+    #[test]
+    fn signed_requests_carry_the_payload_hash_and_an_authorization() {
+        let c = config();
+        let s = signed(
+            &c,
+            Method::PUT,
+            object_url(&c, "a/b.mp4"),
+            &[("content-md5", "x".into())],
+            b"hello",
+        )
+        .unwrap();
+        let names: Vec<&str> = s.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(names.contains(&"authorization"), "{names:?}");
+        let auth = &s
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1;
+        assert!(
+            auth.contains("content-md5"),
+            "Content-MD5 is signed: {auth}"
+        );
+        let sha = &s
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-amz-content-sha256")
+            .unwrap()
+            .1;
+        assert_eq!(
+            sha,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+    }
+
+    #[test]
+    fn xml_answers_are_read_by_element() {
+        let xml = r#"<ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><PartNumber>1</PartNumber><ETag>&quot;abc&quot;</ETag><Size>5</Size></Part><Part><PartNumber>2</PartNumber><ETag>"def"</ETag><Size>3</Size></Part></ListPartsResult>"#;
+        assert_eq!(xml_texts(xml, "PartNumber"), ["1", "2"]);
+        assert_eq!(xml_texts(xml, "ETag"), ["\"abc\"", "\"def\""]);
+        let a: [u8; 16] = Md5::digest(b"a").into();
+        assert!(multipart_etag(&[a, a]).ends_with("-2"));
+    }
+}

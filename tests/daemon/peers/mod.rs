@@ -1,0 +1,4 @@
+//! Protocol peers: the services castd publishes to, on loopback, checking every request.
+
+pub mod flowcapture;
+pub mod opencast;
