@@ -114,6 +114,7 @@ pub async fn test(_http: &reqwest::Client, config: &Config) -> Result<String, Fa
 }
 
 pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+    job.proceed().await?;
     let dest = destination(config, job);
     tokio::fs::create_dir_all(&dest)
         .await

@@ -364,6 +364,49 @@ mod tests {
     }
 
     #[test]
+    fn media_may_go_only_when_every_job_of_its_package_is_done_long_enough() {
+        let conn = crate::store::memory();
+        let done = |id: &str| {
+            mark_running(&conn, id).unwrap();
+            finish_attempt(
+                &conn,
+                id,
+                &Outcome {
+                    state: JobState::Done,
+                    done: 1,
+                    total: 1,
+                    error: None,
+                    url: None,
+                    remote_id: None,
+                    next_attempt_at: 0,
+                },
+            )
+            .unwrap();
+        };
+        enqueue(&conn, "a1", "pa", "s3", "{}").unwrap();
+        enqueue(&conn, "a2", "pa", "local", "{}").unwrap();
+        enqueue(&conn, "b1", "pb", "s3", "{}").unwrap();
+        done("a1");
+        done("b1");
+        let later = now_ms() + 1_000;
+        assert_eq!(
+            confirmed_before(&conn, later).unwrap(),
+            ["pb"],
+            "pa still uploads to local"
+        );
+        done("a2");
+        let mut both = confirmed_before(&conn, later).unwrap();
+        both.sort();
+        assert_eq!(both, ["pa", "pb"]);
+        assert!(
+            confirmed_before(&conn, now_ms() - 60_000)
+                .unwrap()
+                .is_empty(),
+            "not long enough"
+        );
+    }
+
+    #[test]
     fn the_due_job_is_the_earliest_and_waiting_jobs_are_not_due() {
         let conn = crate::store::memory();
         enqueue(&conn, "a", "p1", "local", "{}").unwrap();

@@ -682,3 +682,33 @@ fn package_main_size(package: &Value) -> u64 {
         .unwrap()
         .len()
 }
+
+#[tokio::test]
+async fn uploads_wait_while_a_capture_runs_when_the_setting_says_so() {
+    let d = TestDaemon::start().await;
+    let target = tempfile::tempdir().unwrap();
+    let package = recorded_package(&d, 1).await;
+    let id = package["id"].as_str().unwrap();
+    let reply = d
+        .post("/api/1/settings/pauseUploadsWhileCapturing")
+        .admin()
+        .form(&[("value", "true")])
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let started = start(&d, json!({"templateID": "small", "publishing": false})).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let request = json!({"configs": [{"publisherID": "local", "config": {"path": target.path()}}]});
+    publish(&d, id, request).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = jobs(&d, id).await;
+    assert_ne!(
+        waiting[0]["state"], "done",
+        "held while capturing: {waiting:?}"
+    );
+    assert_eq!(waiting[0]["progress"]["done"], 0, "{waiting:?}");
+    assert!(!target.path().join(id).exists());
+    crate::capture::action(&d, "stop").await;
+    wait_done(&d, id, "local", Duration::from_secs(30)).await;
+    assert!(target.path().join(id).join("manifest.json").exists());
+}
