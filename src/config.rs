@@ -52,6 +52,8 @@ struct FileConfig {
     http: HttpConfig,
     #[serde(default)]
     capture: CaptureConfig,
+    #[serde(default)]
+    maintenance: MaintenanceConfig,
 }
 
 /// Capture behaviour that must be known before the engine starts.
@@ -67,6 +69,27 @@ impl Default for CaptureConfig {
     fn default() -> Self {
         CaptureConfig {
             keep_inputs_hot: true,
+        }
+    }
+}
+
+/// The commands the maintenance routes run, as argument vectors (never a shell line; nothing
+/// from a request is ever added to them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Reboots the unit, after recordings are finalised. Empty: reboot is refused.
+    pub reboot_command: Vec<String>,
+    /// Restarts castd, after recordings are finalised. Empty (the default): castd exits
+    /// cleanly and its service manager starts it again (`Restart=always` in castd.service).
+    pub restart_command: Vec<String>,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            reboot_command: vec!["systemctl".into(), "reboot".into()],
+            restart_command: Vec::new(),
         }
     }
 }
@@ -132,6 +155,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub http: HttpConfig,
     pub capture: CaptureConfig,
+    pub maintenance: MaintenanceConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +199,7 @@ impl Config {
             auth: file.auth,
             http: file.http,
             capture: file.capture,
+            maintenance: file.maintenance,
         })
     }
 
@@ -189,6 +214,7 @@ impl Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             capture: CaptureConfig::default(),
+            maintenance: MaintenanceConfig::default(),
         }
     }
 

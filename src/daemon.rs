@@ -12,18 +12,23 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::Audit;
 use crate::auth::users::InitialAdmin;
 use crate::auth::{Authenticator, Users, UsersError};
 use crate::config::Config;
 use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
+use crate::graphs::GraphBook;
+use crate::maintenance::Maintenance;
+use crate::metrics::Metrics;
 use crate::model::CaptureState;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::publish::Publishing;
 use crate::scheduler::Scheduler;
 use crate::settings::{Settings, SettingsError, SystemDefaults};
+use crate::speakers::Speakers;
 use crate::store::{Store, StoreError};
 use crate::sys::lock::{DataDirLock, LockError};
 use crate::sys::network::DnsProbe;
@@ -45,6 +50,8 @@ pub enum StartError {
     },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot swap in the restored database: {0}")]
+    Restore(#[from] crate::backup::BackupError),
     #[error("cannot load settings: {0}")]
     Settings(#[from] SettingsError),
     #[error("cannot create the initial admin: {0}")]
@@ -72,6 +79,11 @@ pub struct Parts {
     pub engine: Engine,
     pub scheduler: Scheduler,
     pub publishing: Publishing,
+    pub metrics: Metrics,
+    pub maintenance: Maintenance,
+    pub graphs: GraphBook,
+    pub speakers: Speakers,
+    pub audit: Audit,
     pub started: Instant,
     /// Read once: the serial number does not change while running.
     pub serial: String,
@@ -102,6 +114,13 @@ impl Daemon {
             source,
         })?;
 
+        // A restore staged before the last restart replaces the database before it opens.
+        if crate::backup::apply_staged(&config.database_path())? {
+            log::warn!(
+                "restored the database from a backup; the replaced one is kept as {}",
+                crate::backup::replaced_path(&config.database_path()).display()
+            );
+        }
         let store = Store::open(&config.database_path())?;
         let settings = Settings::load(
             store.clone(),
@@ -152,6 +171,8 @@ impl Daemon {
             env,
         })
         .await;
+        crate::metrics::publish_live_figures(engine.clone(), bus.clone());
+        let maintenance = Maintenance::new(config.maintenance.clone(), bus.clone());
         let scheduler =
             Scheduler::start(store.clone(), settings.clone(), engine.clone(), bus.clone())
                 .map_err(StartError::Scheduler)?;
@@ -173,6 +194,10 @@ impl Daemon {
         )
         .await?;
 
+        let graphs = GraphBook::new(store.clone());
+        let speakers = Speakers::new(store.clone());
+        let audit = Audit::start(store.clone());
+
         Ok(Daemon(Arc::new(Parts {
             config,
             store,
@@ -187,6 +212,11 @@ impl Daemon {
             engine,
             scheduler,
             publishing,
+            metrics: Metrics::default(),
+            maintenance,
+            graphs,
+            speakers,
+            audit,
             started: Instant::now(),
             serial: sys::unit::serial(),
             dns: DnsProbe::default(),
@@ -218,8 +248,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let maintenance = daemon.maintenance.clone();
     tokio::spawn(async move {
-        shutdown.await;
+        // A restart asked for over the API stops the daemon like a signal does.
+        tokio::select! {
+            () = shutdown => {}
+            () = maintenance.exit_requested() => {}
+        }
+        maintenance.set_stopping();
         let _ = stop_tx.send(true);
     });
 
@@ -255,6 +291,8 @@ pub async fn run(
     daemon.publishing.shutdown();
     // Recordings are completed before the process goes.
     daemon.engine.shutdown().await;
+    // The audit entries of the last requests are written before the process goes.
+    daemon.audit.flush().await;
     result
 }
 

@@ -5,15 +5,23 @@
 //! same way a deployment does: a real SQLite store, real HTTP on a real socket.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
+pub mod backup;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod devices;
 pub mod engine;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
+pub mod graphs;
 pub mod http_client;
+pub mod maintenance;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod packages;
 pub mod plugins;
@@ -21,6 +29,7 @@ pub mod publish;
 pub mod scheduler;
 pub mod secrets;
 pub mod settings;
+pub mod speakers;
 pub mod status;
 pub mod store;
 pub mod sys;

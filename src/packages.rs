@@ -63,10 +63,14 @@ pub fn new_id() -> String {
 /// Writes `bytes` to `path` so that a crash leaves the old or the new content, never half.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        // A full disk must not also collect half-written temporary files.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
@@ -101,20 +105,30 @@ impl Packages {
     }
 
     /// Stores the package and writes its manifest.
+    /// The database row is the record and is written first; the directory's manifest is a
+    /// copy, so a media disk too full to take it (the disk guard came too late) does not
+    /// leave the package unfinished: the failure is logged and the next save writes it.
     pub async fn save(&self, package: &MediaPackage) -> Result<(), PackageError> {
+        let stored = package.clone();
+        self.store
+            .write(move |tx| store::packages::put(tx, &stored).map_err(PackageError::from))
+            .await?;
         let dir = self.dir(&package.id);
         let json = serde_json::to_vec_pretty(package).expect("packages serialise");
-        tokio::task::spawn_blocking(move || {
+        let written = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)
                 .and_then(|()| write_atomically(&dir.join(MANIFEST), &json))
         })
         .await
-        .map_err(|e| PackageError::Io(e.to_string()))?
-        .map_err(|e| PackageError::Io(e.to_string()))?;
-        let stored = package.clone();
-        self.store
-            .write(move |tx| store::packages::put(tx, &stored).map_err(PackageError::from))
-            .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r);
+        if let Err(e) = written {
+            log::warn!(
+                "{MANIFEST} of media package {} not written: {e}",
+                package.id
+            );
+        }
+        Ok(())
     }
 
     pub async fn get(&self, id: &str) -> Result<MediaPackage, PackageError> {

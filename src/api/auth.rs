@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::error::{ApiError, ErrorCode};
-use crate::auth::Permission;
+use crate::auth::{AuthError, Permission};
 use crate::daemon::Daemon;
 use crate::model::User;
 
@@ -74,10 +74,17 @@ pub async fn require(
         .map(|v| v.to_str().unwrap_or("invalid"));
     let user = match daemon.auth.authenticate(header, client_ip(&req)).await {
         Ok(user) => user,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            match e {
+                AuthError::Invalid => daemon.metrics.auth_failure("invalid_credentials"),
+                AuthError::Throttled { .. } => daemon.metrics.auth_failure("throttled"),
+                AuthError::Missing | AuthError::Store(_) => {}
+            }
+            return ApiError::from(e).into_response();
+        }
     };
     if !permission.granted_to(&user.roles) {
-        return ApiError::new(
+        let mut refused = ApiError::new(
             ErrorCode::AuthForbidden,
             format!(
                 "{} may not do this; it needs the '{}' permission",
@@ -87,7 +94,12 @@ pub async fn require(
         )
         .with("permission", permission.as_str())
         .into_response();
+        // The answer names the caller for the audit trail.
+        refused.extensions_mut().insert(CurrentUser(user));
+        return refused;
     }
-    req.extensions_mut().insert(CurrentUser(user));
-    next.run(req).await
+    req.extensions_mut().insert(CurrentUser(user.clone()));
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(CurrentUser(user));
+    response
 }

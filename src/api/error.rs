@@ -11,12 +11,15 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::auth::{AuthError, UsersError};
+use crate::backup::BackupError;
 use crate::engine::CaptureError;
+use crate::graphs::GraphBookError;
 use crate::packages::PackageError;
 use crate::plugins::PluginError;
 use crate::publish::PublishError;
 use crate::scheduler::ScheduleError;
 use crate::settings::SettingsError;
+use crate::speakers::SpeakerError;
 use crate::store::StoreError;
 use crate::templates::TemplateError;
 
@@ -166,6 +169,18 @@ error_codes! {
         "The text is not an iCalendar document; nothing was imported. `params.reason` says why.";
     CalendarFetchFailed = "calendar.fetch_failed", BAD_GATEWAY,
         "The calendar URL could not be fetched (bad URL, unreachable, error status, too large); nothing was imported.";
+    GraphNotFound = "graph.not_found", NOT_FOUND,
+        "No graph (being edited or saved) has this id.";
+    GraphInvalid = "graph.invalid", UNPROCESSABLE_ENTITY,
+        "The node or graph breaks a rule (bad id, unknown link, or, when a session starts, a whole-graph rule); the message says which.";
+    GraphInvalidOption = "graph.invalid_option", UNPROCESSABLE_ENTITY,
+        "A node option is unknown or invalid; `params.option` names it.";
+    GraphCycle = "graph.cycle", CONFLICT,
+        "The link would close a cycle; nothing changed.";
+    GraphRoot = "graph.root", CONFLICT,
+        "The graph's root node cannot be removed.";
+    GraphIdTaken = "graph.id_taken", CONFLICT,
+        "The graph id is already used.";
     GraphNodeNotFound = "graph.node_not_found", NOT_FOUND,
         "No running session of that graph (session id or template id) has this node.";
     GraphUnknownService = "graph.unknown_service", NOT_FOUND,
@@ -184,6 +199,26 @@ error_codes! {
         "Only queued, failed or cancelled jobs can be retried; running and done jobs stay as they are.";
     PublishServiceFailed = "publish.service_failed", BAD_GATEWAY,
         "A publisher service could not get an answer from its target; `params.code` says why (`publish.unreachable`, `publish.auth_failed`, …).";
+    MaintenanceCapturing = "maintenance.capturing", CONFLICT,
+        "A capture runs and the maintenance action would end it; send `force=true` to stop and finalise it first. `params.sessions` lists them.";
+    MaintenanceInProgress = "maintenance.in_progress", CONFLICT,
+        "Another maintenance action (reboot, restart, restartMedia) is under way.";
+    MaintenanceDisabled = "maintenance.disabled", CONFLICT,
+        "The unit's configuration leaves this action out (its command is empty).";
+    SpeakerNotFound = "speakers.not_found", NOT_FOUND,
+        "No speaker has this id.";
+    SpeakerUnknownReference = "speakers.unknown_reference", UNPROCESSABLE_ENTITY,
+        "A `speaker` in a capture request, event, group or media package names an id or name no speaker has. `params.reference` repeats it.";
+    SpeakerInvalid = "speakers.invalid", UNPROCESSABLE_ENTITY,
+        "The speaker does not validate (name required, email shape, links need http or https URLs, Asset and Link objects). `params.field` names the field, `params.reason` says why.";
+    SpeakerDuplicateName = "speakers.duplicate_name", CONFLICT,
+        "Another speaker has this name (names are compared ignoring case).";
+    BackupInvalid = "backup.invalid", UNPROCESSABLE_ENTITY,
+        "The upload is not a castd backup (no manifest, not a SQLite database, failed integrity check, missing tables); nothing was changed. `params.reason` says why.";
+    BackupNewerSchema = "backup.newer_schema", UNPROCESSABLE_ENTITY,
+        "The backup comes from a newer castd (its database schema is newer than this one's); nothing was changed. `params.schemaVersion`, `params.supported`.";
+    BackupCaptureRunning = "backup.capture_running", CONFLICT,
+        "A restore is refused while a capture runs; stop it first. `params.sessions` lists them.";
     StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
         "The database stayed locked for too long; retry.";
     Internal = "internal.error", INTERNAL_SERVER_ERROR,
@@ -251,6 +286,8 @@ impl IntoResponse for ApiError {
             "params": self.params,
         });
         let mut response = (status, axum::Json(body)).into_response();
+        // For the audit trail, which records the code of every refused call.
+        response.extensions_mut().insert(self.code);
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
@@ -557,6 +594,102 @@ impl From<PublishError> for ApiError {
             }
             PublishError::Package(e) => e.into(),
             PublishError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<GraphBookError> for ApiError {
+    fn from(e: GraphBookError) -> Self {
+        let message = e.to_string();
+        match e {
+            GraphBookError::GraphNotFound(id) => {
+                ApiError::new(ErrorCode::GraphNotFound, message).with("graphID", id)
+            }
+            GraphBookError::NodeNotFound { graph, node } => {
+                ApiError::new(ErrorCode::GraphNodeNotFound, message)
+                    .with("graphID", graph)
+                    .with("nodeID", node)
+            }
+            GraphBookError::Invalid(_) => ApiError::new(ErrorCode::GraphInvalid, message),
+            GraphBookError::InvalidOption {
+                node,
+                option,
+                reason,
+            } => ApiError::new(ErrorCode::GraphInvalidOption, message)
+                .with("nodeID", node)
+                .with("option", option)
+                .with("reason", reason),
+            GraphBookError::Cycle(node) => {
+                ApiError::new(ErrorCode::GraphCycle, message).with("nodeID", node)
+            }
+            GraphBookError::RootRemoval(node) => {
+                ApiError::new(ErrorCode::GraphRoot, message).with("nodeID", node)
+            }
+            GraphBookError::Taken(id) => {
+                ApiError::new(ErrorCode::GraphIdTaken, message).with("graphID", id)
+            }
+            GraphBookError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::maintenance::MaintenanceError> for ApiError {
+    fn from(e: crate::maintenance::MaintenanceError) -> Self {
+        use crate::maintenance::MaintenanceError;
+        let message = e.to_string();
+        match e {
+            MaintenanceError::Capturing { sessions } => {
+                ApiError::new(ErrorCode::MaintenanceCapturing, message).with("sessions", sessions)
+            }
+            MaintenanceError::InProgress => {
+                ApiError::new(ErrorCode::MaintenanceInProgress, message)
+            }
+            MaintenanceError::Disabled(action) => {
+                ApiError::new(ErrorCode::MaintenanceDisabled, message).with("action", action)
+            }
+            MaintenanceError::Capture(e) => e.into(),
+        }
+    }
+}
+
+impl From<SpeakerError> for ApiError {
+    fn from(e: SpeakerError) -> Self {
+        let message = e.to_string();
+        match e {
+            SpeakerError::NotFound(id) => {
+                ApiError::new(ErrorCode::SpeakerNotFound, message).with("id", id)
+            }
+            SpeakerError::UnknownReference(reference) => {
+                ApiError::new(ErrorCode::SpeakerUnknownReference, message)
+                    .with("reference", reference)
+            }
+            SpeakerError::Invalid { field, reason } => {
+                ApiError::new(ErrorCode::SpeakerInvalid, message)
+                    .with("field", field)
+                    .with("reason", reason)
+            }
+            SpeakerError::DuplicateName(name) => {
+                ApiError::new(ErrorCode::SpeakerDuplicateName, message).with("name", name)
+            }
+            SpeakerError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        let message = e.to_string();
+        match e {
+            BackupError::Invalid(reason) => {
+                ApiError::new(ErrorCode::BackupInvalid, message).with("reason", reason)
+            }
+            BackupError::NewerSchema { found, supported } => {
+                ApiError::new(ErrorCode::BackupNewerSchema, message)
+                    .with("schemaVersion", found)
+                    .with("supported", supported)
+            }
+            BackupError::Store(e) => e.into(),
+            BackupError::Io(_) | BackupError::Sqlite(_) => ApiError::internal(message),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Knows nothing of GStreamer or SQL: handlers call the daemon's parts and map their typed
 //! results to answers.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod files;
@@ -11,11 +12,12 @@ pub mod handlers;
 pub mod openapi;
 pub mod params;
 pub mod routes;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,7 @@ use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::daemon::Daemon;
+use crate::metrics::Metrics;
 use error::{ApiError, ErrorCode};
 use openapi::ApiDocs;
 use params::BodyLimit;
@@ -40,6 +43,8 @@ pub fn router(daemon: Daemon) -> Router {
     Router::new()
         .nest("/api/1", api.clone())
         .nest("/api", api)
+        .merge(web::router())
+        .route_layer(from_fn(mark_route))
         .fallback(not_found)
         .layer(Extension(docs))
         .layer(Extension(BodyLimit(daemon.config.http.max_body_bytes)))
@@ -48,6 +53,10 @@ pub fn router(daemon: Daemon) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
+        // Outside the panic catcher, so that a panic's 500 is counted too.
+        .layer(from_fn_with_state(daemon.metrics.clone(), count_request))
+        // Outermost, so that every answer is recorded, a panic's 500 included.
+        .layer(from_fn_with_state(daemon.audit.clone(), audit::record))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -76,6 +85,38 @@ async fn limit_time(State(limit): State<Duration>, req: Request, next: Next) -> 
         )
         .into_response(),
     }
+}
+
+/// The route pattern that answered a request, without the `/api/1` or `/api` prefix.
+/// Paths no route has (the fallback) carry none.
+#[derive(Clone)]
+struct RoutePattern(String);
+
+/// Route layer: notes on the answer which route pattern the request matched.
+async fn mark_route(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if let Some(matched) = matched {
+        let path = matched.as_str();
+        let route = path
+            .strip_prefix("/api/1")
+            .or_else(|| path.strip_prefix("/api"))
+            .unwrap_or(path);
+        response
+            .extensions_mut()
+            .insert(RoutePattern(route.to_string()));
+    }
+    response
+}
+
+/// Counts every answer by route pattern (`unmatched` for paths no route has) and status.
+async fn count_request(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let route = response
+        .extensions()
+        .get::<RoutePattern>()
+        .map_or("unmatched", |r| r.0.as_str());
+    metrics.request(route, response.status().as_u16());
+    response
 }
 
 /// One debug line per request; server errors are logged where they are produced.

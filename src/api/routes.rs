@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
 use super::handlers::{
-    capture, devices, graph, live, meta, packages, plugins, publishing, scheduler, session,
-    settings, status, templates, users,
+    backup, capture, devices, events, graph, live, maintenance, meta, metrics, packages, plugins,
+    publishing, scheduler, session, settings, speakers, status, templates, users,
 };
 use super::openapi;
 use crate::auth::Permission;
@@ -114,7 +114,21 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(devices::get_video_devices))
     .add(admin, routes!(devices::redetect, devices::redetect_get))
     // graphBuilder
+    .add(view, routes!(graph::summary))
+    .add(view, routes!(graph::list))
+    .add(admin, routes!(graph::create))
+    .add(admin, routes!(graph::save))
+    .add(admin, routes!(graph::copy))
+    .add(view, routes!(graph::get))
+    .add(admin, routes!(graph::add_node))
+    .add(view, routes!(graph::get_node))
+    .add(admin, routes!(graph::remove_node))
+    .add(admin, routes!(graph::attach))
+    .add(view, routes!(graph::options))
+    .add(admin, routes!(graph::configure))
     .add(admin, routes!(graph::invoke_service))
+    .add(admin, routes!(graph::start_session))
+    .add(admin, routes!(graph::stop_session))
     // plugins
     .add(view, routes!(plugins::get_plugins))
     .add(
@@ -142,6 +156,21 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(scheduler::group_events))
     .add(view, routes!(scheduler::export_calendar))
     .add(sched, routes!(scheduler::import_calendar))
+    // status: events and metrics
+    .add(view, routes!(events::events))
+    .add(view, routes!(metrics::metrics))
+    // maintenance
+    .add(admin, routes!(maintenance::reboot))
+    .add(admin, routes!(maintenance::restart))
+    .add(admin, routes!(maintenance::restart_media))
+    // speakers
+    .add(view, routes!(speakers::list))
+    .add(media, routes!(speakers::create))
+    .add(media, routes!(speakers::update, speakers::delete))
+    // maintenance: backup, restore, audit
+    .add(admin, routes!(backup::backup))
+    .add(admin, routes!(backup::restore))
+    .add(admin, routes!(backup::audit))
     // settings
     .add(
         admin,

@@ -16,7 +16,7 @@ use super::{
     CaptureError, Deps, Origin, SessionView, View, graph_bitrate, normalised, title_from,
     validate_request,
 };
-use crate::events::Event;
+use crate::events::{Bus, Event};
 use crate::graph::compile::{self, Plan, RecorderPlan};
 use crate::media::finalize;
 use crate::media::session::{PipelineEvent, SessionPipeline};
@@ -77,6 +77,10 @@ pub(super) enum Msg {
         template: Template,
         duration: Duration,
         reply: Reply<crate::model::TestReport>,
+    },
+    /// Drop the armed pipeline and the previews (refused while a session is active).
+    ResetMedia {
+        reply: Reply<()>,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -166,9 +170,13 @@ pub(super) async fn spawn(
     // Prepared-but-unused directories go before anything is armed; unfinished packages are
     // finished in the background so a power cut never delays the next recording.
     deps.packages.remove_staging_dirs();
-    let (packages, media_dir) = (deps.packages.clone(), deps.media_dir.clone());
+    let (packages, media_dir, bus) = (
+        deps.packages.clone(),
+        deps.media_dir.clone(),
+        deps.bus.clone(),
+    );
     tokio::spawn(async move {
-        let recovered = recover(&packages).await;
+        let recovered = recover(&packages, &bus).await;
         if recovered > 0 {
             log::warn!(
                 "recovered {recovered} media package(s) in {} left unfinished by an interruption",
@@ -198,7 +206,10 @@ pub(super) async fn spawn(
 
 /// Finishes packages a crash, power cut or kill left in `capturing`/`processing`: their
 /// fragmented files are rewritten when possible, and they are marked `partial`.
-pub(super) async fn recover(packages: &crate::packages::Packages) -> usize {
+/// Each recovered package's session is announced as ended (`Idle` with the reason), so
+/// whatever waits for finished recordings (automatic publishing) sees it now rather than
+/// after the next capture.
+pub(super) async fn recover(packages: &crate::packages::Packages, bus: &Bus) -> usize {
     let Ok(unfinished) = packages.unfinished().await else {
         return 0;
     };
@@ -237,10 +248,17 @@ pub(super) async fn recover(packages: &crate::packages::Packages) -> usize {
         if !problems.is_empty() {
             reason.push_str(&format!("; {}", problems.join("; ")));
         }
-        package.error = Some(reason);
+        package.error = Some(reason.clone());
         if let Err(e) = packages.save(&package).await {
             log::error!("cannot save recovered package {}: {e}", package.id);
+            continue;
         }
+        bus.publish(Event::CaptureState {
+            session_id: package.id.clone(),
+            state: CaptureState::Idle,
+            media_package_id: package.id.clone(),
+            error: Some(reason),
+        });
     }
     count
 }
@@ -351,6 +369,8 @@ impl Actor {
                 reply,
             } => {
                 let result = self.start(request, origin);
+                // Readers must see the session the caller is told about.
+                self.publish_view();
                 let _ = reply.send(result);
             }
             Msg::Prefer { template } => {
@@ -365,6 +385,7 @@ impl Actor {
                 reply,
             } => {
                 let result = self.control(control, session);
+                self.publish_view();
                 let _ = reply.send(result);
             }
             Msg::Marker {
@@ -397,6 +418,10 @@ impl Actor {
                 reply,
             } => {
                 let result = self.test(&template, duration);
+                let _ = reply.send(result);
+            }
+            Msg::ResetMedia { reply } => {
+                let result = self.reset_media();
                 let _ = reply.send(result);
             }
             Msg::Shutdown { .. } => unreachable!("handled in run"),
@@ -544,11 +569,18 @@ impl Actor {
         validate_request(&request)?;
         // A session whose stop time has come ends first, so back-to-back events follow on.
         self.stop_due_sessions();
-        let Origin { event_id, stop_at } = origin;
+        let Origin {
+            event_id,
+            stop_at,
+            template: given,
+        } = origin;
         if !self.deps.settings.concurrent_captures() && self.active() > 0 {
             return Err(CaptureError::AlreadyRunning);
         }
-        let template = self.template(request.template_id.as_deref())?;
+        let template = match given {
+            Some(t) => *t,
+            None => self.template(request.template_id.as_deref())?,
+        };
         let duration = match stop_at {
             Some(at) => Some((at - crate::store::now_ms()).max(0)),
             None => request.duration.or(template.defaults.duration),
@@ -1350,6 +1382,20 @@ impl Actor {
             }
             Err(e) => log::warn!("cannot keep template {} ready: {e}", template.id),
         }
+    }
+
+    /// Drops the armed pipeline and the previews; the armed one is built again by the
+    /// next check (after the caller's device rescan), previews when next asked for.
+    fn reset_media(&mut self) -> Result<(), CaptureError> {
+        if self.active() > 0 {
+            return Err(CaptureError::AlreadyRunning);
+        }
+        if let Some(armed) = self.armed.take() {
+            self.disarm(armed);
+        }
+        self.close_previews();
+        self.last_arm_check = Instant::now();
+        Ok(())
     }
 
     fn shutdown(&mut self) {

@@ -43,6 +43,8 @@ pub struct Origin {
     pub event_id: Option<String>,
     /// Stop time, ms since the epoch; overrides the request's duration.
     pub stop_at: Option<i64>,
+    /// A template given whole (a graph builder session) instead of one named by the request.
+    pub template: Option<Box<crate::model::Template>>,
 }
 use timeline::Timeline;
 
@@ -452,9 +454,42 @@ impl Engine {
         Ok(serde_json::to_value(stream.stats()).expect("stats serialise"))
     }
 
+    /// The running session whose template (or graph) has this id.
+    pub fn session_of(&self, template_id: &str) -> Option<String> {
+        self.read()
+            .sessions
+            .iter()
+            .find(|s| s.is_active() && s.template_id == template_id)
+            .map(|s| s.id.clone())
+    }
+
     /// Per-node figures of a session.
     pub fn node_statuses(&self, session: Option<&str>) -> Result<Vec<NodeStatus>, CaptureError> {
         Ok(node_statuses_of(&self.session(session)?))
+    }
+
+    /// The latest audio levels of a session's metered audio nodes (node → levels).
+    pub fn session_levels(
+        &self,
+        session: Option<&str>,
+    ) -> Result<BTreeMap<String, AudioLevels>, CaptureError> {
+        let s = self.session(session)?;
+        let Some(pipeline) = &s.pipeline else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(pipeline
+            .plan()
+            .levels
+            .keys()
+            .filter_map(|node| Some((node.clone(), pipeline.levels(node)?)))
+            .collect())
+    }
+
+    /// Drops the armed pipeline and every device preview; they are built again from the
+    /// devices present then (the armed one within a few seconds). Refused while a session
+    /// is active.
+    pub async fn reset_media(&self) -> Result<(), CaptureError> {
+        self.ask(|reply| Msg::ResetMedia { reply }).await
     }
 
     /// The latest JPEG of a session's main picture, or of `node`.

@@ -1111,6 +1111,9 @@ impl<'a> Compiler<'a> {
                 ),
                 ("sync", Prop::Bool(false)),
                 ("async", Prop::Bool(false)),
+                // Each finished fragment goes to the kernel at once instead of waiting in
+                // a 64 KiB buffer (a second of a small recording) that a crash would lose.
+                ("buffer-mode", Prop::Enum("unbuffered")),
             ],
         );
         self.link(&Endpoint::of(&mux), &sink, None, Vec::new());

@@ -21,7 +21,7 @@ pub enum Media {
 }
 
 impl Media {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Media::RawVideo => "raw video",
             Media::RawAudio => "raw audio",

@@ -6,6 +6,7 @@ pub mod device;
 pub mod publish;
 pub mod schedule;
 pub mod setting;
+pub mod speaker;
 pub mod status;
 pub mod template;
 pub mod user;
@@ -22,6 +23,7 @@ pub use publish::{
 };
 pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
 pub use setting::Setting;
+pub use speaker::Speaker;
 pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,
     UnitInfo, UnitStatus,

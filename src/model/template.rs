@@ -28,6 +28,8 @@ pub enum NodeType {
 /// One processor in a graph; data flows from parents to children.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Node {
+    /// Empty only while a node is being added (it then gets an id).
+    #[serde(default)]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: NodeType,

@@ -15,6 +15,9 @@ use crate::store::{self, StoreError};
 pub const MIN_LENGTH_MS: i64 = 10_000;
 /// ...and at most a day.
 pub const MAX_LENGTH_MS: i64 = 86_400_000;
+/// Times end with the year 9999: later ones cannot be written as iCalendar dates or
+/// ISO 8601 times, so an event there could be neither exported nor shown.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 const MAX_TITLE: usize = 256;
 const MAX_TAGS: usize = 32;
 const MAX_TAG: usize = 64;
@@ -214,11 +217,17 @@ fn check_event(conn: &Connection, e: &mut Event, rules: &Rules) -> Result<(), Sc
     e.template_id = id;
     check_title(&mut e.title, &name)?;
     check_tags(&mut e.tags)?;
-    if e.start_time <= 0 {
-        return Err(invalid("startTime", "a time in ms since the epoch"));
+    if e.start_time <= 0 || e.start_time > MAX_TIME_MS {
+        return Err(invalid(
+            "startTime",
+            "a time in ms since the epoch, before the year 10000",
+        ));
     }
     if e.stop_time <= e.start_time {
         return Err(invalid("stopTime", "must be after startTime"));
+    }
+    if e.stop_time > MAX_TIME_MS {
+        return Err(invalid("stopTime", "must be before the year 10000"));
     }
     check_length("stopTime", e.stop_time - e.start_time)
 }
@@ -346,8 +355,11 @@ fn check_group(
         ));
     }
     check_length("duration", g.duration)?;
-    if g.start_time <= 0 {
-        return Err(invalid("startTime", "a time in ms since the epoch"));
+    if g.start_time <= 0 || g.start_time > MAX_TIME_MS {
+        return Err(invalid(
+            "startTime",
+            "a time in ms since the epoch, before the year 10000",
+        ));
     }
     g.exceptions.sort_unstable();
     g.exceptions.dedup();

@@ -23,7 +23,13 @@ pub fn occurrences(
         .parse()
         .map_err(|_| format!("unknown IANA time zone {timezone:?}"))?;
     let rule = rule.trim().trim_start_matches("RRULE:");
-    if rule.is_empty() || rule.contains(['\n', '\r']) || rule.to_uppercase().contains("DTSTART") {
+    // RFC 5545 rule values are ASCII; the rrule crate slices them by bytes and panics on
+    // other text.
+    if rule.is_empty()
+        || !rule.is_ascii()
+        || rule.contains(['\n', '\r'])
+        || rule.to_uppercase().contains("DTSTART")
+    {
         return Err("rrule must be one RRULE value such as FREQ=WEEKLY;BYDAY=TU;COUNT=14".into());
     }
     let first = Utc
@@ -36,13 +42,18 @@ pub fn occurrences(
         tz.name(),
         first.format("%Y%m%dT%H%M%S")
     );
-    let set: RRuleSet = text.parse().map_err(|e| format!("invalid rrule: {e}"))?;
     let horizon = Utc
         .timestamp_millis_opt(start.saturating_add(HORIZON_MS))
         .single()
         .ok_or("startTime is out of range")?
         .with_timezone(&rrule::Tz::Tz(tz));
-    let result = set.before(horizon).all(MAX_OCCURRENCES);
+    // The rule is client text handed to a third-party parser: a panic in it must be a
+    // refused rule, not a failed request.
+    let expanded = std::panic::catch_unwind(|| {
+        let set: RRuleSet = text.parse().map_err(|e| format!("invalid rrule: {e}"))?;
+        Ok::<_, String>(set.before(horizon).all(MAX_OCCURRENCES))
+    });
+    let result = expanded.map_err(|_| "invalid rrule: it cannot be expanded".to_string())??;
     Ok(result
         .dates
         .iter()
@@ -65,6 +76,20 @@ mod tests {
     fn local(tz: chrono_tz::Tz, at: i64) -> (u32, u32, u32) {
         let t = Utc.timestamp_millis_opt(at).unwrap().with_timezone(&tz);
         (t.day(), t.hour(), t.minute())
+    }
+
+    #[test]
+    fn rules_with_other_than_ascii_text_are_refused_not_a_panic() {
+        let start = ms(chrono_tz::Europe::Berlin, 2027, 1, 5, 10, 0);
+        for rule in [
+            "FREQ=WEEKLY;BYDAY=\u{FFFD}\u{FFFD};COUNT=8",
+            "FREQ=WEEKLY;BYDAY=€",
+        ] {
+            assert!(
+                occurrences(rule, start, "Europe/Berlin", &[]).is_err(),
+                "{rule}"
+            );
+        }
     }
 
     #[test]

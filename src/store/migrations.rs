@@ -17,6 +17,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_templates_packages.sql"),
     include_str!("migrations/0004_schedule.sql"),
     include_str!("migrations/0005_publish.sql"),
+    include_str!("migrations/0006_speakers.sql"),
+    include_str!("migrations/0007_audit.sql"),
+    include_str!("migrations/0008_graphs.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

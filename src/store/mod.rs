@@ -8,12 +8,15 @@
 //! session transitions) so an fsync per commit costs nothing noticeable, and in exchange a
 //! power cut never rolls back a committed schedule change or a recording's bookkeeping.
 
+pub mod audit;
+pub mod graphs;
 mod migrations;
 pub mod packages;
 pub mod plugins;
 pub mod publish;
 pub mod schedule;
 pub mod settings;
+pub mod speakers;
 pub mod templates;
 pub mod users;
 

@@ -245,6 +245,16 @@ pub fn package_busy(conn: &Connection, package_id: &str) -> Result<bool, StoreEr
         .query_row([package_id], |r| r.get(0))?)
 }
 
+/// How many jobs are in each state (states without jobs are absent).
+pub fn counts_by_state(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT state, COUNT(*) FROM publish_jobs GROUP BY state")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn delete_package_jobs(tx: &Connection, package_id: &str) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM publish_jobs WHERE package_id = ?1",

@@ -116,6 +116,24 @@ pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
     times
 }
 
+/// Checks that a recording lasts about `wall` seconds (within `tolerance`) and that no two
+/// video frames are more than `max_gap` seconds apart; returns its ffprobe answer.
+pub fn assert_continuous(file: &Path, wall: f64, tolerance: f64, max_gap: f64) -> Value {
+    let probe = ffprobe(file);
+    let duration = seconds(&probe["format"]["duration"]);
+    assert!(
+        (duration - wall).abs() < tolerance,
+        "recorded {duration} s of {wall} s"
+    );
+    let times = packet_times(file, "v:0");
+    let largest_gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(
+        largest_gap < max_gap,
+        "largest gap between frames {largest_gap} s"
+    );
+    probe
+}
+
 pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
     probe["streams"]
         .as_array()

@@ -15,8 +15,14 @@ pub const ADMIN_PASSWORD: &str = "admin-test-password";
 /// permission matrix) are not locked out; throttle tests pass their own.
 /// Inputs are not kept hot by default in tests: a dozen daemons each running a pipeline
 /// while idle would compete for the machine's cores. Tests of hot starts turn it on.
+/// The maintenance commands only append their time (ns since the epoch) to a file in the
+/// data directory (`{data_dir}` is replaced when the config is written): a test never
+/// reboots the machine.
 pub const RELAXED_AUTH: &str = "[auth]\nmax_failures_per_address = 1000000\nmax_failures_per_user = 1000000\n\
-    [capture]\nkeep_inputs_hot = false\n";
+    [capture]\nkeep_inputs_hot = false\n\
+    [maintenance]\n\
+    reboot_command = ['/bin/sh', '-c', 'date +%s%N >> \"$0\"', '{data_dir}/reboot-command-ran']\n\
+    restart_command = ['/bin/sh', '-c', 'date +%s%N >> \"$0\"', '{data_dir}/restart-command-ran']\n";
 
 pub struct TestDaemon {
     child: Option<Child>,
@@ -47,7 +53,10 @@ impl Default for Options {
 pub fn spawn(data_dir: &Path, options: &Options) -> Result<(Child, String), (ExitStatus, String)> {
     std::fs::create_dir_all(data_dir).unwrap();
     let config = data_dir.join("test-castd.toml");
-    std::fs::write(&config, &options.config_toml).unwrap();
+    let toml = options
+        .config_toml
+        .replace("{data_dir}", &data_dir.to_string_lossy());
+    std::fs::write(&config, toml).unwrap();
     let stderr_path = data_dir.join("castd.stderr");
     let stderr = std::fs::OpenOptions::new()
         .create(true)
@@ -271,8 +280,39 @@ impl Request {
         response.bytes().await.unwrap().to_vec()
     }
 
+    /// Like `send`, except that an event stream (which never ends) is not read: the reply
+    /// has its status and headers, and the connection is dropped.
+    pub async fn send_unless_stream(self) -> Reply {
+        let response = self.builder.send().await.expect("request reaches castd");
+        let is_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_stream {
+            return Reply::read(response).await;
+        }
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: String::new(),
+            body: Value::Null,
+        }
+    }
+
+    /// The answer, unread, for tests that read a stream as it comes.
+    pub async fn send_streaming(self) -> reqwest::Response {
+        self.builder.send().await.expect("request reaches castd")
+    }
+
     pub async fn send(self) -> Reply {
         let response = self.builder.send().await.expect("request reaches castd");
+        Reply::read(response).await
+    }
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();

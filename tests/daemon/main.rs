@@ -1,11 +1,18 @@
 //! Integration tests: the real `castd` binary on loopback, spoken to over HTTP.
 
 mod auth;
+mod backup;
 mod capture;
 mod common;
 mod devices;
+mod events;
+mod faults;
+mod graph_builder;
+mod hostile;
 mod http_core;
 mod lifecycle;
+mod maintenance;
+mod metrics;
 mod network_camera;
 mod packages;
 mod peers;
@@ -14,10 +21,13 @@ mod publish_flowcapture;
 mod publish_opencast;
 mod publishing;
 mod scheduler;
+mod secrets;
 mod settings;
+mod speakers;
 mod status;
 mod streaming;
 mod users;
+mod web_page;
 
 /// Milliseconds since the epoch, as the daemon counts them.
 pub fn store_now() -> i64 {

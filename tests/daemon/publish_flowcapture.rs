@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use md5::{Digest as _, Md5};
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -13,6 +12,7 @@ use serde_json::{Value, json};
 use crate::capture::{action, finished_package, main_file, small_template, start};
 use crate::common::{self, Options, TestDaemon};
 use crate::peers::flowcapture::{API_KEY, EMAIL, PROJECT_ID, Peer};
+use crate::publishing::{self, file_md5, md5_hex, noise};
 
 const BATCH: &str = "MA101 lectures";
 /// Two full 8 MiB parts and a short last one.
@@ -24,67 +24,19 @@ fn config(peer: &Peer) -> Value {
 }
 
 async fn configure(d: &TestDaemon, peer: &Peer) {
-    let config = config(peer).to_string();
-    let reply = d
-        .post("/api/1/capture/publishing/configurations/flowcapture")
-        .admin()
-        .form(&[("config", config.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let saved = publishing::configure(d, "flowcapture", config(peer)).await;
     assert!(
-        !reply.text.contains(API_KEY),
-        "the key is masked: {}",
-        reply.text
+        !saved.to_string().contains(API_KEY),
+        "the key is masked: {saved}"
     );
 }
 
 async fn test_config(d: &TestDaemon, config: Value) -> Value {
-    let request = json!({"publisherID": "flowcapture", "config": config}).to_string();
-    let reply = d
-        .post("/api/1/capture/publishing/test")
-        .admin()
-        .form(&[("config", request.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.body
+    publishing::test_config(d, "flowcapture", config).await
 }
 
 async fn service(d: &TestDaemon, name: &str, args: Value) -> Value {
-    let args = args.to_string();
-    let reply = d
-        .post(&format!("/api/1/plugins/flowcapture/services/{name}"))
-        .admin()
-        .form(&[("args", args.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.text);
-    reply.body
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn file_md5(path: &Path) -> String {
-    md5_hex(&std::fs::read(path).unwrap())
-}
-
-/// Bytes that do not repeat at any part boundary, so a misplaced part shows in the MD5.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    publishing::service(d, "flowcapture", name, args).await
 }
 
 /// A recorded package (~3 s, two markers, not published by itself) with an extra output
@@ -116,63 +68,28 @@ async fn recorded_package(d: &TestDaemon) -> (Value, Vec<i64>) {
 
     let root = Path::new(package["root"].as_str().unwrap());
     std::fs::write(root.join("extra.bin"), noise(EXTRA_SIZE)).unwrap();
-    let output = json!({"entry": "extra", "type": "application/octet-stream", "file": "extra.bin"})
-        .to_string();
-    let attached = d
-        .post(&format!("/api/1/capture/mediaPackages/{id}/outputs"))
-        .admin()
-        .form(&[("output", output.as_str())])
-        .send()
-        .await;
-    assert_eq!(attached.status, StatusCode::OK, "{}", attached.text);
-    (attached.body, times)
+    let attached =
+        publishing::attach(d, &id, "extra", "application/octet-stream", "extra.bin").await;
+    (attached, times)
 }
 
 async fn publish(d: &TestDaemon, package_id: &str) {
-    let request = json!({"configs": [{"publisherID": "flowcapture", "config": {}}]}).to_string();
-    let reply = d
-        .post(&format!(
-            "/api/1/capture/mediaPackages/{package_id}/publish"
-        ))
-        .admin()
-        .form(&[("publishRequest", request.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-    assert_eq!(
-        reply.body[0]["publisherID"], "flowcapture",
-        "{}",
-        reply.text
-    );
+    publishing::publish_to(d, package_id, "flowcapture").await;
 }
 
 /// The package's Flow Capture job once it has ended (done, failed or cancelled); fails at
 /// once when the peer saw a request the service would refuse (the job would only retry).
 async fn finished_job(d: &TestDaemon, peer: &Peer, package_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let jobs = d
-            .get(&format!(
-                "/api/1/capture/publishing/jobs?mediaPackageID={package_id}"
-            ))
-            .admin()
-            .send()
-            .await
-            .body;
-        let job = jobs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|j| j["publisherID"] == "flowcapture")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if matches!(job["state"].as_str(), Some("done" | "failed" | "cancelled")) {
-            return job;
-        }
-        assert_eq!(peer.violations(), Vec::<String>::new(), "{jobs}");
-        assert!(Instant::now() < deadline, "the job never ended: {jobs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let no_violations =
+        |jobs: &[Value]| assert_eq!(peer.violations(), Vec::<String>::new(), "{jobs:?}");
+    publishing::ended_job(
+        d,
+        package_id,
+        "flowcapture",
+        Duration::from_secs(180),
+        no_violations,
+    )
+    .await
 }
 
 /// What every publication must leave on the peer: one asset per package output, the main

@@ -3,15 +3,15 @@
 //! byte for byte on the peer's side, also when the server fails uploads on the way.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use md5::{Digest as _, Md5};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::capture::{action, finished_package, main_file, small_template, start};
 use crate::common::TestDaemon;
 use crate::peers::opencast::{PASSWORD, Peer, USERNAME};
+use crate::publishing::{self, file_md5, md5_hex};
 
 const TITLE: &str = "Fish & Chips <1> \"Q&A\"";
 const TAGS: [&str; 2] = ["maths", "week <1>"];
@@ -23,42 +23,15 @@ fn config(peer: &Peer) -> Value {
 }
 
 async fn configure(d: &TestDaemon, peer: &Peer) {
-    let config = config(peer).to_string();
-    let reply = d
-        .post("/api/1/capture/publishing/configurations/opencast")
-        .admin()
-        .form(&[("config", config.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let saved = publishing::configure(d, "opencast", config(peer)).await;
     assert!(
-        !reply.text.contains(PASSWORD),
-        "the password is masked: {}",
-        reply.text
+        !saved.to_string().contains(PASSWORD),
+        "the password is masked: {saved}"
     );
 }
 
 async fn test_config(d: &TestDaemon, config: Value) -> Value {
-    let request = json!({"publisherID": "opencast", "config": config}).to_string();
-    let reply = d
-        .post("/api/1/capture/publishing/test")
-        .admin()
-        .form(&[("config", request.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.body
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn file_md5(path: &Path) -> String {
-    md5_hex(&std::fs::read(path).unwrap())
+    publishing::test_config(d, "opencast", config).await
 }
 
 /// A recorded package (~3 s, not published by itself) with a second video output, so
@@ -81,56 +54,16 @@ async fn recorded_package(d: &TestDaemon) -> Value {
     let mut screen = std::fs::read(main_file(&package)).unwrap();
     screen.extend_from_slice(b"screen");
     std::fs::write(root.join("screen.mp4"), screen).unwrap();
-    let output = json!({"entry": "screen", "type": "video/mp4", "file": "screen.mp4"}).to_string();
-    let attached = d
-        .post(&format!("/api/1/capture/mediaPackages/{id}/outputs"))
-        .admin()
-        .form(&[("output", output.as_str())])
-        .send()
-        .await;
-    assert_eq!(attached.status, StatusCode::OK, "{}", attached.text);
-    attached.body
+    publishing::attach(d, &id, "screen", "video/mp4", "screen.mp4").await
 }
 
 async fn publish(d: &TestDaemon, package_id: &str) {
-    let request = json!({"configs": [{"publisherID": "opencast", "config": {}}]}).to_string();
-    let reply = d
-        .post(&format!(
-            "/api/1/capture/mediaPackages/{package_id}/publish"
-        ))
-        .admin()
-        .form(&[("publishRequest", request.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-    assert_eq!(reply.body[0]["publisherID"], "opencast", "{}", reply.text);
+    publishing::publish_to(d, package_id, "opencast").await;
 }
 
 /// The package's Opencast job once it has ended (done, failed or cancelled).
 async fn finished_job(d: &TestDaemon, package_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let jobs = d
-            .get(&format!(
-                "/api/1/capture/publishing/jobs?mediaPackageID={package_id}"
-            ))
-            .admin()
-            .send()
-            .await
-            .body;
-        let job = jobs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|j| j["publisherID"] == "opencast")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if matches!(job["state"].as_str(), Some("done" | "failed" | "cancelled")) {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "the job never ended: {jobs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    publishing::ended_job(d, package_id, "opencast", Duration::from_secs(120), |_| {}).await
 }
 
 /// What every ingest must leave on the peer: one media package with the episode catalog,

@@ -37,26 +37,29 @@ pub async fn recorded_package(d: &TestDaemon, seconds: u64) -> Value {
     package
 }
 
-/// Adds a file of `size` random bytes to a package as output `entry`.
-pub async fn attach_random(d: &TestDaemon, package_id: &str, entry: &str, size: usize) -> PathBuf {
-    let path = d
-        .data_dir
-        .join("media")
-        .join(package_id)
-        .join(format!("{entry}.bin"));
-    let mut bytes = vec![0u8; size];
+/// Bytes that do not repeat at any part boundary (xorshift), so a misplaced or swapped
+/// part shows in an MD5.
+pub fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for b in bytes.iter_mut() {
-        // xorshift: incompressible, reproducible
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
-    std::fs::write(&path, &bytes).unwrap();
-    let output =
-        json!({"entry": entry, "type": "application/octet-stream", "file": format!("{entry}.bin")})
-            .to_string();
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Attaches a file of the package directory as an output; returns the package.
+pub async fn attach(
+    d: &TestDaemon,
+    package_id: &str,
+    entry: &str,
+    mime: &str,
+    file: &str,
+) -> Value {
+    let output = json!({"entry": entry, "type": mime, "file": file}).to_string();
     let reply = d
         .post(&format!(
             "/api/1/capture/mediaPackages/{package_id}/outputs"
@@ -66,6 +69,25 @@ pub async fn attach_random(d: &TestDaemon, package_id: &str, entry: &str, size: 
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.body
+}
+
+/// Adds a file of `size` random bytes to a package as output `entry`.
+pub async fn attach_random(d: &TestDaemon, package_id: &str, entry: &str, size: usize) -> PathBuf {
+    let path = d
+        .data_dir
+        .join("media")
+        .join(package_id)
+        .join(format!("{entry}.bin"));
+    std::fs::write(&path, noise(size)).unwrap();
+    attach(
+        d,
+        package_id,
+        entry,
+        "application/octet-stream",
+        &format!("{entry}.bin"),
+    )
+    .await;
     path
 }
 
@@ -74,6 +96,77 @@ pub fn md5_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+pub fn file_md5(path: &Path) -> String {
+    md5_hex(&std::fs::read(path).unwrap())
+}
+
+/// testPublishing of `config` for `publisher`; the answer (always 200).
+pub async fn test_config(d: &TestDaemon, publisher: &str, config: Value) -> Value {
+    let request = json!({"publisherID": publisher, "config": config}).to_string();
+    let reply = d
+        .post("/api/1/capture/publishing/test")
+        .admin()
+        .form(&[("config", request.as_str())])
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.body
+}
+
+/// A publisher plugin's service; its answer (must be 200).
+pub async fn service(d: &TestDaemon, publisher: &str, name: &str, args: Value) -> Value {
+    let args = args.to_string();
+    let reply = d
+        .post(&format!("/api/1/plugins/{publisher}/services/{name}"))
+        .admin()
+        .form(&[("args", args.as_str())])
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.text);
+    reply.body
+}
+
+/// Queues the package for `publisher` alone with its stored configuration.
+pub async fn publish_to(d: &TestDaemon, package_id: &str, publisher: &str) {
+    let jobs = publish(
+        d,
+        package_id,
+        json!({"configs": [{"publisherID": publisher, "config": {}}]}),
+    )
+    .await;
+    assert_eq!(jobs[0]["publisherID"], publisher, "{jobs}");
+}
+
+/// The package's job for `publisher` once it has ended (done, failed or cancelled);
+/// `watch` runs at every poll (a peer's violations end the wait at once).
+pub async fn ended_job(
+    d: &TestDaemon,
+    package_id: &str,
+    publisher: &str,
+    timeout: Duration,
+    watch: impl Fn(&[Value]),
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let all = jobs(d, package_id).await;
+        let job = all
+            .iter()
+            .find(|j| j["publisherID"] == publisher)
+            .cloned()
+            .unwrap_or(Value::Null);
+        if matches!(job["state"].as_str(), Some("done" | "failed" | "cancelled")) {
+            return job;
+        }
+        watch(&all);
+        assert!(
+            Instant::now() < deadline,
+            "the {publisher} job never ended: {all:?}\n{}",
+            d.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 pub async fn configure(d: &TestDaemon, publisher: &str, config: Value) -> Value {
@@ -116,30 +209,16 @@ pub async fn jobs(d: &TestDaemon, package_id: &str) -> Vec<Value> {
     reply.body.as_array().unwrap().clone()
 }
 
-/// Polls the package's job for `publisher` until `done` (panics on `failed` or timeout).
+/// The package's job for `publisher` once `done` (panics when it ends otherwise).
 pub async fn wait_done(
     d: &TestDaemon,
     package_id: &str,
     publisher: &str,
     timeout: Duration,
 ) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let all = jobs(d, package_id).await;
-        if let Some(job) = all.iter().find(|j| j["publisherID"] == publisher) {
-            match job["state"].as_str() {
-                Some("done") => return job.clone(),
-                Some("failed" | "cancelled") => panic!("job ended badly: {job}\n{}", d.stderr()),
-                _ => {}
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no done job for {publisher}: {all:?}\n{}",
-            d.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let job = ended_job(d, package_id, publisher, timeout, |_| {}).await;
+    assert_eq!(job["state"], "done", "{job}\n{}", d.stderr());
+    job
 }
 
 /// A moto S3 server on loopback, from the virtualenv scripts/install-test-servers makes.

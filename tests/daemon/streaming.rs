@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::capture::{ffprobe, finished_package, main_file, packet_times, seconds, start, stream};
+use crate::capture::{
+    assert_continuous, ffprobe, finished_package, main_file, seconds, start, stream,
+};
 use crate::common::TestDaemon;
 use crate::publishing::free_port;
 
@@ -267,19 +269,7 @@ async fn a_stream_goes_live_survives_a_server_restart_and_never_disturbs_the_rec
     assert_eq!(package["state"], "complete", "{package}");
 
     // The recording ran through the outage without a gap.
-    let file = main_file(&package);
-    let probe = ffprobe(&file);
-    let duration = seconds(&probe["format"]["duration"]);
-    assert!(
-        (duration - wall).abs() < 1.5,
-        "recorded {duration} s of {wall} s"
-    );
-    let video = packet_times(&file, "v:0");
-    let largest_gap = video.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    assert!(
-        largest_gap < 0.2,
-        "largest gap between frames {largest_gap} s"
-    );
+    let probe = assert_continuous(&main_file(&package), wall, 1.5, 0.2);
     assert_eq!(stream(&probe, "audio")["codec_name"], "aac");
 
     // What the server received plays: h264 + aac at the template's size, from both connections.
@@ -298,6 +288,8 @@ async fn a_stream_goes_live_survives_a_server_restart_and_never_disturbs_the_rec
             (Some(320), Some(180))
         );
         assert_eq!(stream(&p, "audio")["codec_name"], "aac");
-        assert!(seconds(&p["format"]["duration"]) > 0.5, "{p}");
     }
+    // The first connection streamed for seconds; later ones may be short on a busy machine.
+    let first = ffprobe(&recordings[0]);
+    assert!(seconds(&first["format"]["duration"]) > 1.0, "{first}");
 }

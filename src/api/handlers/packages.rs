@@ -137,7 +137,7 @@ pub async fn update(
         package.metadata = metadata;
     }
     if let Some(speaker) = changes.speaker {
-        package.speaker = Some(speaker);
+        package.speaker = daemon.speakers.resolve(&speaker).await?;
     }
     daemon.packages.save(&package).await?;
     Ok(Json(package))

@@ -15,6 +15,29 @@ use crate::daemon::Daemon;
 use crate::model::{Event, EventGroup, ImportReport};
 use crate::scheduler::EventFilter;
 
+/// The speaker snapshot to keep for a speaker reference (id, name or inline object).
+async fn resolve_speaker(
+    daemon: &Daemon,
+    speaker: Option<&Value>,
+) -> Result<Option<Value>, ApiError> {
+    match speaker {
+        Some(speaker) => Ok(daemon.speakers.resolve(speaker).await?),
+        None => Ok(None),
+    }
+}
+
+/// Resolves the `speaker` of a partial update in place, when it names one.
+async fn resolve_speaker_field(
+    daemon: &Daemon,
+    changes: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    if let Some(speaker) = changes.get("speaker") {
+        let resolved = daemon.speakers.resolve(speaker).await?;
+        changes.insert("speaker".into(), resolved.unwrap_or(Value::Null));
+    }
+    Ok(())
+}
+
 /// Parameters of scheduleCapture.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EventForm {
@@ -28,6 +51,9 @@ pub struct EventForm {
 /// 24 hours. An event whose window overlaps another pending or recording event is refused with
 /// 409 `schedule.overlap` naming it, unless `concurrentCaptures` is on. A client may choose
 /// the id (`ev-` followed by lowercase letters, digits and dashes) when it is free.
+/// `speaker` may be a speaker id, a speaker name or an inline Speaker object; the event
+/// keeps the full speaker as it is now (422 `speakers.unknown_reference` for an id or name
+/// no speaker has), and so does the media package the event records.
 #[utoipa::path(post, path = "/scheduler/events", tag = "scheduler", operation_id = "scheduleCapture",
     request_body(content = EventForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Event)))]
@@ -35,7 +61,9 @@ pub async fn create_event(
     State(daemon): State<Daemon>,
     Form(form): Form<EventForm>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
-    let event = daemon.scheduler.create_event(form.event).await?;
+    let mut event = form.event;
+    event.speaker = resolve_speaker(&daemon, event.speaker.as_ref()).await?;
+    let event = daemon.scheduler.create_event(event).await?;
     Ok((StatusCode::CREATED, Json(event)))
 }
 
@@ -63,7 +91,9 @@ pub async fn update_event(
     PathParam(id): PathParam<String>,
     Form(form): Form<EventPatch>,
 ) -> Result<Json<Event>, ApiError> {
-    Ok(Json(daemon.scheduler.update_event(&id, form.event).await?))
+    let mut changes = form.event;
+    resolve_speaker_field(&daemon, &mut changes).await?;
+    Ok(Json(daemon.scheduler.update_event(&id, changes).await?))
 }
 
 /// One scheduled event
@@ -162,7 +192,9 @@ pub async fn create_group(
     State(daemon): State<Daemon>,
     Form(form): Form<GroupForm>,
 ) -> Result<(StatusCode, Json<EventGroup>), ApiError> {
-    let group = daemon.scheduler.create_group(form.group).await?;
+    let mut group = form.group;
+    group.speaker = resolve_speaker(&daemon, group.speaker.as_ref()).await?;
+    let group = daemon.scheduler.create_group(group).await?;
     Ok((StatusCode::CREATED, Json(group)))
 }
 
@@ -188,7 +220,9 @@ pub async fn update_group(
     PathParam(id): PathParam<String>,
     Form(form): Form<GroupPatch>,
 ) -> Result<Json<EventGroup>, ApiError> {
-    Ok(Json(daemon.scheduler.update_group(&id, form.group).await?))
+    let mut changes = form.group;
+    resolve_speaker_field(&daemon, &mut changes).await?;
+    Ok(Json(daemon.scheduler.update_group(&id, changes).await?))
 }
 
 /// One recurring series, with its events

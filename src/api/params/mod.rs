@@ -13,6 +13,9 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
 use super::error::{ApiError, ErrorCode};
+/// The raw form splitter, for the fuzz targets (see `crate::fuzzing`).
+#[doc(hidden)]
+pub use form::parse as form_pairs;
 pub use lenient::Lenient;
 use lenient::{ErrorKind, ParamsDeserializer};
 

@@ -1,0 +1,4 @@
+//! Fuzz target: see `castd::fuzzing::graph` for what it feeds and which invariants it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| castd::fuzzing::graph(data));

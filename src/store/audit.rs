@@ -1,0 +1,122 @@
+//! The `audit` table: appended in batches, read newest first, pruned by id.
+
+use rusqlite::{Connection, Row, params};
+
+use super::StoreError;
+use crate::audit::{AuditEntry, AuditFilter};
+
+const COLUMNS: &str = "id, time, user, address, method, route, path, status, code, duration_ms";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.get(0)?,
+        time: row.get(1)?,
+        user: row.get(2)?,
+        address: row.get(3)?,
+        method: row.get(4)?,
+        route: row.get(5)?,
+        path: row.get(6)?,
+        status: row.get(7)?,
+        code: row.get(8)?,
+        duration_ms: row.get(9)?,
+    })
+}
+
+/// Appends entries (their `id` is assigned here).
+pub fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO audit (time, user, address, method, route, path, status, code, duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for e in entries {
+        stmt.execute(params![
+            e.time,
+            e.user,
+            e.address,
+            e.method,
+            e.route,
+            e.path,
+            e.status,
+            e.code,
+            e.duration_ms
+        ])?;
+    }
+    Ok(())
+}
+
+/// Deletes all but the newest `keep` rows; returns how many went. Ids only grow, so the
+/// newest rows are the highest ids.
+pub fn prune(conn: &Connection, keep: i64) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "DELETE FROM audit WHERE id <= (SELECT coalesce(max(id), 0) FROM audit) - ?1",
+    )?;
+    Ok(stmt.execute(params![keep])?)
+}
+
+/// One page of entries, newest first, and the number of all entries matching the filter.
+pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<(Vec<AuditEntry>, i64), StoreError> {
+    let condition = "(?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR user = ?2)";
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM audit WHERE {condition}"))?
+        .query_row(params![filter.since, filter.user], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM audit WHERE {condition} ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+    ))?;
+    let rows = stmt.query_map(
+        params![filter.since, filter.user, filter.limit, filter.offset],
+        from_row,
+    )?;
+    let entries = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok((entries, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(time: i64, user: Option<&str>) -> AuditEntry {
+        AuditEntry {
+            id: 0,
+            time,
+            user: user.map(str::to_string),
+            address: "127.0.0.1".into(),
+            method: "POST".into(),
+            route: Some("/api/1/users".into()),
+            path: "/api/1/users".into(),
+            status: 201,
+            code: None,
+            duration_ms: 3,
+        }
+    }
+
+    #[test]
+    fn pages_filters_and_prunes_the_oldest() {
+        let conn = crate::store::memory();
+        let entries: Vec<_> = (0..10)
+            .map(|t| entry(t, if t % 2 == 0 { Some("admin") } else { None }))
+            .collect();
+        append(&conn, &entries).unwrap();
+        let all = AuditFilter {
+            limit: 3,
+            offset: 1,
+            since: None,
+            user: None,
+        };
+        let (page, total) = list(&conn, &all).unwrap();
+        assert_eq!(total, 10);
+        assert_eq!(page.iter().map(|e| e.time).collect::<Vec<_>>(), [8, 7, 6]);
+        let admin_since = AuditFilter {
+            since: Some(4),
+            user: Some("admin".into()),
+            limit: 100,
+            offset: 0,
+        };
+        let (page, total) = list(&conn, &admin_since).unwrap();
+        assert_eq!((total, page.len()), (3, 3));
+
+        assert_eq!(prune(&conn, 4).unwrap(), 6);
+        let (page, total) = list(&conn, &AuditFilter { offset: 0, ..all }).unwrap();
+        assert_eq!(total, 4);
+        assert_eq!(page[0].time, 9);
+    }
+}
