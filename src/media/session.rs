@@ -240,6 +240,47 @@ impl SessionPipeline {
                 });
             }
         }
+        // The gate asserts (and panics, ending the session) when its main stream's running
+        // time goes backwards, which a busy machine has been seen to produce at a start. A
+        // video frame that arrives out of order is worth less than the recording: it is
+        // dropped before the gate and counted.
+        if let Some(pad) = self
+            .plan
+            .gate
+            .as_ref()
+            .and_then(|g| self.element(g))
+            .and_then(|g| g.static_pad("sink"))
+        {
+            let last = AtomicU64::new(0);
+            let dropped = AtomicU64::new(0);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                let running = info
+                    .buffer()
+                    .and_then(|b| b.pts())
+                    .zip(pad.sticky_event::<gst::event::Segment>(0))
+                    .and_then(|(pts, segment)| {
+                        segment
+                            .segment()
+                            .downcast_ref::<gst::ClockTime>()
+                            .and_then(|s| s.to_running_time(pts))
+                    });
+                let Some(running) = running else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let previous = last.fetch_max(running.nseconds(), Ordering::Relaxed);
+                if running.nseconds() < previous {
+                    let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n == 1 || n.is_multiple_of(100) {
+                        log::warn!(
+                            "dropped {n} video frame(s) arriving out of order at the record gate ({running} after {})",
+                            gst::ClockTime::from_nseconds(previous)
+                        );
+                    }
+                    return gst::PadProbeReturn::Drop;
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
         // Data flows once it reaches the gate (or, without one, the first counted element).
         let flow_pad = match self.plan.gate.as_ref().and_then(|g| self.element(g)) {
             Some(gate) => gate.static_pad("sink"),
