@@ -71,6 +71,11 @@ struct Shared {
     /// When the gate passed its first buffer after opening; cleared when it closes.
     recording: (Mutex<Option<Instant>>, Condvar),
     awaiting_record: AtomicBool,
+    /// Set once the gate was told to record: the next main-stream buffer at the gate marks
+    /// where recording starts.
+    gate_arming: AtomicBool,
+    /// Running time (ns) at which the gate's current recording started; `u64::MAX` before.
+    gate_start_ns: AtomicU64,
     /// Running time reached by the gate's main output: the recorded duration.
     recorded_ns: AtomicU64,
     stop: AtomicBool,
@@ -253,6 +258,7 @@ impl SessionPipeline {
         {
             let last = AtomicU64::new(0);
             let dropped = AtomicU64::new(0);
+            let shared = self.shared.clone();
             pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                 let running = info
                     .buffer()
@@ -267,6 +273,11 @@ impl SessionPipeline {
                 let Some(running) = running else {
                     return gst::PadProbeReturn::Ok;
                 };
+                if shared.gate_arming.swap(false, Ordering::SeqCst) {
+                    shared
+                        .gate_start_ns
+                        .store(running.nseconds().max(1), Ordering::SeqCst);
+                }
                 let previous = last.fetch_max(running.nseconds(), Ordering::Relaxed);
                 if running.nseconds() < previous {
                     let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -280,6 +291,36 @@ impl SessionPipeline {
                 }
                 gst::PadProbeReturn::Ok
             });
+        }
+        // The gate also asserts when a secondary stream (audio) delivers, after recording
+        // began, a buffer that starts before the recording start (a late first buffer at a
+        // cold start). Such a buffer would be cut from the file anyway: it is dropped here.
+        if let Some(gate) = self.plan.gate.as_ref().and_then(|g| self.element(g)) {
+            for pad in gate.sink_pads().into_iter().filter(|p| p.name() != "sink") {
+                let shared = self.shared.clone();
+                pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                    let start = shared.gate_start_ns.load(Ordering::SeqCst);
+                    if start == 0 {
+                        return gst::PadProbeReturn::Ok;
+                    }
+                    let early = info
+                        .buffer()
+                        .and_then(|b| b.pts())
+                        .zip(pad.sticky_event::<gst::event::Segment>(0))
+                        .and_then(|(pts, segment)| {
+                            segment
+                                .segment()
+                                .downcast_ref::<gst::ClockTime>()
+                                .and_then(|s| s.to_running_time(pts))
+                        })
+                        .is_some_and(|running| running.nseconds() < start);
+                    if early {
+                        gst::PadProbeReturn::Drop
+                    } else {
+                        gst::PadProbeReturn::Ok
+                    }
+                });
+            }
         }
         // Data flows once it reaches the gate (or, without one, the first counted element).
         let flow_pad = match self.plan.gate.as_ref().and_then(|g| self.element(g)) {
@@ -368,7 +409,11 @@ impl SessionPipeline {
         *lock(at) = None;
         self.shared.awaiting_record.store(on, Ordering::SeqCst);
         gate.set_property("record", on);
-        if !on {
+        if on {
+            // After the property: the buffer that marks the start is then at or after the
+            // gate's own start, never before it.
+            self.shared.gate_arming.store(true, Ordering::SeqCst);
+        } else {
             return None;
         }
         let guard = lock(at);
