@@ -63,7 +63,7 @@ async fn serve(config: Config) -> ExitCode {
     println!("castd listening on http://{addr}");
     let _ = std::io::stdout().flush();
     log::info!(
-        "API http://{addr}/api/1/ — docs http://{addr}/api/1/docs — data in {}",
+        "control page http://{addr}/ — API http://{addr}/api/1/ — docs http://{addr}/api/1/docs — data in {}",
         daemon.config.data_dir.display()
     );
     sys::notify::notify("READY=1");
