@@ -15,13 +15,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use md5::{Digest as _, Md5};
 use nix::sys::signal::Signal;
 use rand::{RngExt as _, SeedableRng as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::{Options, TestDaemon};
+use common::{
+    Options, TestDaemon, configure_publisher as configure, main_file, md5_hex,
+    publish_jobs as jobs, save_light_template as save_template, seconds,
+};
 
 fn quick() -> bool {
     std::env::var("CASTD_TORTURE_QUICK").is_ok_and(|v| v == "1")
@@ -36,29 +38,6 @@ fn budget(var: &str, quick_value: u64, full_value: u64) -> u64 {
 }
 
 // --- talking to castd --------------------------------------------------------------------
-
-/// The light template of the daemon tests (small picture, fastest encoder), so many short
-/// recordings stay cheap; `kbps` sets the video bitrate.
-async fn save_template(d: &TestDaemon, id: &str, width: u32, height: u32, kbps: u32) {
-    let template = json!({
-        "id": id, "name": id,
-        "graph": {"root": "recording", "nodes": [
-            {"id": "camera", "type": "videoDevice", "options": {"width": width, "height": height, "framerate": 30}, "children": ["video"]},
-            {"id": "microphone", "type": "audioDevice", "children": ["audio"]},
-            {"id": "video", "type": "h264Encoder", "options": {"bitrate": kbps, "preset": "ultrafast", "keyframeInterval": 2}, "children": ["recording"]},
-            {"id": "audio", "type": "aacEncoder", "options": {"bitrate": 64000}, "children": ["recording"]},
-            {"id": "recording", "type": "fileRecorder"}
-        ]}
-    })
-    .to_string();
-    let reply = d
-        .post("/api/1/capture/templates")
-        .admin()
-        .form(&[("template", template.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-}
 
 async fn start(d: &TestDaemon, template: &str) -> String {
     start_with(d, json!({"templateID": template, "title": "Torture"})).await
@@ -125,36 +104,6 @@ async fn finished_package(d: &TestDaemon, id: &str, timeout: Duration) -> Value 
     }
 }
 
-fn main_file(package: &Value) -> PathBuf {
-    let root = Path::new(package["root"].as_str().unwrap());
-    root.join(package["outputs"]["recording"]["file"].as_str().unwrap())
-}
-
-async fn configure(d: &TestDaemon, publisher: &str, config: Value) {
-    let text = config.to_string();
-    let reply = d
-        .post(&format!(
-            "/api/1/capture/publishing/configurations/{publisher}"
-        ))
-        .admin()
-        .form(&[("config", text.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-}
-
-async fn jobs(d: &TestDaemon, package_id: &str) -> Vec<Value> {
-    let reply = d
-        .get(&format!(
-            "/api/1/capture/publishing/jobs?mediaPackageID={package_id}"
-        ))
-        .admin()
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.body.as_array().unwrap().clone()
-}
-
 async fn session_nodes(d: &TestDaemon) -> Vec<Value> {
     d.get("/api/1/sessionStatus")
         .admin()
@@ -191,10 +140,6 @@ fn ffprobe(path: &Path) -> Result<Value, String> {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
-}
-
-fn seconds(v: &Value) -> f64 {
-    v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
 }
 
 /// Duration of a playable file with video and audio; `Err` says why it is not one.
@@ -240,13 +185,6 @@ fn packets(path: &Path, stream: &str) -> Vec<(f64, f64)> {
         .collect();
     list.sort_by(|a, b| a.0.total_cmp(&b.0));
     list
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `PRAGMA integrity_check` on the database of a stopped daemon, opened read-only.

@@ -1,7 +1,7 @@
 //! Capturing with real pipelines and the `test` devices: start, pause, stop, markers,
 //! duration, packages read back with a real demuxer (ffprobe).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -9,28 +9,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{Reply, TestDaemon};
+pub use crate::common::{main_file, seconds};
 
 /// A light template (small picture, fastest encoder) so tests running side by side keep up
 /// in real time on two cores.
 pub async fn small_template(d: &TestDaemon) {
-    let template = json!({
-        "id": "small", "name": "Small",
-        "graph": {"root": "recording", "nodes": [
-            {"id": "camera", "type": "videoDevice", "options": {"width": 320, "height": 180, "framerate": 30}, "children": ["video"]},
-            {"id": "microphone", "type": "audioDevice", "children": ["audio"]},
-            {"id": "video", "type": "h264Encoder", "options": {"bitrate": 400, "preset": "ultrafast", "keyframeInterval": 2}, "children": ["recording"]},
-            {"id": "audio", "type": "aacEncoder", "options": {"bitrate": 64000}, "children": ["recording"]},
-            {"id": "recording", "type": "fileRecorder"}
-        ]}
-    })
-    .to_string();
-    let reply = d
-        .post("/api/1/capture/templates")
-        .admin()
-        .form(&[("template", template.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    crate::common::save_light_template(d, "small", 320, 180, 400).await;
 }
 
 pub async fn start(d: &TestDaemon, request: Value) -> Reply {
@@ -143,10 +127,6 @@ pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} stream in {probe}"))
 }
 
-pub fn seconds(v: &Value) -> f64 {
-    v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
-}
-
 /// Mean brightness (0-255) of a JPEG, decoded by ffmpeg.
 pub fn mean_luma(jpeg: &[u8]) -> f64 {
     let mut child = Command::new("ffmpeg")
@@ -172,11 +152,6 @@ pub fn mean_luma(jpeg: &[u8]) -> f64 {
     let out = child.wait_with_output().unwrap();
     assert!(!out.stdout.is_empty(), "ffmpeg decoded nothing");
     out.stdout.iter().map(|b| f64::from(*b)).sum::<f64>() / out.stdout.len() as f64
-}
-
-pub fn main_file(package: &Value) -> PathBuf {
-    Path::new(package["root"].as_str().unwrap())
-        .join(package["outputs"]["recording"]["file"].as_str().unwrap())
 }
 
 const FRAME: f64 = 1.0 / 30.0;

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use md5::{Digest as _, Md5};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
@@ -324,4 +325,73 @@ impl Reply {
             body,
         }
     }
+}
+
+/// Saves a light template (test camera and microphone, fastest encoder) under `id`, so many
+/// short recordings stay cheap; `kbps` sets the video bitrate.
+pub async fn save_light_template(d: &TestDaemon, id: &str, width: u32, height: u32, kbps: u32) {
+    let template = json!({
+        "id": id, "name": id,
+        "graph": {"root": "recording", "nodes": [
+            {"id": "camera", "type": "videoDevice", "options": {"width": width, "height": height, "framerate": 30}, "children": ["video"]},
+            {"id": "microphone", "type": "audioDevice", "children": ["audio"]},
+            {"id": "video", "type": "h264Encoder", "options": {"bitrate": kbps, "preset": "ultrafast", "keyframeInterval": 2}, "children": ["recording"]},
+            {"id": "audio", "type": "aacEncoder", "options": {"bitrate": 64000}, "children": ["recording"]},
+            {"id": "recording", "type": "fileRecorder"}
+        ]}
+    })
+    .to_string();
+    let reply = d
+        .post("/api/1/capture/templates")
+        .admin()
+        .form(&[("template", template.as_str())])
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+/// The main recording of a package made from a light template.
+pub fn main_file(package: &Value) -> PathBuf {
+    Path::new(package["root"].as_str().unwrap())
+        .join(package["outputs"]["recording"]["file"].as_str().unwrap())
+}
+
+/// An ffprobe number (given as a string) in seconds; NaN when absent.
+pub fn seconds(v: &Value) -> f64 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Stores a publisher's configuration (must be accepted); the answer, secrets masked.
+pub async fn configure_publisher(d: &TestDaemon, publisher: &str, config: Value) -> Value {
+    let text = config.to_string();
+    let reply = d
+        .post(&format!(
+            "/api/1/capture/publishing/configurations/{publisher}"
+        ))
+        .admin()
+        .form(&[("config", text.as_str())])
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.body
+}
+
+/// The publish jobs of a package.
+pub async fn publish_jobs(d: &TestDaemon, package_id: &str) -> Vec<Value> {
+    let reply = d
+        .get(&format!(
+            "/api/1/capture/publishing/jobs?mediaPackageID={package_id}"
+        ))
+        .admin()
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.body.as_array().unwrap().clone()
 }

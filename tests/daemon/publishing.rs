@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use md5::{Digest, Md5};
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::capture::{finished_package, small_template, start};
 use crate::common::{self, Options, TestDaemon};
+pub use crate::common::{configure_publisher as configure, md5_hex, publish_jobs as jobs};
 
 /// Records a short capture and returns its finished package.
 pub async fn recorded_package(d: &TestDaemon, seconds: u64) -> Value {
@@ -91,13 +91,6 @@ pub async fn attach_random(d: &TestDaemon, package_id: &str, entry: &str, size: 
     path
 }
 
-pub fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 pub fn file_md5(path: &Path) -> String {
     md5_hex(&std::fs::read(path).unwrap())
 }
@@ -169,20 +162,6 @@ pub async fn ended_job(
     }
 }
 
-pub async fn configure(d: &TestDaemon, publisher: &str, config: Value) -> Value {
-    let text = config.to_string();
-    let reply = d
-        .post(&format!(
-            "/api/1/capture/publishing/configurations/{publisher}"
-        ))
-        .admin()
-        .form(&[("config", text.as_str())])
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.body
-}
-
 pub async fn publish(d: &TestDaemon, package_id: &str, request: Value) -> Value {
     let text = request.to_string();
     let reply = d
@@ -195,18 +174,6 @@ pub async fn publish(d: &TestDaemon, package_id: &str, request: Value) -> Value 
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     reply.body
-}
-
-pub async fn jobs(d: &TestDaemon, package_id: &str) -> Vec<Value> {
-    let reply = d
-        .get(&format!(
-            "/api/1/capture/publishing/jobs?mediaPackageID={package_id}"
-        ))
-        .admin()
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.body.as_array().unwrap().clone()
 }
 
 /// The package's job for `publisher` once `done` (panics when it ends otherwise).
