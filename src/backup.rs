@@ -16,13 +16,11 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::backup::StepResult;
-use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::store::backup::{self as sql, Inspection};
 use crate::store::{SCHEMA_VERSION, Store, StoreError, now_ms};
 
 /// The `format` every castd backup manifest carries.
@@ -33,21 +31,6 @@ const MANIFEST_ENTRY: &str = "manifest.json";
 const DATABASE_ENTRY: &str = "castd.db";
 /// A manifest is a few hundred bytes; anything near this is not ours.
 const MAX_MANIFEST: u64 = 64 * 1024;
-
-/// Tables a database of castd has from the given schema version on; a restore whose
-/// database lacks one of its version's tables is not castd's.
-const KNOWN_TABLES: &[(i64, &str)] = &[
-    (1, "users"),
-    (1, "settings"),
-    (2, "plugin_settings"),
-    (3, "templates"),
-    (3, "media_packages"),
-    (4, "events"),
-    (4, "event_groups"),
-    (5, "publish_jobs"),
-    (6, "speakers"),
-    (7, "audit"),
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -100,43 +83,25 @@ pub async fn create(
     work_dir: &Path,
 ) -> Result<Archive, BackupError> {
     let snapshot = scratch_path(work_dir, "backup");
-    let target = snapshot.clone();
-    let result = store
-        .read(move |conn| {
-            let mut copy = Connection::open(&target)?;
-            {
-                let backup = rusqlite::backup::Backup::new(conn, &mut copy)?;
-                // All pages in one step: one read transaction, so one point in time.
-                let mut waits = 0;
-                loop {
-                    match backup.step(-1)? {
-                        StepResult::Done => break,
-                        StepResult::More => {}
-                        // The writer holds a lock for a moment; the step is retried whole.
-                        _ if waits < 250 => {
-                            waits += 1;
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        _ => return Err(StoreError::Busy.into()),
-                    }
-                }
-            }
-            // A single self-contained file, whatever journal mode the live database uses.
-            copy.pragma_update(None, "journal_mode", "DELETE")?;
-            let version: i64 = copy.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            drop(copy);
-            let manifest = Manifest {
-                format: FORMAT.into(),
-                format_version: FORMAT_VERSION,
-                castd_version: env!("CARGO_PKG_VERSION").into(),
-                schema_version: version,
-                created: now_ms(),
-                unit_name,
-            };
-            let bytes = pack(&manifest, &target)?;
+    let result = async {
+        let version = store.snapshot_to(snapshot.clone()).await?;
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            castd_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: version,
+            created: now_ms(),
+            unit_name,
+        };
+        let database = snapshot.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = pack(&manifest, &database)?;
             Ok::<_, BackupError>(Archive { manifest, bytes })
         })
-        .await;
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+    .await;
     let _ = std::fs::remove_file(&snapshot);
     result
 }
@@ -294,24 +259,17 @@ fn unpack(archive: &Path, database_out: &Path) -> Result<Manifest, BackupError> 
 
 /// Integrity, schema version as the manifest says, and castd's tables.
 fn check_database(path: &Path, manifest_version: i64) -> Result<(), BackupError> {
-    let not_sqlite =
-        |e: rusqlite::Error| invalid(format!("castd.db is not a usable SQLite database ({e})"));
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(not_sqlite)?;
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))
-        .map_err(not_sqlite)?;
+    let Inspection {
+        integrity,
+        version,
+        missing_table,
+    } = sql::inspect(path)
+        .map_err(|e| invalid(format!("castd.db is not a usable SQLite database ({e})")))?;
     if integrity != "ok" {
         return Err(invalid(format!(
             "castd.db fails the integrity check: {integrity}"
         )));
     }
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(not_sqlite)?;
     if version > SCHEMA_VERSION {
         return Err(BackupError::NewerSchema {
             found: version,
@@ -323,17 +281,9 @@ fn check_database(path: &Path, manifest_version: i64) -> Result<(), BackupError>
             "castd.db has schema version {version}, the manifest says {manifest_version}"
         )));
     }
-    let mut stmt =
-        conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?;
-    for (since, table) in KNOWN_TABLES {
-        if *since <= version && !stmt.exists([table])? {
-            return Err(invalid(format!("castd.db has no {table} table")));
-        }
+    if let Some(table) = missing_table {
+        return Err(invalid(format!("castd.db has no {table} table")));
     }
-    drop(stmt);
-    // Whatever journal mode it came with, it is swapped in as one self-contained file.
-    conn.pragma_update(None, "journal_mode", "DELETE")
-        .map_err(not_sqlite)?;
     Ok(())
 }
 
@@ -346,15 +296,13 @@ pub fn apply_staged(database: &Path) -> Result<bool, BackupError> {
         return Ok(false);
     }
     if database.exists() {
-        if let Err(e) = carry_audit(database, &staged) {
+        if let Err(e) = sql::carry_audit(database, &staged) {
             log::warn!(
                 "restore: the audit trail of the replaced database was not carried over: {e}"
             );
         }
         // One self-contained file (its WAL checkpointed into it), then out of the way.
-        let live = Connection::open(database)?;
-        live.pragma_update(None, "journal_mode", "DELETE")?;
-        drop(live);
+        sql::make_self_contained(database)?;
         std::fs::rename(database, replaced_path(database))?;
     }
     for leftover in ["-wal", "-shm", "-journal"] {
@@ -363,30 +311,6 @@ pub fn apply_staged(database: &Path) -> Result<bool, BackupError> {
     std::fs::rename(&staged, database)?;
     sync_dir(database);
     Ok(true)
-}
-
-/// Replaces the staged database's audit rows with the live ones, so a restore never erases
-/// the record of what was done (including the restore itself).
-fn carry_audit(live: &Path, staged: &Path) -> Result<(), BackupError> {
-    let conn = Connection::open(staged)?;
-    let has_audit = |schema: &str| -> rusqlite::Result<bool> {
-        conn.prepare(&format!(
-            "SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = 'audit'"
-        ))?
-        .exists([])
-    };
-    conn.execute("ATTACH DATABASE ?1 AS live", [live.to_string_lossy()])?;
-    if has_audit("main")? && has_audit("live")? {
-        conn.execute_batch(
-            "BEGIN;
-             DELETE FROM main.audit;
-             INSERT INTO main.audit (id, time, user, address, method, route, path, status, code, duration_ms)
-                 SELECT id, time, user, address, method, route, path, status, code, duration_ms FROM live.audit;
-             COMMIT;",
-        )?;
-    }
-    conn.execute("DETACH DATABASE live", [])?;
-    Ok(())
 }
 
 fn sync_dir(path: &Path) {
@@ -404,13 +328,7 @@ mod tests {
     async fn store_with_user(dir: &Path) -> Store {
         let store = Store::open(&dir.join("castd.db")).unwrap();
         store
-            .write(|tx| {
-                tx.execute(
-                    "INSERT INTO settings (key, value, updated_at) VALUES ('unitName', '\"Hall 3\"', 0)",
-                    [],
-                )?;
-                Ok::<_, StoreError>(())
-            })
+            .write(|tx| crate::store::settings::put(tx, "unitName", &serde_json::json!("Hall 3")))
             .await
             .unwrap();
         store
@@ -434,18 +352,11 @@ mod tests {
         assert!(apply_staged(&database).unwrap());
         assert!(replaced_path(&database).exists());
         let restored = Store::open(&database).unwrap();
-        let name: String = restored
-            .read(|c| {
-                c.query_row(
-                    "SELECT value FROM settings WHERE key = 'unitName'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(StoreError::from)
-            })
+        let settings = restored
+            .read(crate::store::settings::all)
             .await
             .unwrap();
-        assert_eq!(name, "\"Hall 3\"");
+        assert_eq!(settings["unitName"], "Hall 3");
         assert!(!apply_staged(&database).unwrap());
     }
 

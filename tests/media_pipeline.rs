@@ -2,14 +2,16 @@
 //! and finished, read back with a real demuxer.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use castd::graph::compile::{SourceSpec, compile};
 use castd::graph::validate;
 use castd::media::{self, finalize, session::SessionPipeline};
 use castd::model::Graph;
+
+#[path = "support/probe.rs"]
+mod probe;
+use probe::ffprobe;
 
 fn lecture() -> Graph {
     serde_json::from_value(serde_json::json!({
@@ -46,27 +48,6 @@ fn sources() -> BTreeMap<String, SourceSpec> {
             },
         ),
     ])
-}
-
-pub fn ffprobe(path: &Path) -> serde_json::Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -20,6 +20,7 @@ use rand::{RngExt as _, SeedableRng as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use common::probe::try_ffprobe as ffprobe;
 use common::{
     Options, TestDaemon, configure_publisher as configure, main_file, md5_hex,
     publish_jobs as jobs, save_light_template as save_template, seconds,
@@ -121,26 +122,6 @@ fn tail(log: &str) -> String {
 }
 
 // --- looking at files and processes --------------------------------------------------------
-
-/// ffprobe's answer, or its complaint.
-fn ffprobe(path: &Path) -> Result<Value, String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
-}
 
 /// Duration of a playable file with video and audio; `Err` says why it is not one.
 fn playable_seconds(path: &Path) -> Result<f64, String> {

@@ -11,11 +11,9 @@ use castd::devices::{DeviceSettings, Devices};
 use castd::events::{Bus, Event};
 use castd::model::{Device, DeviceRole, DeviceType, Signal};
 
-const VIVID_0: &str = "v4l2:platform-vivid.0:vivid-000:index0";
-const VIVID_1: &str = "v4l2:platform-vivid.0:vivid-001:index0";
-const DUMMY: &str = "alsa:platform-snd_dummy.0:dev0";
-const LOOP_0: &str = "alsa:platform-snd_aloop.0:dev0";
-const LOOP_1: &str = "alsa:platform-snd_aloop.0:dev1";
+mod vm;
+
+use vm::{DUMMY, Daemon, LOOP_0, LOOP_1, VIVID_0, VIVID_1, ffprobe};
 
 fn sh(script: &str) -> String {
     let out = Command::new("sh")
@@ -282,27 +280,6 @@ async fn a_device_another_program_captures_from_is_in_use() {
     assert!(!devices.get(VIVID_0).unwrap().in_use);
 }
 
-fn ffprobe(path: &std::path::Path) -> serde_json::Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn run_pipeline(description: &str) {
     use gstreamer::prelude::*;
     gstreamer::init().unwrap();
@@ -409,65 +386,27 @@ async fn two_seconds_from_vivid_and_snd_aloop_come_back_from_a_demuxer() {
 #[ignore = "needs vivid, snd-dummy and snd-aloop: run through scripts/vm-test"]
 async fn the_http_api_lists_the_real_devices() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_castd"))
-        .args(["--listen", "127.0.0.1:0", "--devices", "auto", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("CASTD_ADMIN_PASSWORD", "vm-test-password")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("castd listening on ")
-        .unwrap()
-        .to_string();
-    let client = castd::http_client::builder().build().unwrap();
-    let get = |path: &str| {
-        client
-            .get(format!("{url}{path}"))
-            .basic_auth("admin", Some("vm-test-password"))
-            .send()
-    };
-    let video: Vec<serde_json::Value> = get("/api/1/devices/video")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let audio: Vec<serde_json::Value> = get("/api/1/devices/audio")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let redetected: Vec<serde_json::Value> = client
-        .post(format!("{url}/api/1/devices/redetect"))
-        .basic_auth("admin", Some("vm-test-password"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let plugins: Vec<serde_json::Value> =
-        get("/api/1/plugins").await.unwrap().json().await.unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let d = Daemon::start(&dir.path().join("data"), "");
+    let video = d.get_json("/api/1/devices/video").await;
+    let audio = d.get_json("/api/1/devices/audio").await;
+    let redetected = d.post_ok("/api/1/devices/redetect", &[]).await;
+    let plugins = d.get_json("/api/1/plugins").await;
+    drop(d);
+    let (video, audio, redetected, plugins) = (
+        video.as_array().unwrap(),
+        audio.as_array().unwrap(),
+        redetected.as_array().unwrap(),
+        plugins.as_array().unwrap(),
+    );
 
     let ids = |list: &[serde_json::Value]| {
         list.iter()
             .map(|d| d["id"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    assert!(ids(&video).contains(&VIVID_0.to_string()), "{video:?}");
-    assert!(ids(&audio).contains(&DUMMY.to_string()), "{audio:?}");
-    assert_eq!(ids(&redetected).len(), video.len() + audio.len());
+    assert!(ids(video).contains(&VIVID_0.to_string()), "{video:?}");
+    assert!(ids(audio).contains(&DUMMY.to_string()), "{audio:?}");
+    assert_eq!(ids(redetected).len(), video.len() + audio.len());
     let dev0 = video.iter().find(|d| d["id"] == VIVID_0).unwrap();
     assert_eq!(dev0["stableID"], VIVID_0);
     assert_eq!(dev0["type"], "video");
@@ -480,119 +419,26 @@ async fn the_http_api_lists_the_real_devices() {
     assert!(enabled("v4l2") && enabled("alsa") && !enabled("test"));
 }
 
-/// A daemon that is stopped however the test ends, so it never holds devices the next
-/// test needs.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `path` on `url` until `pred` holds (or fails after `secs`).
-async fn poll(
-    client: &reqwest::Client,
-    url: &str,
-    path: &str,
-    secs: u64,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v: serde_json::Value = client
-            .get(format!("{url}{path}"))
-            .basic_auth("admin", Some("vm-test-password"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(serde_json::Value::Null);
-        if pred(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{path} never matched: {v}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs vivid and snd-dummy: run through scripts/vm-test"]
 async fn a_capture_from_real_devices_survives_unplugging_the_camera() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(
-        data.join("castd.toml"),
+    let d = Daemon::start(
+        &dir.path().join("data"),
         "[capture]\nkeep_inputs_hot = false\n",
-    )
-    .unwrap();
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_castd"))
-            .args(["--listen", "127.0.0.1:0", "--devices", "auto", "--data-dir"])
-            .arg(&data)
-            .arg("--config")
-            .arg(data.join("castd.toml"))
-            .env("CASTD_ADMIN_PASSWORD", "vm-test-password")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
     );
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("castd listening on ")
-        .unwrap()
-        .to_string();
-    let client = castd::http_client::builder().build().unwrap();
-    let post = |path: &str, form: Vec<(&str, String)>| {
-        client
-            .post(format!("{url}{path}"))
-            .basic_auth("admin", Some("vm-test-password"))
-            .form(&form)
-            .send()
-    };
-    let template = serde_json::json!({
-        "id": "vm", "name": "VM",
-        "graph": {"root": "recording", "nodes": [
-            {"id": "camera", "type": "videoDevice", "options": {"device": VIVID_0, "width": 320, "height": 180, "framerate": 30}, "children": ["video"]},
-            {"id": "microphone", "type": "audioDevice", "options": {"device": DUMMY}, "children": ["audio"]},
-            {"id": "video", "type": "h264Encoder", "options": {"bitrate": 300, "preset": "ultrafast"}, "children": ["recording"]},
-            {"id": "audio", "type": "aacEncoder", "options": {"bitrate": 64000}, "children": ["recording"]},
-            {"id": "recording", "type": "fileRecorder"}
-        ]}
-    });
     // The guest's scratch space is a small tmpfs: no reserve.
-    post("/api/1/settings/diskReserveMb", vec![("value", "0".into())])
-        .await
-        .unwrap();
-    let saved = post(
-        "/api/1/capture/templates",
-        vec![("template", template.to_string())],
-    )
-    .await
-    .unwrap();
-    assert!(
-        saved.status().is_success(),
-        "{}",
-        saved.text().await.unwrap()
-    );
-    let started: serde_json::Value = post(
-        "/api/1/capture/start",
-        vec![("captureRequest", r#"{"templateID":"vm"}"#.into())],
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    d.post_ok("/api/1/settings/diskReserveMb", &[("value", "0")])
+        .await;
+    let template = vm::vm_template().to_string();
+    d.post_ok("/api/1/capture/templates", &[("template", &template)])
+        .await;
+    let started = d
+        .post_ok(
+            "/api/1/capture/start",
+            &[("captureRequest", r#"{"templateID":"vm"}"#)],
+        )
+        .await;
     let id = started["sessionID"]
         .as_str()
         .unwrap_or_else(|| panic!("{started}"))
@@ -606,48 +452,30 @@ async fn a_capture_from_real_devices_survives_unplugging_the_camera() {
             })
         }
     };
-    poll(
-        &client,
-        &url,
-        "/api/1/sessionStatus",
-        20,
-        camera_state("running"),
-    )
-    .await;
+    d.poll("/api/1/sessionStatus", 20, camera_state("running"))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     std::fs::write("/sys/bus/platform/drivers/vivid/unbind", "vivid.0").unwrap();
-    let lost = poll(&client, &url, "/api/1/sessionStatus", 20, |v| {
-        v.as_array().is_some_and(|nodes| {
-            nodes
-                .iter()
-                .any(|n| n["nodeID"] == "camera" && n["state"] != "running")
+    let lost = d
+        .poll("/api/1/sessionStatus", 20, |v| {
+            v.as_array().is_some_and(|nodes| {
+                nodes
+                    .iter()
+                    .any(|n| n["nodeID"] == "camera" && n["state"] != "running")
+            })
         })
-    })
-    .await;
+        .await;
     eprintln!("camera after unplug: {lost}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     std::fs::write("/sys/bus/platform/drivers/vivid/bind", "vivid.0").unwrap();
-    poll(
-        &client,
-        &url,
-        "/api/1/sessionStatus",
-        30,
-        camera_state("running"),
-    )
-    .await;
+    d.poll("/api/1/sessionStatus", 30, camera_state("running"))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    post("/api/1/capture/stop", vec![]).await.unwrap();
-    let package = poll(
-        &client,
-        &url,
-        &format!("/api/1/capture/mediaPackages/{id}"),
-        120,
-        |p| matches!(p["state"].as_str(), Some("complete" | "partial" | "failed")),
-    )
-    .await;
-    drop(child);
+    d.post_ok("/api/1/capture/stop", &[]).await;
+    let package = d.finished_package(&id, 120).await;
+    drop(d);
     // The camera was rebound while castd held its old node open, so it came back under new
     // numbers; rebinding once more, with nothing open, restores the numbering other tests use.
     std::fs::write("/sys/bus/platform/drivers/vivid/unbind", "vivid.0").unwrap();
@@ -665,18 +493,8 @@ async fn a_capture_from_real_devices_survives_unplugging_the_camera() {
         (video["codec_name"].as_str(), video["width"].as_u64()),
         (Some("h264"), Some(320))
     );
-    assert!(
-        probe["streams"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["codec_type"] == "audio")
-    );
-    let duration: f64 = probe["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert!(vm::stream_types(&probe).contains(&"audio".to_string()));
+    let duration = vm::duration_s(&probe);
     let recorded = package["duration"].as_f64().unwrap() / 1000.0;
     assert!(
         (duration - recorded).abs() < 0.2,

@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP, the store or the schedule; the engine drives it.
 
 pub mod build;
+pub mod durability;
 pub mod finalize;
 pub mod rtmp;
 pub mod session;

@@ -17,6 +17,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::build::{self, Built};
+use super::durability::{self, Syncer};
 use super::rtmp::RtmpOutput;
 use crate::graph::compile::Plan;
 use crate::model::AudioLevels;
@@ -91,6 +92,8 @@ pub struct SessionPipeline {
     watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Live streams, by node.
     streams: HashMap<String, RtmpOutput>,
+    /// Keeps the recorded files on the disk while they grow.
+    syncer: Mutex<Option<Syncer>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,6 +116,7 @@ impl SessionPipeline {
             blocked: Mutex::new(HashMap::new()),
             watcher: Mutex::new(None),
             streams: HashMap::new(),
+            syncer: Mutex::new(None),
         };
         let mut session = session;
         session.streams = session.attach_streams()?;
@@ -129,6 +133,10 @@ impl SessionPipeline {
             })?;
         let watcher = spawn_watcher(&session, counters, events);
         *lock(&session.watcher) = Some(watcher);
+        *lock(&session.syncer) = Some(Syncer::start(
+            session.recorded_files(),
+            durability::SYNC_EVERY,
+        ));
         if !session.wait_flowing(Duration::from_secs(10)) {
             let reason = session
                 .pending_error()
@@ -298,6 +306,7 @@ impl SessionPipeline {
         if let Some(gate) = self.plan.gate.as_ref().and_then(|g| self.element(g)) {
             for pad in gate.sink_pads().into_iter().filter(|p| p.name() != "sink") {
                 let shared = self.shared.clone();
+                let dropped = AtomicU64::new(0);
                 pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                     let start = shared.gate_start_ns.load(Ordering::SeqCst);
                     if start == 0 {
@@ -313,12 +322,20 @@ impl SessionPipeline {
                                 .downcast_ref::<gst::ClockTime>()
                                 .and_then(|s| s.to_running_time(pts))
                         })
-                        .is_some_and(|running| running.nseconds() < start);
-                    if early {
-                        gst::PadProbeReturn::Drop
-                    } else {
-                        gst::PadProbeReturn::Ok
+                        .filter(|running| running.nseconds() < start);
+                    let Some(running) = early else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    // Logged, so that how often a start meets this can be counted.
+                    let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n == 1 || n.is_multiple_of(100) {
+                        log::info!(
+                            "{}: dropped {n} buffer(s) from before the recording start ({running} before {})",
+                            pad.name(),
+                            gst::ClockTime::from_nseconds(start)
+                        );
                     }
+                    gst::PadProbeReturn::Drop
                 });
             }
         }
@@ -499,6 +516,20 @@ impl SessionPipeline {
         if let Some(handle) = lock(&self.watcher).take() {
             let _ = handle.join();
         }
+        if let Some(mut syncer) = lock(&self.syncer).take() {
+            syncer.stop();
+        }
+    }
+
+    /// The files the recorders write, from their sinks' locations.
+    fn recorded_files(&self) -> Vec<std::path::PathBuf> {
+        self.plan
+            .recorders
+            .iter()
+            .filter_map(|r| self.element(&r.sink))
+            .filter_map(|sink| sink.property::<Option<String>>("location"))
+            .map(std::path::PathBuf::from)
+            .collect()
     }
 
     /// How much has been recorded: the media time the gate let through, pauses left out.

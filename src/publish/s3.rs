@@ -6,6 +6,9 @@
 //! a restart the parts the server already holds are listed (ListParts) and only the missing
 //! or damaged ones are sent again. Completing checks the server's multipart ETag against
 //! the MD5s of our own parts, so a completed object is known to be exactly our file.
+//!
+//! Parts go three at a time: one request in flight leaves the link idle while each part's
+//! answer comes back, and on a path with latency that is most of the time.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -17,6 +20,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use base64::Engine;
+use futures_util::StreamExt as _;
 use md5::{Digest, Md5};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -39,6 +43,8 @@ const DEFAULT_PART: u64 = 8 * 1024 * 1024;
 const MAX_PART: u64 = 512 * 1024 * 1024;
 /// S3 allows at most this many parts per upload.
 const MAX_PARTS: u64 = 10_000;
+/// Parts in flight at once per file (each holds one part in memory).
+const PARALLEL_PARTS: usize = 3;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Deserialize)]
@@ -560,50 +566,28 @@ async fn multipart(
     );
     job.save_checkpoint(checkpoint).await?;
 
-    let mut md5s: Vec<[u8; 16]> = Vec::with_capacity(count as usize);
-    let mut etags = Vec::with_capacity(count as usize);
-    for number in 1..=count {
-        job.proceed().await?;
-        let offset = (number - 1) * part_size;
-        let len = part_size.min(file.size - offset);
-        let bytes = job.read_range(file, offset, len).await?;
-        let digest: [u8; 16] = Md5::digest(&bytes).into();
-        let md5_hex = hex(&digest);
-        md5s.push(digest);
-        // A part the server already holds intact is not sent again.
-        if held
-            .get(&number)
-            .is_some_and(|(etag, size)| *etag == md5_hex && *size == len)
-        {
-            etags.push(md5_hex);
-            job.add_done(len);
-            continue;
-        }
-        let mut url = object_url(config, object);
-        url.query_pairs_mut()
-            .append_pair("partNumber", &number.to_string())
-            .append_pair("uploadId", &upload_id);
-        let md5_b64 = base64::engine::general_purpose::STANDARD.encode(digest);
-        let request = signed(
-            config,
-            Method::PUT,
-            url,
-            &[("content-md5", md5_b64)],
-            &bytes,
-        )?;
-        let (headers, _) = send(
-            &job.http,
-            &format!("upload part {number}/{count}"),
-            request,
-            Some((job.body(bytes), len as usize)),
-        )
-        .await?;
-        check_etag(&headers, &md5_hex, &format!("part {number}"))?;
-        etags.push(md5_hex);
+    let upload = Upload {
+        job,
+        config,
+        file,
+        object,
+        upload_id: &upload_id,
+        part_size,
+    };
+    let mut parts = futures_util::stream::iter(1..=count)
+        .map(|number| upload.put_part(number, held.get(&number)))
+        .buffer_unordered(PARALLEL_PARTS);
+    let mut md5s = BTreeMap::new();
+    while let Some(done) = parts.next().await {
+        let (number, digest, len) = done?;
+        md5s.insert(number, digest);
         job.add_done(len);
         // Progress is durable per part, so a restart reports where it really stands.
         job.save_checkpoint(checkpoint).await?;
     }
+    drop(parts);
+    let md5s: Vec<[u8; 16]> = md5s.into_values().collect();
+    let etags: Vec<String> = md5s.iter().map(|d| hex(d)).collect();
 
     let mut body = String::from("<CompleteMultipartUpload>");
     for (i, etag) in etags.iter().enumerate() {
@@ -639,6 +623,62 @@ async fn multipart(
         }
     }
     Ok(())
+}
+
+/// One file's multipart upload, shared by the parts in flight.
+struct Upload<'a> {
+    job: &'a Job,
+    config: &'a Config,
+    file: &'a PackageFile,
+    object: &'a str,
+    upload_id: &'a str,
+    part_size: u64,
+}
+
+impl Upload<'_> {
+    /// Sends part `number` (from 1) unless the server already `held` it intact; returns its
+    /// number, MD5 and length.
+    async fn put_part(
+        &self,
+        number: u64,
+        held: Option<&(String, u64)>,
+    ) -> Result<(u64, [u8; 16], u64), Failure> {
+        let Upload {
+            job, config, file, ..
+        } = *self;
+        job.proceed().await?;
+        let offset = (number - 1) * self.part_size;
+        let len = self.part_size.min(file.size - offset);
+        let bytes = job.read_range(file, offset, len).await?;
+        let digest: [u8; 16] = Md5::digest(&bytes).into();
+        let md5_hex = hex(&digest);
+        // A part the server already holds intact is not sent again.
+        if held.is_some_and(|(etag, size)| *etag == md5_hex && *size == len) {
+            return Ok((number, digest, len));
+        }
+        let count = file.size.div_ceil(self.part_size);
+        let mut url = object_url(config, self.object);
+        url.query_pairs_mut()
+            .append_pair("partNumber", &number.to_string())
+            .append_pair("uploadId", self.upload_id);
+        let md5_b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+        let request = signed(
+            config,
+            Method::PUT,
+            url,
+            &[("content-md5", md5_b64)],
+            &bytes,
+        )?;
+        let (headers, _) = send(
+            &job.http,
+            &format!("upload part {number}/{count}"),
+            request,
+            Some((job.body(bytes), len as usize)),
+        )
+        .await?;
+        check_etag(&headers, &md5_hex, &format!("part {number}"))?;
+        Ok((number, digest, len))
+    }
 }
 
 /// S3's ETag of a multipart object: MD5 of the parts' MD5s, a dash, the part count.

@@ -9,6 +9,7 @@
 //! power cut never rolls back a committed schedule change or a recording's bookkeeping.
 
 pub mod audit;
+pub mod backup;
 pub mod graphs;
 mod migrations;
 pub mod packages;

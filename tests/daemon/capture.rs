@@ -55,26 +55,7 @@ pub async fn finished_package(d: &TestDaemon, id: &str) -> Value {
     }
 }
 
-pub fn ffprobe(path: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+pub use crate::common::probe::ffprobe;
 
 /// Presentation times of one stream's packets (`v` or `a`), sorted.
 pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {

@@ -10,6 +10,9 @@ use md5::{Digest as _, Md5};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+#[path = "../support/probe.rs"]
+pub mod probe;
+
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
 /// Throttling limits high enough that tests sending many wrong passwords on purpose (the
@@ -198,6 +201,11 @@ impl TestDaemon {
 
     pub fn delete(&self, path: &str) -> Request {
         self.request(Method::DELETE, path)
+    }
+
+    /// A form posted as the admin: the shape of most state-changing calls.
+    pub async fn admin_post(&self, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        self.post(path).admin().form(pairs).send().await
     }
 
     /// Creates a user with one role; returns its id.

@@ -109,10 +109,10 @@ async fn file_routes_refuse_traversal_symlinks_and_header_injection() {
     ] {
         let output = json!({"entry": "stolen", "type": "text/plain", "file": file}).to_string();
         let reply = d
-            .post(&format!("/api/1/capture/mediaPackages/{id}/outputs"))
-            .admin()
-            .form(&[("output", output.as_str())])
-            .send()
+            .admin_post(
+                &format!("/api/1/capture/mediaPackages/{id}/outputs"),
+                &[("output", output.as_str())],
+            )
             .await;
         assert_refused(
             &reply,
@@ -199,10 +199,10 @@ async fn file_routes_refuse_traversal_symlinks_and_header_injection() {
     std::fs::write(dir.join(evil), "harmless").unwrap();
     let output = json!({"entry": "notes", "type": "text/plain", "file": evil}).to_string();
     let reply = d
-        .post(&format!("/api/1/capture/mediaPackages/{id}/outputs"))
-        .admin()
-        .form(&[("output", output.as_str())])
-        .send()
+        .admin_post(
+            &format!("/api/1/capture/mediaPackages/{id}/outputs"),
+            &[("output", output.as_str())],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let reply = d
@@ -221,10 +221,10 @@ async fn file_routes_refuse_traversal_symlinks_and_header_injection() {
         json!({"entry": "x", "type": "text/plain\r\nX-Injected: 1", "file": "recording.mp4"})
             .to_string();
     let reply = d
-        .post(&format!("/api/1/capture/mediaPackages/{id}/outputs"))
-        .admin()
-        .form(&[("output", output.as_str())])
-        .send()
+        .admin_post(
+            &format!("/api/1/capture/mediaPackages/{id}/outputs"),
+            &[("output", output.as_str())],
+        )
         .await;
     assert_refused(&reply, "MIME injection", &["packages.invalid"]);
 
@@ -308,18 +308,15 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
     ] {
         let body = format!(r#"{{"templateID":"small","duration":{duration}}}"#);
         let reply = d
-            .post("/api/1/capture/start")
-            .admin()
-            .form(&[("captureRequest", body.as_str())])
-            .send()
+            .admin_post("/api/1/capture/start", &[("captureRequest", body.as_str())])
             .await;
         assert_refused(&reply, &format!("duration {duration}"), codes);
     }
     let reply = d
-        .post("/api/1/capture/extend")
-        .admin()
-        .form(&[("duration", "-9223372036854775808")])
-        .send()
+        .admin_post(
+            "/api/1/capture/extend",
+            &[("duration", "-9223372036854775808")],
+        )
         .await;
     assert!(reply.status.is_client_error(), "{}", reply.text);
 
@@ -327,10 +324,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
     let tags: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
     let body = json!({"templateID": "small", "tags": tags}).to_string();
     let reply = d
-        .post("/api/1/capture/start")
-        .admin()
-        .form(&[("captureRequest", body.as_str())])
-        .send()
+        .admin_post("/api/1/capture/start", &[("captureRequest", body.as_str())])
         .await;
     assert_refused(&reply, "51 tags", &["capture.invalid_request"]);
     let million = format!(
@@ -360,10 +354,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
             r#"{{"title":"x","templateID":"small","startTime":{start_time},"stopTime":{stop_time}}}"#
         );
         let reply = d
-            .post("/api/1/scheduler/events")
-            .admin()
-            .form(&[("event", body.as_str())])
-            .send()
+            .admin_post("/api/1/scheduler/events", &[("event", body.as_str())])
             .await;
         assert_refused(
             &reply,
@@ -375,10 +366,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
         "startTime": crate::store_now() + 3_600_000, "duration": 10_000})
     .to_string();
     let reply = d
-        .post("/api/1/scheduler/groups")
-        .admin()
-        .form(&[("group", group.as_str())])
-        .send()
+        .admin_post("/api/1/scheduler/groups", &[("group", group.as_str())])
         .await;
     // Occurrences every second overlap each other; either way it is refused, quickly.
     assert_refused(
@@ -392,10 +380,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
         "startTime": crate::store_now() + 3_600_000, "duration": 10_000})
     .to_string();
     let reply = d
-        .post("/api/1/scheduler/groups")
-        .admin()
-        .form(&[("group", group.as_str())])
-        .send()
+        .admin_post("/api/1/scheduler/groups", &[("group", group.as_str())])
         .await;
     assert_refused(&reply, "non-ASCII rrule", &["schedule.invalid"]);
 
@@ -438,10 +423,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
         "startTime": crate::store_now() + 7_200_000, "stopTime": crate::store_now() + 7_300_000})
     .to_string();
     let reply = d
-        .post("/api/1/scheduler/events")
-        .admin()
-        .form(&[("event", event.as_str())])
-        .send()
+        .admin_post("/api/1/scheduler/events", &[("event", event.as_str())])
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let event_id = reply.body["id"].as_str().unwrap().to_string();
@@ -454,10 +436,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
     let ics = d.get("/api/1/scheduler/calendar.ics").admin().send().await;
     assert!(ics.text.contains("📹"), "{}", ics.text);
     let unit = d
-        .post("/api/1/settings/unitName")
-        .admin()
-        .form(&[("value", title)])
-        .send()
+        .admin_post("/api/1/settings/unitName", &[("value", title)])
         .await;
     assert!(
         unit.status == StatusCode::OK || unit.code() == "settings.invalid_value",
@@ -469,10 +448,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
             "startTime": crate::store_now() + 9_000_000, "stopTime": crate::store_now() + 9_100_000})
         .to_string();
         let reply = d
-            .post("/api/1/scheduler/events")
-            .admin()
-            .form(&[("event", event.as_str())])
-            .send()
+            .admin_post("/api/1/scheduler/events", &[("event", event.as_str())])
             .await;
         assert_refused(&reply, &format!("title {bad:?}"), &["schedule.invalid"]);
     }
@@ -516,10 +492,7 @@ async fn absurd_numbers_unicode_huge_and_malformed_bodies_get_clear_4xx() {
         ),
     ] {
         let reply = d
-            .post("/api/1/capture/start")
-            .admin()
-            .form(&[(field, value)])
-            .send()
+            .admin_post("/api/1/capture/start", &[(field, value)])
             .await;
         assert_refused(
             &reply,
@@ -790,10 +763,7 @@ fn the_fuzz_corpus_and_mutations_of_it_keep_every_invariant() {
 async fn write_unit_name(d: &TestDaemon, name: &str) -> (Reply, Duration) {
     let started = std::time::Instant::now();
     let reply = d
-        .post("/api/1/settings/unitName")
-        .admin()
-        .form(&[("value", name)])
-        .send()
+        .admin_post("/api/1/settings/unitName", &[("value", name)])
         .await;
     (reply, started.elapsed())
 }

@@ -15,10 +15,7 @@ const HOUR: i64 = 3_600_000;
 
 async fn schedule(d: &TestDaemon, event: Value) -> Reply {
     let body = event.to_string();
-    d.post("/api/1/scheduler/events")
-        .admin()
-        .form(&[("event", body.as_str())])
-        .send()
+    d.admin_post("/api/1/scheduler/events", &[("event", body.as_str())])
         .await
 }
 
@@ -110,10 +107,10 @@ async fn events_are_checked_conflicts_named_and_groups_expanded() {
         assert_eq!(r.body["params"]["field"], field, "{bad}: {}", r.text);
     }
     let missing = d
-        .post("/api/1/scheduler/events")
-        .admin()
-        .form(&[("event", "{\"title\": \"x\"}")])
-        .send()
+        .admin_post(
+            "/api/1/scheduler/events",
+            &[("event", "{\"title\": \"x\"}")],
+        )
         .await;
     assert_eq!(
         missing.status,
@@ -122,10 +119,7 @@ async fn events_are_checked_conflicts_named_and_groups_expanded() {
         missing.text
     );
     let not_json = d
-        .post("/api/1/scheduler/events")
-        .admin()
-        .form(&[("event", "{nope")])
-        .send()
+        .admin_post("/api/1/scheduler/events", &[("event", "{nope")])
         .await;
     assert_eq!(
         (not_json.status, not_json.code()),
@@ -136,21 +130,21 @@ async fn events_are_checked_conflicts_named_and_groups_expanded() {
     let b = schedule(&d, json!({"title": "Biology", "templateID": "lecture", "startTime": base + 2 * HOUR, "stopTime": base + 3 * HOUR})).await;
     let b_id = id_of(&b);
     let onto = d
-        .post(&format!("/api/1/scheduler/events/{b_id}"))
-        .admin()
-        .form(&[("event", &json!({"startTime": base + 30 * MIN}).to_string())])
-        .send()
+        .admin_post(
+            &format!("/api/1/scheduler/events/{b_id}"),
+            &[("event", &json!({"startTime": base + 30 * MIN}).to_string())],
+        )
         .await;
     assert_eq!(onto.code(), "schedule.overlap", "{}", onto.text);
     let moved = d
-        .post(&format!("/api/1/scheduler/events/{b_id}"))
-        .admin()
-        .form(&[(
-            "event",
-            &json!({"startTime": base + HOUR, "title": "Biology II", "outcome": "completed"})
-                .to_string(),
-        )])
-        .send()
+        .admin_post(
+            &format!("/api/1/scheduler/events/{b_id}"),
+            &[(
+                "event",
+                &json!({"startTime": base + HOUR, "title": "Biology II", "outcome": "completed"})
+                    .to_string(),
+            )],
+        )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
     assert_eq!(
@@ -194,10 +188,7 @@ async fn events_are_checked_conflicts_named_and_groups_expanded() {
     })
     .to_string();
     let g = d
-        .post("/api/1/scheduler/groups")
-        .admin()
-        .form(&[("group", group.as_str())])
-        .send()
+        .admin_post("/api/1/scheduler/groups", &[("group", group.as_str())])
         .await;
     assert_eq!(g.status, StatusCode::CREATED, "{}", g.text);
     let g_id = id_of(&g);
@@ -222,13 +213,13 @@ async fn events_are_checked_conflicts_named_and_groups_expanded() {
         .await;
     assert_eq!(listed.headers["x-total-count"], "5");
     let changed = d
-        .post(&format!("/api/1/scheduler/groups/{g_id}"))
-        .admin()
-        .form(&[(
-            "group",
-            &json!({"rrule": "FREQ=WEEKLY;COUNT=3"}).to_string(),
-        )])
-        .send()
+        .admin_post(
+            &format!("/api/1/scheduler/groups/{g_id}"),
+            &[(
+                "group",
+                &json!({"rrule": "FREQ=WEEKLY;COUNT=3"}).to_string(),
+            )],
+        )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
     assert_eq!(changed.body["events"].as_array().unwrap().len(), 2);
@@ -236,11 +227,12 @@ async fn events_are_checked_conflicts_named_and_groups_expanded() {
         changed.body["events"][0]["id"], events[0]["id"],
         "an unmoved occurrence keeps its id"
     );
+    let bad_rule = json!({"rrule": "FREQ=FORTNIGHTLY", "templateID": "lecture", "startTime": first, "duration": HOUR});
     let bad_rule = d
-        .post("/api/1/scheduler/groups")
-        .admin()
-        .form(&[("group", &json!({"rrule": "FREQ=FORTNIGHTLY", "templateID": "lecture", "startTime": first, "duration": HOUR}).to_string())])
-        .send()
+        .admin_post(
+            "/api/1/scheduler/groups",
+            &[("group", &bad_rule.to_string())],
+        )
         .await;
     assert_eq!(
         (bad_rule.code(), bad_rule.body["params"]["field"].as_str()),
@@ -360,10 +352,7 @@ async fn the_calendar_round_trips_and_a_broken_one_imports_nothing() {
         );
     }
     let imported = d
-        .post("/api/1/scheduler/calendar")
-        .admin()
-        .form(&[("ics", ics.as_str())])
-        .send()
+        .admin_post("/api/1/scheduler/calendar", &[("ics", ics.as_str())])
         .await;
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
     assert_eq!(
@@ -395,10 +384,7 @@ async fn the_calendar_round_trips_and_a_broken_one_imports_nothing() {
     // The same calendar again, from a URL this time: nothing changes.
     let server = serve_once(ics.clone()).await;
     let again = d
-        .post("/api/1/scheduler/calendar")
-        .admin()
-        .form(&[("url", server.as_str())])
-        .send()
+        .admin_post("/api/1/scheduler/calendar", &[("url", server.as_str())])
         .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     assert_eq!(
@@ -424,10 +410,7 @@ async fn the_calendar_round_trips_and_a_broken_one_imports_nothing() {
     );
     for bad in ["hello", truncated.as_str()] {
         let r = d
-            .post("/api/1/scheduler/calendar")
-            .admin()
-            .form(&[("ics", bad)])
-            .send()
+            .admin_post("/api/1/scheduler/calendar", &[("ics", bad)])
             .await;
         assert_eq!(
             (r.status, r.code()),
@@ -437,20 +420,20 @@ async fn the_calendar_round_trips_and_a_broken_one_imports_nothing() {
         );
     }
     let r = d
-        .post("/api/1/scheduler/calendar")
-        .admin()
-        .form(&[("url", "file:///etc/passwd")])
-        .send()
+        .admin_post(
+            "/api/1/scheduler/calendar",
+            &[("url", "file:///etc/passwd")],
+        )
         .await;
     assert_eq!(
         (r.code(), r.body["params"]["field"].as_str()),
         ("schedule.invalid", Some("url"))
     );
     let r = d
-        .post("/api/1/scheduler/calendar")
-        .admin()
-        .form(&[("url", "http://127.0.0.1:9/none.ics")])
-        .send()
+        .admin_post(
+            "/api/1/scheduler/calendar",
+            &[("url", "http://127.0.0.1:9/none.ics")],
+        )
         .await;
     assert_eq!(
         (r.status, r.code()),
@@ -458,12 +441,7 @@ async fn the_calendar_round_trips_and_a_broken_one_imports_nothing() {
         "{}",
         r.text
     );
-    let r = d
-        .post("/api/1/scheduler/calendar")
-        .admin()
-        .form(&[])
-        .send()
-        .await;
+    let r = d.admin_post("/api/1/scheduler/calendar", &[]).await;
     assert_eq!(r.code(), "request.missing_param");
     let count = d
         .get("/api/1/scheduler/events")

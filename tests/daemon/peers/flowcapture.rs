@@ -18,6 +18,8 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use serde_json::{Map, Value, json};
 
+use super::kit::{FailNext, Server, Violations};
+
 pub const EMAIL: &str = "capture@uni.example";
 pub const API_KEY: &str = "fc-key-5f0c2a9e71d34b88";
 /// The folder tests publish to, in production 7.
@@ -64,14 +66,13 @@ struct Presigned {
 struct Inner {
     tokens: HashSet<String>,
     next_id: u64,
-    violations: Vec<String>,
+    violations: Violations,
     auth_failures: usize,
     uploads: HashMap<String, Upload>,
     presigned: HashMap<String, Presigned>,
     assets: Vec<Asset>,
-    /// PUTs still to answer with 500.
-    fail_puts: usize,
-    failed_puts: usize,
+    /// PUTs to answer with 500.
+    fail_puts: FailNext,
     /// (filename, part number) of every PUT that was stored.
     stored_parts: Vec<(String, u32)>,
     in_flight: usize,
@@ -90,8 +91,7 @@ impl Inner {
 
     /// Records a violation and answers it the way the service would.
     fn refuse(&mut self, status: StatusCode, what: String) -> Response {
-        self.violations.push(what.clone());
-        error(status, &what)
+        error(status, &self.violations.record(what))
     }
 
     fn refused(&mut self, status: StatusCode, what: String) -> Refused {
@@ -112,37 +112,36 @@ pub struct Peer {
     /// The API root to configure as `baseUrl`.
     pub base_url: String,
     inner: Shared,
-    server: tokio::task::JoinHandle<()>,
+    _server: Server,
 }
 
 impl Peer {
     pub async fn start() -> Peer {
         let inner: Shared = Arc::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let api = Router::new()
-            .route("/authenticate/api", post(authenticate))
-            .route("/get/groups", post(groups))
-            .route("/get/projects", post(projects))
-            .route("/upload/asset/init", post(init))
-            .route("/upload/asset/part", post(part))
-            .route("/upload/asset/abort", post(abort))
-            .route("/upload/asset/complete", post(complete))
-            .route("/complete/upload", post(complete_upload))
-            .route("/update/asset", post(update_asset))
-            .route("/create/comment", post(create_comment));
-        let app = Router::new()
-            .nest("/api/v2", api)
-            .route("/s3/{*key}", put(put_part))
-            .fallback(unknown)
-            .with_state((inner.clone(), origin.clone()));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let state = inner.clone();
+        let server = Server::start(|origin| {
+            let api = Router::new()
+                .route("/authenticate/api", post(authenticate))
+                .route("/get/groups", post(groups))
+                .route("/get/projects", post(projects))
+                .route("/upload/asset/init", post(init))
+                .route("/upload/asset/part", post(part))
+                .route("/upload/asset/abort", post(abort))
+                .route("/upload/asset/complete", post(complete))
+                .route("/complete/upload", post(complete_upload))
+                .route("/update/asset", post(update_asset))
+                .route("/create/comment", post(create_comment));
+            Router::new()
+                .nest("/api/v2", api)
+                .route("/s3/{*key}", put(put_part))
+                .fallback(unknown)
+                .with_state((state, origin.to_string()))
+        })
+        .await;
         Peer {
-            base_url: format!("{origin}/api/v2"),
+            base_url: format!("{}/api/v2", server.origin),
             inner,
-            server,
+            _server: server,
         }
     }
 
@@ -151,7 +150,7 @@ impl Peer {
     }
 
     pub fn violations(&self) -> Vec<String> {
-        self.lock().violations.clone()
+        self.lock().violations.list()
     }
 
     /// Assets in the order they were created.
@@ -161,11 +160,11 @@ impl Peer {
 
     /// Makes the next `n` part PUTs answer 500 (after reading the body, as S3 does).
     pub fn fail_next_puts(&self, n: usize) {
-        self.lock().fail_puts = n;
+        self.lock().fail_puts.arm(n);
     }
 
     pub fn failed_puts(&self) -> usize {
-        self.lock().failed_puts
+        self.lock().fail_puts.failed()
     }
 
     /// (filename, part number) of every part PUT that was stored, in arrival order.
@@ -201,12 +200,6 @@ impl Peer {
 
     pub fn repeated_completes(&self) -> usize {
         self.lock().repeated_completes
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -609,9 +602,7 @@ async fn put_part(
             format!("{what}: Content-MD5 does not match the body (BadDigest)"),
         );
     }
-    if inner.fail_puts > 0 {
-        inner.fail_puts -= 1;
-        inner.failed_puts += 1;
+    if inner.fail_puts.fire() {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError");
     }
     let etag = format!("\"{}\"", md5_hex(&body));
@@ -725,7 +716,7 @@ async fn complete(State((inner, _)): Ctx, headers: HeaderMap, body: axum::body::
     {
         inner
             .violations
-            .push(format!("{endpoint}: a second asset for {filename}"));
+            .record(format!("{endpoint}: a second asset for {filename}"));
     }
     let id = inner.id() + 50_000;
     inner.uploads.get_mut(&upload_id).unwrap().asset = Some(id);

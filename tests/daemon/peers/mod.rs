@@ -1,4 +1,5 @@
 //! Protocol peers: the services castd publishes to, on loopback, checking every request.
 
 pub mod flowcapture;
+pub mod kit;
 pub mod opencast;

@@ -22,6 +22,8 @@ use quick_xml::escape::escape;
 use quick_xml::events::Event;
 use serde_json::json;
 
+use super::kit::{FailNext, Server, Violations};
+
 pub const USERNAME: &str = "capture-agent";
 pub const PASSWORD: &str = "oc-ingest-7d41e0";
 /// Workflow definitions the server offers: (id, title).
@@ -109,22 +111,20 @@ struct Package {
 struct Inner {
     packages: HashMap<String, Package>,
     next_workflow: u64,
-    violations: Vec<String>,
+    violations: Violations,
     auth_failures: usize,
     created: usize,
     tracks: Vec<Track>,
     attachments: Vec<Track>,
     catalogs: Vec<Catalog>,
     ingests: Vec<Ingest>,
-    /// addTrack calls still to answer with 500.
-    fail_tracks: usize,
-    failed_tracks: usize,
+    /// addTrack calls to answer with 500.
+    fail_tracks: FailNext,
 }
 
 impl Inner {
     fn refuse(&mut self, status: StatusCode, what: String) -> Response {
-        self.violations.push(what.clone());
-        (status, what).into_response()
+        (status, self.violations.record(what)).into_response()
     }
 }
 
@@ -135,37 +135,36 @@ pub struct Peer {
     /// The server URL to configure as `url`.
     pub url: String,
     inner: Shared,
-    server: tokio::task::JoinHandle<()>,
+    _server: Server,
 }
 
 impl Peer {
     pub async fn start() -> Peer {
         let inner: Shared = Arc::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let app = Router::new()
-            .route("/info/me.json", get(me))
-            .route("/workflow/definitions.json", get(definitions))
-            .route(
-                "/workflow/mediaPackage/{id}/currentInstance.json",
-                get(current_instance),
-            )
-            .route("/ingest/createMediaPackage", get(create))
-            .route("/ingest/addDCCatalog", post(add_catalog))
-            .route("/ingest/addTrack", post(add_track))
-            .route("/ingest/addAttachment", post(add_attachment))
-            .route("/ingest/ingest", post(ingest_default))
-            .route("/ingest/ingest/{workflow}", post(ingest))
-            .fallback(unknown)
-            .layer(DefaultBodyLimit::max(1 << 30))
-            .with_state((inner.clone(), origin.clone()));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let state = inner.clone();
+        let server = Server::start(|origin| {
+            Router::new()
+                .route("/info/me.json", get(me))
+                .route("/workflow/definitions.json", get(definitions))
+                .route(
+                    "/workflow/mediaPackage/{id}/currentInstance.json",
+                    get(current_instance),
+                )
+                .route("/ingest/createMediaPackage", get(create))
+                .route("/ingest/addDCCatalog", post(add_catalog))
+                .route("/ingest/addTrack", post(add_track))
+                .route("/ingest/addAttachment", post(add_attachment))
+                .route("/ingest/ingest", post(ingest_default))
+                .route("/ingest/ingest/{workflow}", post(ingest))
+                .fallback(unknown)
+                .layer(DefaultBodyLimit::max(1 << 30))
+                .with_state((state, origin.to_string()))
+        })
+        .await;
         Peer {
-            url: origin,
+            url: server.origin.clone(),
             inner,
-            server,
+            _server: server,
         }
     }
 
@@ -174,7 +173,7 @@ impl Peer {
     }
 
     pub fn violations(&self) -> Vec<String> {
-        self.lock().violations.clone()
+        self.lock().violations.list()
     }
 
     pub fn auth_failures(&self) -> usize {
@@ -206,17 +205,11 @@ impl Peer {
 
     /// Makes the next `n` addTrack calls answer 500 (after reading the whole upload).
     pub fn fail_next_tracks(&self, n: usize) {
-        self.lock().fail_tracks = n;
+        self.lock().fail_tracks.arm(n);
     }
 
     pub fn failed_tracks(&self) -> usize {
-        self.lock().failed_tracks
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.server.abort();
+        self.lock().fail_tracks.failed()
     }
 }
 
@@ -751,9 +744,7 @@ fn add_media(State((inner, origin)): Ctx, kind: Kind, headers: HeaderMap, body: 
     }
     let endpoint = kind.endpoint();
     let mut inner = inner.lock().unwrap();
-    if kind == Kind::Track && inner.fail_tracks > 0 {
-        inner.fail_tracks -= 1;
-        inner.failed_tracks += 1;
+    if kind == Kind::Track && inner.fail_tracks.fire() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
     }
     let content_type = headers
