@@ -352,10 +352,7 @@ mod tests {
         assert!(apply_staged(&database).unwrap());
         assert!(replaced_path(&database).exists());
         let restored = Store::open(&database).unwrap();
-        let settings = restored
-            .read(crate::store::settings::all)
-            .await
-            .unwrap();
+        let settings = restored.read(crate::store::settings::all).await.unwrap();
         assert_eq!(settings["unitName"], "Hall 3");
         assert!(!apply_staged(&database).unwrap());
     }

@@ -155,6 +155,13 @@ fn packets(path: &Path, stream: &str) -> Vec<(f64, f64)> {
         .arg(path)
         .output()
         .unwrap();
+    // An unreadable file must fail the caller, not read back as "no frames".
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut list: Vec<(f64, f64)> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {

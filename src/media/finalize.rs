@@ -108,6 +108,7 @@ pub fn faststart(path: &Path) -> Result<(), String> {
             && mux_for_pads
                 .request_pad_simple(template)
                 .is_some_and(|mux_pad| {
+                    keep_first_caps_unless_the_format_changes(&mux_pad);
                     parse
                         .static_pad("src")
                         .is_some_and(|p| p.link(&mux_pad).is_ok())
@@ -132,6 +133,44 @@ pub fn faststart(path: &Path) -> Result<(), String> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// qtdemux reads a fragmented MP4 fragment by fragment and announces the video's caps
+/// again for many of them, alternating between the real frame rate and 0/1 ("variable");
+/// mp4mux writes a new sample description for every caps it is given, and a ten-minute
+/// lecture ended up with over a thousand identical ones, which FFmpeg-based players refuse
+/// ("invalid STSD entries"). Caps that differ from the first ones only in the frame rate
+/// describe the same stream and are dropped here; a real change (another size, other codec
+/// data) still reaches the muxer.
+fn keep_first_caps_unless_the_format_changes(mux_pad: &gst::Pad) {
+    let first: std::sync::Mutex<Option<gst::Structure>> = std::sync::Mutex::new(None);
+    mux_pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(caps) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(format) = caps.caps().structure(0).map(without_frame_rate) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut first = first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match first.as_ref() {
+            Some(seen) if *seen == format => gst::PadProbeReturn::Drop,
+            _ => {
+                *first = Some(format);
+                gst::PadProbeReturn::Ok
+            }
+        }
+    });
+}
+
+fn without_frame_rate(structure: &gst::StructureRef) -> gst::Structure {
+    let mut copy = structure.to_owned();
+    copy.remove_field("framerate");
+    copy
 }
 
 /// Duration of a media file, from its demuxer.

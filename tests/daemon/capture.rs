@@ -55,7 +55,7 @@ pub async fn finished_package(d: &TestDaemon, id: &str) -> Value {
     }
 }
 
-pub use crate::common::probe::ffprobe;
+pub use crate::common::probe::{ffprobe, sample_descriptions};
 
 /// Presentation times of one stream's packets (`v` or `a`), sorted.
 pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
@@ -73,6 +73,13 @@ pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
         .arg(path)
         .output()
         .unwrap();
+    // An unreadable file must fail the caller, not read back as "no frames".
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
@@ -90,6 +97,9 @@ pub fn assert_continuous(file: &Path, wall: f64, tolerance: f64, max_gap: f64) -
         (duration - wall).abs() < tolerance,
         "recorded {duration} s of {wall} s"
     );
+    for (track, entries) in sample_descriptions(file) {
+        assert_eq!(entries, 1, "{track}: {entries} sample descriptions");
+    }
     let times = packet_times(file, "v:0");
     let largest_gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     assert!(
@@ -183,6 +193,13 @@ async fn start_and_stop_make_a_complete_package_with_video_and_audio() {
         "file {duration} s, recorded {recorded} s"
     );
     assert!((seconds(&video["duration"]) - seconds(&audio["duration"])).abs() <= AAC_FRAME * 1.5);
+    let mut descriptions = sample_descriptions(&file);
+    descriptions.sort();
+    assert_eq!(
+        descriptions,
+        [("soun".to_string(), 1), ("vide".to_string(), 1)],
+        "one sample description per track"
+    );
     // fast-start: the index comes before the media
     let head = std::fs::read(&file).unwrap();
     let moov = head.windows(4).position(|w| w == b"moov").unwrap();
@@ -210,6 +227,31 @@ async fn start_and_stop_make_a_complete_package_with_video_and_audio() {
         d.get("/api/1/status/capture").admin().send().await.body,
         json!({"state": "idle"})
     );
+}
+
+/// The built-in lecture template (1280×720, x264 `veryfast`): reading its fragmented
+/// recording back, the demuxer announced the video's caps again fragment after fragment
+/// (alternating the frame rate with 0/1), and the finished file got a sample description
+/// for each: over 1,024 after ten minutes, which FFmpeg refuses to open.
+#[tokio::test]
+async fn a_lecture_recording_has_one_sample_description_per_track() {
+    let d = TestDaemon::start().await;
+    let reply = start(&d, json!({"templateID": "lecture"})).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let id = reply.body["sessionID"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    action(&d, "stop").await;
+    let package = finished_package(&d, &id).await;
+    assert_eq!(package["state"], "complete", "{package}");
+    let file = main_file(&package);
+    let mut descriptions = sample_descriptions(&file);
+    descriptions.sort();
+    assert_eq!(
+        descriptions,
+        [("soun".to_string(), 1), ("vide".to_string(), 1)]
+    );
+    let frames = packet_times(&file, "v:0").len();
+    assert!(frames >= 150, "{frames} video frames read back");
 }
 
 #[tokio::test]

@@ -35,3 +35,47 @@ pub fn try_ffprobe(path: &Path) -> Result<Value, String> {
 pub fn ffprobe(path: &Path) -> Value {
     try_ffprobe(path).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The number of sample descriptions (`stsd` entries) of each track of an MP4, by handler
+/// (`vide`, `soun`). One per track is what a recording of one stream should have; FFmpeg
+/// refuses a track with more than 1,024.
+pub fn sample_descriptions(path: &Path) -> Vec<(String, u32)> {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut found = Vec::new();
+    walk_boxes(&data, &mut String::new(), &mut found);
+    found
+}
+
+/// Walks the boxes in `data`, descending into the containers on the way to `stsd`.
+fn walk_boxes(data: &[u8], handler: &mut String, found: &mut Vec<(String, u32)>) {
+    let mut at = 0usize;
+    while at + 8 <= data.len() {
+        let size32 = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &data[at + 4..at + 8];
+        let (size, header) = match size32 {
+            0 => (data.len() - at, 8),
+            1 if at + 16 <= data.len() => (
+                u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap()) as usize,
+                16,
+            ),
+            n => (n, 8),
+        };
+        if size < header || at + size > data.len() {
+            return;
+        }
+        let body = &data[at + header..at + size];
+        match kind {
+            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" => walk_boxes(body, handler, found),
+            // Full box: version and flags, pre_defined, then the handler type.
+            b"hdlr" if body.len() >= 12 => {
+                *handler = String::from_utf8_lossy(&body[8..12]).into_owned();
+            }
+            b"stsd" if body.len() >= 8 => found.push((
+                handler.clone(),
+                u32::from_be_bytes(body[4..8].try_into().unwrap()),
+            )),
+            _ => {}
+        }
+        at += size;
+    }
+}
