@@ -186,12 +186,13 @@ fn integrity(data_dir: &Path) -> String {
         .expect("integrity_check runs")
 }
 
-/// What /proc says about a process: open fds, threads, resident set (KiB).
+/// What /proc says about a process: open fds, threads, resident set and its peak (KiB).
 #[derive(Debug, Clone, Copy, Default)]
 struct ProcFigures {
     fds: usize,
     threads: u64,
     rss_kib: u64,
+    peak_rss_kib: u64,
 }
 
 fn proc_figures(pid: u32) -> ProcFigures {
@@ -211,6 +212,7 @@ fn proc_figures(pid: u32) -> ProcFigures {
         fds,
         threads: field("Threads:"),
         rss_kib: field("VmRSS:"),
+        peak_rss_kib: field("VmHWM:"),
     }
 }
 
@@ -1186,7 +1188,14 @@ async fn long_recording_av_drift() {
     assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
     let p = finished_package(&d, &id, Duration::from_secs(600)).await;
     assert_eq!(p["state"], "complete", "{p}");
+    // After the fast-start rewrite, which once held the whole file in memory.
+    let finished = proc_figures(pid);
     let file = main_file(&p);
+    let size_mib = std::fs::metadata(&file).map_or(0, |m| m.len()) >> 20;
+    println!(
+        "long recording: file {size_mib} MiB; castd peak RSS {} KiB while recording, {} KiB after finishing it",
+        after.peak_rss_kib, finished.peak_rss_kib
+    );
     let video = packets(&file, "v:0");
     let audio = packets(&file, "a:0");
     let end = |list: &[(f64, f64)]| list.last().map_or(f64::NAN, |(pts, dur)| pts + dur);

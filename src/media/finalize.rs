@@ -46,6 +46,9 @@ fn run_to_end(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String>
     result
 }
 
+/// How far one stream may run ahead of another while a recording is rewritten.
+const REMUX_QUEUE: Duration = Duration::from_secs(30);
+
 fn make(factory: &str) -> Result<gst::Element, String> {
     gst::ElementFactory::make(factory)
         .build()
@@ -91,11 +94,15 @@ pub fn faststart(path: &Path) -> Result<(), String> {
         };
         let Ok(parse) = make(parser) else { return };
         let queue = make("queue").expect("queue exists");
-        // Unbounded: one stream may run ahead of the other by a whole fragment or a gap,
-        // and a full queue would stall the demuxer feeding both.
+        // Bounded by time only. The demuxer reads at disk speed and the muxer takes a
+        // sample only when every stream has one, so an unbounded queue ended up holding
+        // nearly the whole file (234 MB of RAM for a 236 MB ten-minute lecture: a six-hour
+        // one would not fit). The bound must still let one stream run ahead of the other
+        // by a fragment or more without stalling the demuxer that feeds both; recordings
+        // interleave every second, so 30 s is ample and costs at most 30 s of media.
         queue.set_property("max-size-buffers", 0u32);
         queue.set_property("max-size-bytes", 0u32);
-        queue.set_property("max-size-time", 0u64);
+        queue.set_property("max-size-time", REMUX_QUEUE.as_nanos() as u64);
         if pipeline.add_many([&queue, &parse]).is_err() {
             return;
         }
