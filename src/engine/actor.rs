@@ -915,7 +915,7 @@ impl Actor {
         }
         let tx = self.tx.clone();
         let session_id = id.to_string();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("castd-finalise".into())
             .spawn(move || {
                 let (outputs, problems) = finalize_outputs(&dir, &recorders, &root);
@@ -924,8 +924,18 @@ impl Actor {
                     outputs,
                     problems,
                 });
-            })
-            .expect("a thread can be started");
+            });
+        if let Err(e) = spawned {
+            // Out of threads: the package fails with the reason, the recording stays on disk
+            // as written (fragmented MP4, playable), and the engine goes on.
+            log::error!("cannot start finalising capture {id}: {e}");
+            let _ = self.tx.send(Msg::Processed {
+                session: id.to_string(),
+                outputs: BTreeMap::new(),
+                problems: vec![format!("the recording could not be finalised ({e})")],
+            });
+            return;
+        }
         log::info!("capture {id} stopped; finalising");
     }
 

@@ -435,7 +435,7 @@ impl RtmpOutput {
         };
         let weak = Arc::downgrade(&self.inner);
         let pipeline_name = pipeline.name();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("rtmp-watch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -484,8 +484,11 @@ impl RtmpOutput {
                         _ => {}
                     }
                 }
-            })
-            .expect("a thread can be started");
+            });
+        if let Err(e) = spawned {
+            // The stream runs, but nobody sees its errors: it will not reconnect.
+            log::error!("cannot watch live stream {}: {e}", self.inner.node);
+        }
     }
 }
 

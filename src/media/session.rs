@@ -131,7 +131,13 @@ impl SessionPipeline {
                 let _ = session.pipeline.set_state(gst::State::Null);
                 reason
             })?;
-        let watcher = spawn_watcher(&session, counters, events);
+        let watcher = match spawn_watcher(&session, counters, events) {
+            Ok(watcher) => watcher,
+            Err(e) => {
+                session.shutdown();
+                return Err(format!("cannot watch the pipeline: {e}"));
+            }
+        };
         *lock(&session.watcher) = Some(watcher);
         *lock(&session.syncer) = Some(Syncer::start(
             session.recorded_files(),
@@ -651,7 +657,7 @@ fn spawn_watcher(
     session: &SessionPipeline,
     counters: HashMap<String, Arc<Counter>>,
     events: EventSink,
-) -> std::thread::JoinHandle<()> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let watch = Watch {
         bus: session.pipeline.bus().expect("a pipeline has a bus"),
         shared: session.shared.clone(),
@@ -674,7 +680,6 @@ fn spawn_watcher(
     std::thread::Builder::new()
         .name("castd-pipeline".into())
         .spawn(move || watch.run())
-        .expect("a thread can be started")
 }
 
 impl Watch {
