@@ -1151,6 +1151,15 @@ async fn start_stop_pause_resume_cycles() {
         after.rss_kib,
         max.rss_kib
     );
+    // How often a start met audio from before it at the record gate (see
+    // docs/reliability.md, "The record gate panicked at a start"): the guard logs it once
+    // per input and session.
+    let log = d.stderr();
+    let early = log.matches("from before the recording start").count();
+    let reordered = log.matches("arriving out of order at the record gate").count();
+    println!(
+        "cycles: the record gate's guards dropped early audio in {early} and out-of-order video in {reordered} of {cycles} sessions"
+    );
     assert!(problems.is_empty(), "{problems:#?}");
     // Growth bounds generous enough for allocator noise, tight enough to catch a leak per
     // cycle (an fd or thread per cycle shows as +cycles).
