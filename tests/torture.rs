@@ -1156,7 +1156,9 @@ async fn start_stop_pause_resume_cycles() {
     // per input and session.
     let log = d.stderr();
     let early = log.matches("from before the recording start").count();
-    let reordered = log.matches("arriving out of order at the record gate").count();
+    let reordered = log
+        .matches("arriving out of order at the record gate")
+        .count();
     println!(
         "cycles: the record gate's guards dropped early audio in {early} and out-of-order video in {reordered} of {cycles} sessions"
     );
