@@ -20,7 +20,7 @@ use rand::{RngExt as _, SeedableRng as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::probe::try_ffprobe as ffprobe;
+use common::probe::{packets, try_ffprobe as ffprobe};
 use common::{
     Options, TestDaemon, configure_publisher as configure, main_file, md5_hex,
     publish_jobs as jobs, save_light_template as save_template, seconds,
@@ -137,42 +137,6 @@ fn playable_seconds(path: &Path) -> Result<f64, String> {
         return Err("no duration".into());
     }
     Ok(duration)
-}
-
-/// Presentation times (and durations) of one stream's packets (`v` or `a`), by time.
-fn packets(path: &Path, stream: &str) -> Vec<(f64, f64)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            stream,
-            "-show_entries",
-            "packet=pts_time,duration_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    // An unreadable file must fail the caller, not read back as "no frames".
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut list: Vec<(f64, f64)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.trim().trim_end_matches(',').split(',');
-            let pts = parts.next()?.parse().ok()?;
-            let duration = parts.next().and_then(|d| d.parse().ok()).unwrap_or(0.0);
-            Some((pts, duration))
-        })
-        .collect();
-    list.sort_by(|a, b| a.0.total_cmp(&b.0));
-    list
 }
 
 /// `PRAGMA integrity_check` on the database of a stopped daemon, opened read-only.

@@ -274,17 +274,7 @@ impl SessionPipeline {
             let dropped = AtomicU64::new(0);
             let shared = self.shared.clone();
             pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-                let running = info
-                    .buffer()
-                    .and_then(|b| b.pts())
-                    .zip(pad.sticky_event::<gst::event::Segment>(0))
-                    .and_then(|(pts, segment)| {
-                        segment
-                            .segment()
-                            .downcast_ref::<gst::ClockTime>()
-                            .and_then(|s| s.to_running_time(pts))
-                    });
-                let Some(running) = running else {
+                let Some(running) = running_time(pad, info) else {
                     return gst::PadProbeReturn::Ok;
                 };
                 if shared.gate_arming.swap(false, Ordering::SeqCst) {
@@ -318,17 +308,8 @@ impl SessionPipeline {
                     if start == 0 {
                         return gst::PadProbeReturn::Ok;
                     }
-                    let early = info
-                        .buffer()
-                        .and_then(|b| b.pts())
-                        .zip(pad.sticky_event::<gst::event::Segment>(0))
-                        .and_then(|(pts, segment)| {
-                            segment
-                                .segment()
-                                .downcast_ref::<gst::ClockTime>()
-                                .and_then(|s| s.to_running_time(pts))
-                        })
-                        .filter(|running| running.nseconds() < start);
+                    let early =
+                        running_time(pad, info).filter(|running| running.nseconds() < start);
                     let Some(running) = early else {
                         return gst::PadProbeReturn::Ok;
                     };
@@ -632,6 +613,17 @@ impl SessionPipeline {
             f.last_error = None;
         }
     }
+}
+
+/// The running time at which a probed buffer starts, from its timestamp and the pad's
+/// segment; `None` without either.
+fn running_time(pad: &gst::Pad, info: &gst::PadProbeInfo) -> Option<gst::ClockTime> {
+    let pts = info.buffer()?.pts()?;
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    segment
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(pts)
 }
 
 impl Drop for SessionPipeline {

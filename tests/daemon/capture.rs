@@ -59,33 +59,10 @@ pub use crate::common::probe::{ffprobe, sample_descriptions};
 
 /// Presentation times of one stream's packets (`v` or `a`), sorted.
 pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            stream,
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    // An unreadable file must fail the caller, not read back as "no frames".
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times
+    crate::common::probe::packets(path, stream)
+        .into_iter()
+        .map(|(pts, _)| pts)
+        .collect()
 }
 
 /// Checks that a recording lasts about `wall` seconds (within `tolerance`) and that no two

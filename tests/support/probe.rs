@@ -31,6 +31,43 @@ pub fn try_ffprobe(path: &Path) -> Result<Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
+/// (presentation time, duration) in seconds of every packet of `stream` (`v:0`, `a`, ...),
+/// sorted by time; the test fails when the file does not probe.
+pub fn packets(path: &Path, stream: &str) -> Vec<(f64, f64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("ffprobe does not run: {e}"));
+    // An unreadable file must fail the caller, not read back as "no frames".
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut list: Vec<(f64, f64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.trim().trim_end_matches(',').split(',');
+            let pts = parts.next()?.parse().ok()?;
+            let duration = parts.next().and_then(|d| d.parse().ok()).unwrap_or(0.0);
+            Some((pts, duration))
+        })
+        .collect();
+    list.sort_by(|a, b| a.0.total_cmp(&b.0));
+    list
+}
+
 /// ffprobe's streams and format of `path`; the test fails when the file does not probe.
 pub fn ffprobe(path: &Path) -> Value {
     try_ffprobe(path).unwrap_or_else(|e| panic!("{e}"))
