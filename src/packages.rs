@@ -61,12 +61,24 @@ pub fn new_id() -> String {
 }
 
 /// Writes `bytes` to `path` so that a crash leaves the old or the new content, never half.
+/// The temporary file has a random name and is created new, never through a link, so a
+/// link planted under the name it would have cannot redirect the write.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
     if let Err(e) = written {
         // A full disk must not also collect half-written temporary files.
         let _ = std::fs::remove_file(&tmp);
@@ -77,6 +89,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// A package as clients see it: secrets given in its request's `publishingOverrides` are
+/// masked like stored configurations (the database keeps them for publishing).
+pub fn shown(mut package: MediaPackage) -> MediaPackage {
+    if let Some(overrides) = &package.request.publishing_overrides {
+        package.request.publishing_overrides = Some(crate::publish::overrides::masked(overrides));
+    }
+    package
+}
+
+/// The package's `manifest.json`, which goes wherever the package is published: secrets
+/// given in its request's `publishingOverrides` are left out, not even masked.
+pub fn manifest(package: &MediaPackage) -> Vec<u8> {
+    let mut package = package.clone();
+    if let Some(overrides) = &package.request.publishing_overrides {
+        package.request.publishing_overrides =
+            Some(crate::publish::overrides::without_secrets(overrides));
+    }
+    serde_json::to_vec_pretty(&package).expect("packages serialise")
 }
 
 /// Cheap, cloneable handle to the packages.
@@ -114,7 +146,7 @@ impl Packages {
             .write(move |tx| store::packages::put(tx, &stored).map_err(PackageError::from))
             .await?;
         let dir = self.dir(&package.id);
-        let json = serde_json::to_vec_pretty(package).expect("packages serialise");
+        let json = manifest(package);
         let written = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)
                 .and_then(|()| write_atomically(&dir.join(MANIFEST), &json))

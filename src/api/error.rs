@@ -197,6 +197,14 @@ error_codes! {
         "The request names no publisher and none is configured (nor listed by the package's template).";
     PublishNotRetryable = "publish.not_retryable", CONFLICT,
         "Only queued, failed or cancelled jobs can be retried; running and done jobs stay as they are.";
+    PublishInvalidOverrides = "publish.invalid_overrides", UNPROCESSABLE_ENTITY,
+        "`publishingOverrides` is not an object keyed by publisher id (or a list of PublishPlatformConfiguration), or names no publisher; `params.reason`.";
+    PublishOverrideForbidden = "publish.override_forbidden", FORBIDDEN,
+        "`publishingOverrides` from a caller below Administrator sets a key only an Administrator may (`params.publisherID`, `params.key`; `params.allowed` lists the harmless ones).";
+    PublishOutsideConfigured = "publish.outside_configured", FORBIDDEN,
+        "A local `path` or an S3 `prefix` from a caller below Administrator is not the configured one or below it (or passes a link); `params.reason`.";
+    PublishSecretRequired = "publish.secret_required", FORBIDDEN,
+        "A caller below Administrator changes where a publisher connects (`params.changed`) without sending its secrets (`params.secrets`) again: stored secrets go only to the configured server.";
     PublishServiceFailed = "publish.service_failed", BAD_GATEWAY,
         "A publisher service could not get an answer from its target; `params.code` says why (`publish.unreachable`, `publish.auth_failed`, …).";
     MaintenanceCapturing = "maintenance.capturing", CONFLICT,
@@ -592,6 +600,32 @@ impl From<PublishError> for ApiError {
                     .with("id", id)
                     .with("state", state)
             }
+            PublishError::InvalidOverrides(reason) => {
+                ApiError::new(ErrorCode::PublishInvalidOverrides, message).with("reason", reason)
+            }
+            PublishError::OverrideForbidden { publisher, key } => {
+                let allowed = crate::publish::overrides::harmless_keys(&publisher).to_vec();
+                ApiError::new(ErrorCode::PublishOverrideForbidden, message)
+                    .with("publisherID", publisher)
+                    .with("key", key)
+                    .with("allowed", allowed)
+            }
+            PublishError::OutsideConfigured {
+                publisher,
+                key,
+                reason,
+            } => ApiError::new(ErrorCode::PublishOutsideConfigured, message)
+                .with("publisherID", publisher)
+                .with("key", key)
+                .with("reason", reason),
+            PublishError::SecretRequired {
+                publisher,
+                changed,
+                secrets,
+            } => ApiError::new(ErrorCode::PublishSecretRequired, message)
+                .with("publisherID", publisher)
+                .with("changed", changed)
+                .with("secrets", secrets),
             PublishError::Package(e) => e.into(),
             PublishError::Store(e) => e.into(),
         }

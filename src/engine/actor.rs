@@ -573,6 +573,7 @@ impl Actor {
             event_id,
             stop_at,
             template: given,
+            overrides_by_administrator,
         } = origin;
         if !self.deps.settings.concurrent_captures() && self.active() > 0 {
             return Err(CaptureError::AlreadyRunning);
@@ -678,6 +679,8 @@ impl Actor {
             event_id: event_id.clone(),
             markers: Vec::new(),
             error: None,
+            publishing_overrides_by_administrator: overrides_by_administrator
+                && request.publishing_overrides.is_some(),
             request,
         };
         let view = SessionView {

@@ -45,6 +45,9 @@ pub struct Origin {
     pub stop_at: Option<i64>,
     /// A template given whole (a graph builder session) instead of one named by the request.
     pub template: Option<Box<crate::model::Template>>,
+    /// The request's `publishingOverrides` came from an Administrator (recorded on the
+    /// package; anyone else's apply only in part).
+    pub overrides_by_administrator: bool,
 }
 use timeline::Timeline;
 

@@ -36,6 +36,13 @@ pub struct CaptureRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+    /// Publisher config keys laid over the configuration this recording is published
+    /// with: `{publisherID: {keys}}` or a list of PublishPlatformConfiguration. An
+    /// Administrator may set any key; anyone else only the harmless ones: `local`: `path`
+    /// (the configured folder or one below it) and `subfolder`; `s3`: `prefix` (the
+    /// configured one or below it); `flowcapture`: `batchName`; `opencast`: `workflowID`,
+    /// `workflowConfig` (403 `publish.override_forbidden` / `publish.outside_configured`).
+    /// Secrets given here are masked in answers and left out of manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub publishing_overrides: Option<Value>,
@@ -145,6 +152,10 @@ pub struct MediaPackage {
     /// The request that started the capture (publishing flags, assets, options).
     #[schema(value_type = Object)]
     pub request: CaptureRequest,
+    /// Set by castd, never from a request: the request's `publishingOverrides` came from
+    /// an Administrator and apply whole. Without it only their harmless keys apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publishing_overrides_by_administrator: bool,
 }
 
 /// Audio levels of a source, in dB per channel.

@@ -71,6 +71,15 @@ impl Failure {
             permanent: true,
         }
     }
+    /// The destination holds something that could send the write elsewhere (a link, or a
+    /// file where a folder belongs): not followed, not retried until someone looks.
+    pub fn unsafe_target(message: impl Into<String>) -> Failure {
+        Failure {
+            code: "publish.unsafe_target",
+            message: message.into(),
+            permanent: true,
+        }
+    }
     pub fn io(message: impl Into<String>) -> Failure {
         Failure {
             code: "publish.io",

@@ -2,16 +2,26 @@
 //! (a NAS share). Each file is written under a temporary name, synced and renamed, so the
 //! folder never shows a half-copied recording; a file already there with the same size and
 //! MD5 is not copied again, which makes an interrupted job resume where it stopped.
+//!
+//! A share is often writable by others, and package ids are visible to every viewer, so
+//! anything below the configured folder may have been planted: the folders below it are
+//! walked one at a time without following links, and temporaries get random names and are
+//! created new (`O_EXCL|O_NOFOLLOW`), so a planted link can redirect no write.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use md5::{Digest, Md5};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat, renameat};
+use nix::sys::stat::{Mode, mkdirat};
+use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::job::{Delivered, Failure, Job, PackageFile};
-use crate::packages::write_atomically;
 
 pub const ID: &str = "local";
 pub const NAME: &str = "Copy to a mounted folder";
@@ -76,7 +86,9 @@ fn safe_part(text: &str) -> String {
     }
 }
 
-fn destination(config: &Config, job: &Job) -> PathBuf {
+/// The configured folder, and the folders below it the subfolder pattern names for this
+/// package (each made file-system safe).
+fn destination(config: &Config, job: &Job) -> (PathBuf, Vec<String>) {
     let date = chrono::DateTime::from_timestamp_millis(job.package.creation_date)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
@@ -85,16 +97,97 @@ fn destination(config: &Config, job: &Job) -> PathBuf {
         .replace("{id}", &safe_part(&job.package.id))
         .replace("{title}", &safe_part(&job.package.title))
         .replace("{date}", &safe_part(&date));
-    let mut dest = config.path.clone();
-    for part in sub.split('/').filter(|p| !p.is_empty()) {
-        dest.push(safe_part(part));
+    let parts = sub
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(safe_part)
+        .collect();
+    (config.path.clone(), parts)
+}
+
+/// Runs file system work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Failure::io(e.to_string()))?
+}
+
+/// Opens the destination folder: the configured folder as it is (an Administrator may
+/// point it through a link, to a mount for example), then each folder below it, created
+/// when missing and opened without following a link.
+fn open_destination(root: &Path, parts: &[String]) -> Result<OwnedFd, Failure> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut dir = open(root, flags, Mode::empty())
+        .map_err(|e| Failure::unreachable(format!("cannot open {}: {e}", root.display())))?;
+    let mut here = root.to_path_buf();
+    for part in parts {
+        here.push(part);
+        match mkdirat(&dir, part.as_str(), Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(Failure::unreachable(format!(
+                    "cannot create {}: {e}",
+                    here.display()
+                )));
+            }
+        }
+        dir = openat(
+            &dir,
+            part.as_str(),
+            flags | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => Failure::unsafe_target(format!(
+                "{} is a link or not a folder; links below the configured folder are not followed",
+                here.display()
+            )),
+            e => Failure::io(format!("cannot open {}: {e}", here.display())),
+        })?;
     }
-    dest
+    Ok(dir)
+}
+
+/// A new temporary file beside `name`: a random name, created new, never through a link.
+fn create_temporary(folder: &OwnedFd, name: &str) -> std::io::Result<(String, std::fs::File)> {
+    let stem: String = name.chars().take(100).collect();
+    let temporary = format!(".{stem}.{:016x}.partial", rand::random::<u64>());
+    let fd = openat(
+        folder,
+        temporary.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
+    Ok((temporary, std::fs::File::from(fd)))
+}
+
+/// Moves a finished temporary to `name` (replacing whatever is there, a link included,
+/// without following it) and makes the rename durable.
+fn settle(folder: &OwnedFd, temporary: &str, name: &str) -> std::io::Result<()> {
+    renameat(folder, temporary, folder, name)?;
+    fsync(folder)?;
+    Ok(())
+}
+
+fn discard(folder: &OwnedFd, temporary: &str) {
+    let _ = unlinkat(folder, temporary, UnlinkatFlags::NoRemoveDir);
+}
+
+/// The name a package file gets in the destination folder: one name, no folders.
+fn target_name(file: &PackageFile) -> String {
+    let name = file.name.replace('/', "_");
+    if matches!(name.as_str(), "" | "." | "..") {
+        safe_part(&name)
+    } else {
+        name
+    }
 }
 
 pub async fn test(_http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
     let path = config.path.clone();
-    tokio::task::spawn_blocking(move || -> Result<String, Failure> {
+    blocking(move || {
         let meta = std::fs::metadata(&path)
             .map_err(|e| Failure::unreachable(format!("{}: {e}", path.display())))?;
         if !meta.is_dir() {
@@ -103,40 +196,51 @@ pub async fn test(_http: &reqwest::Client, config: &Config) -> Result<String, Fa
                 path.display()
             )));
         }
-        let probe = path.join(format!(".castd-probe-{}", std::process::id()));
-        std::fs::write(&probe, b"probe")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|e| Failure::auth(format!("cannot write into {}: {e}", path.display())))?;
+        let cannot_write =
+            |e: std::io::Error| Failure::auth(format!("cannot write into {}: {e}", path.display()));
+        let folder = open_destination(&path, &[])?;
+        let (probe, file) = create_temporary(&folder, "castd-probe").map_err(cannot_write)?;
+        drop(file);
+        discard(&folder, &probe);
         Ok(format!("{} is writable", path.display()))
     })
     .await
-    .map_err(|e| Failure::io(e.to_string()))?
 }
 
 pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     job.proceed().await?;
-    let dest = destination(config, job);
-    tokio::fs::create_dir_all(&dest)
-        .await
-        .map_err(|e| Failure::unreachable(format!("cannot create {}: {e}", dest.display())))?;
+    let (root, parts) = destination(config, job);
+    let shown = parts
+        .iter()
+        .fold(root.clone(), |path, part| path.join(part));
+    let folder = Arc::new(blocking(move || open_destination(&root, &parts)).await?);
     job.set_total(job.files.iter().map(|f| f.size).sum());
     for file in &job.files {
         job.proceed().await?;
-        let target = dest.join(file.name.replace('/', "_"));
-        if already_there(file, &target).await? {
+        let name = target_name(file);
+        if already_there(&folder, file, &name).await? {
             job.add_done(file.size);
             continue;
         }
-        copy(job, file, &target).await?;
+        copy(job, file, &folder, &name).await?;
     }
-    let manifest = serde_json::to_vec_pretty(&job.package).expect("packages serialise");
-    let manifest_path = dest.join(crate::packages::MANIFEST);
-    tokio::task::spawn_blocking(move || write_atomically(&manifest_path, &manifest))
-        .await
-        .map_err(|e| Failure::io(e.to_string()))?
-        .map_err(|e| Failure::io(format!("cannot write the manifest: {e}")))?;
+    let manifest = crate::packages::manifest(&job.package);
+    blocking(move || {
+        let fail = |e: std::io::Error| Failure::io(format!("cannot write the manifest: {e}"));
+        let (temporary, mut file) =
+            create_temporary(&folder, crate::packages::MANIFEST).map_err(fail)?;
+        let written = std::io::Write::write_all(&mut file, &manifest)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| settle(&folder, &temporary, crate::packages::MANIFEST));
+        if let Err(e) = written {
+            discard(&folder, &temporary);
+            return Err(fail(e));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(Delivered {
-        url: Some(format!("file://{}", dest.display())),
+        url: Some(format!("file://{}", shown.display())),
         remote_id: None,
     })
 }
@@ -152,27 +256,42 @@ pub async fn service(
     )))
 }
 
-/// Whether `target` already holds exactly this file.
-async fn already_there(file: &PackageFile, target: &Path) -> Result<bool, Failure> {
-    let Ok(meta) = tokio::fs::metadata(target).await else {
+/// Whether `name` in the folder already holds exactly this file (a link never does).
+async fn already_there(
+    folder: &Arc<OwnedFd>,
+    file: &PackageFile,
+    name: &str,
+) -> Result<bool, Failure> {
+    let folder = folder.clone();
+    let name = name.to_string();
+    // Non-blocking, so a planted FIFO cannot hold the open.
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let existing =
+        blocking(move || Ok(openat(&*folder, name.as_str(), flags, Mode::empty()).ok())).await?;
+    let Some(fd) = existing else {
         return Ok(false);
     };
-    if meta.len() != file.size {
+    let theirs = std::fs::File::from(fd);
+    let meta = theirs
+        .metadata()
+        .map_err(|e| Failure::io(format!("cannot inspect a copy: {e}")))?;
+    if !meta.is_file() || meta.len() != file.size {
         return Ok(false);
     }
-    let (ours, theirs) = (md5_of(&file.path).await?, md5_of(target).await?);
-    Ok(ours == theirs)
+    let ours = std::fs::File::open(&file.path)
+        .map_err(|e| Failure::io(format!("{}: {e}", file.path.display())))?;
+    Ok(md5_of(ours).await? == md5_of(theirs).await?)
 }
 
-async fn md5_of(path: &Path) -> Result<String, Failure> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+async fn md5_of(mut file: std::fs::File) -> Result<String, Failure> {
+    blocking(move || {
         use std::io::Read;
-        let mut f = std::fs::File::open(&path)?;
         let mut hasher = Md5::new();
         let mut buf = vec![0u8; STEP];
         loop {
-            let n = f.read(&mut buf)?;
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| Failure::io(e.to_string()))?;
             if n == 0 {
                 break;
             }
@@ -181,52 +300,66 @@ async fn md5_of(path: &Path) -> Result<String, Failure> {
         Ok(hex(&hasher.finalize()))
     })
     .await
-    .map_err(|e| Failure::io(e.to_string()))?
-    .map_err(|e| Failure::io(e.to_string()))
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn copy(job: &Job, file: &PackageFile, target: &Path) -> Result<(), Failure> {
-    let partial = target.with_extension("partial");
+async fn copy(
+    job: &Job,
+    file: &PackageFile,
+    folder: &Arc<OwnedFd>,
+    name: &str,
+) -> Result<(), Failure> {
     let fail = |what: &str, e: std::io::Error| Failure::io(format!("{what}: {e}"));
     let mut from = tokio::fs::File::open(&file.path)
         .await
         .map_err(|e| fail("cannot open the recording", e))?;
-    let mut to = tokio::fs::File::create(&partial)
-        .await
-        .map_err(|e| fail("cannot create the copy", e))?;
-    let mut buf = vec![0u8; STEP];
-    loop {
-        job.proceed().await?;
-        let n = from
-            .read(&mut buf)
-            .await
-            .map_err(|e| fail("cannot read the recording", e))?;
-        if n == 0 {
-            break;
+    let (temporary, to) = {
+        let (folder, name) = (folder.clone(), name.to_string());
+        blocking(move || {
+            create_temporary(&folder, &name).map_err(|e| fail("cannot create the copy", e))
+        })
+        .await?
+    };
+    let mut to = tokio::fs::File::from_std(to);
+    let copied = async {
+        let mut buf = vec![0u8; STEP];
+        loop {
+            job.proceed().await?;
+            let n = from
+                .read(&mut buf)
+                .await
+                .map_err(|e| fail("cannot read the recording", e))?;
+            if n == 0 {
+                break;
+            }
+            job.admit(n).await;
+            to.write_all(&buf[..n])
+                .await
+                .map_err(|e| fail("cannot write the copy", e))?;
+            job.add_done(n as u64);
         }
-        job.admit(n).await;
-        to.write_all(&buf[..n])
+        to.sync_all()
             .await
-            .map_err(|e| fail("cannot write the copy", e))?;
-        job.add_done(n as u64);
+            .map_err(|e| fail("cannot sync the copy", e))
     }
-    to.sync_all()
-        .await
-        .map_err(|e| fail("cannot sync the copy", e))?;
+    .await;
     drop(to);
-    tokio::fs::rename(&partial, target)
-        .await
-        .map_err(|e| fail("cannot rename the copy", e))?;
-    if let Some(dir) = target.parent()
-        && let Ok(d) = tokio::fs::File::open(dir).await
-    {
-        let _ = d.sync_all().await;
-    }
-    Ok(())
+    let folder = folder.clone();
+    let name = name.to_string();
+    blocking(move || {
+        let settled = copied.and_then(|()| {
+            settle(&folder, &temporary, &name).map_err(|e| fail("cannot rename the copy", e))
+        });
+        if settled.is_err() {
+            // A random name is never reused: a failed attempt must not leave it behind.
+            discard(&folder, &temporary);
+        }
+        settled
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -15,11 +15,12 @@ pub mod flowcapture;
 pub mod job;
 pub mod local;
 pub mod opencast;
+pub mod overrides;
 pub mod publishers;
 pub mod s3;
 pub mod throttle;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +30,7 @@ use tokio::sync::Notify;
 
 use crate::events::{Bus, Event};
 use crate::model::{
-    AlarmLevel, CaptureState, JobState, MediaPackage, PackageState, PublishJob,
+    AlarmLevel, CaptureRequest, CaptureState, JobState, MediaPackage, PackageState, PublishJob,
     PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
 use crate::packages::{PackageError, Packages};
@@ -66,6 +67,29 @@ pub enum PublishError {
     NothingToPublish(String),
     #[error("publish job {id} is {state}; only queued, failed or cancelled jobs can be retried")]
     NotRetryable { id: String, state: String },
+    #[error("publishingOverrides: {0}")]
+    InvalidOverrides(String),
+    #[error(
+        "only an Administrator may override {publisher} {key:?}; others may set {}",
+        overrides::harmless_keys(publisher).join(", ")
+    )]
+    OverrideForbidden { publisher: String, key: String },
+    #[error("{publisher} {key}: {reason}")]
+    OutsideConfigured {
+        publisher: String,
+        key: String,
+        reason: String,
+    },
+    #[error(
+        "{publisher}: changing {} needs {} sent again (or an Administrator); stored secrets go only to the configured server",
+        changed.join(", "),
+        secrets.join(", ")
+    )]
+    SecretRequired {
+        publisher: String,
+        changed: Vec<String>,
+        secrets: Vec<String>,
+    },
     #[error(transparent)]
     Package(#[from] PackageError),
     #[error(transparent)]
@@ -323,16 +347,36 @@ impl Publishing {
 
     // ----- tests and services -----
 
+    /// Lays a configuration a client sent over the stored one: as it is for an
+    /// Administrator; for anyone else only harmless keys keep the stored secrets
+    /// (`overrides::lay_over_for_lower_role`).
+    async fn laid_over_stored(
+        &self,
+        publisher: &str,
+        changes: &Map<String, Value>,
+        by_administrator: bool,
+    ) -> Result<Map<String, Value>, PublishError> {
+        Self::known(publisher)?;
+        let stored = self.stored_config(publisher).await?;
+        if by_administrator {
+            Ok(config::merge(publisher, &stored, changes))
+        } else {
+            overrides::lay_over_for_lower_role(publisher, &stored, changes)
+        }
+    }
+
     /// Checks a configuration (laid over the stored one) without uploading media, and
-    /// records the result. A failed check is an answer, not an error.
+    /// records the result. A failed check is an answer, not an error; a configuration a
+    /// caller below Administrator may not use is an error.
     pub async fn test(
         &self,
         request: PublishPlatformConfiguration,
+        by_administrator: bool,
     ) -> Result<PublishTestResult, PublishError> {
         let publisher = request.publisher_id.clone();
-        Self::known(&publisher)?;
-        let stored = self.stored_config(&publisher).await?;
-        let merged = config::merge(&publisher, &stored, &request.config);
+        let merged = self
+            .laid_over_stored(&publisher, &request.config, by_administrator)
+            .await?;
         let outcome = match Publisher::parse(&publisher, &Value::Object(merged)) {
             Err(reason) => Err(Failure::invalid_config(reason)),
             Ok(p) => match tokio::time::timeout(TEST_TIMEOUT, p.test(&self.inner.http)).await {
@@ -398,10 +442,13 @@ impl Publishing {
 
     /// Queues a package for the requested publishers (or its defaults). Idempotent: a
     /// package already queued, running or published for a publisher keeps that job.
+    /// `configs` from a caller below Administrator are held to the same rules as a
+    /// connection test of theirs.
     pub async fn publish(
         &self,
         package_id: &str,
         request: PublishRequest,
+        by_administrator: bool,
     ) -> Result<Vec<PublishJob>, PublishError> {
         let package = self.inner.packages.get(package_id).await?;
         if !matches!(
@@ -413,20 +460,31 @@ impl Publishing {
                 state: format!("{:?}", package.state).to_lowercase(),
             });
         }
-        let targets = if request.configs.is_empty() {
-            self.default_targets(&package).await?
-        } else {
-            request.configs
-        };
-        if targets.is_empty() {
-            return Err(PublishError::NothingToPublish(package.id));
-        }
         let mut planned = Vec::new();
-        for target in &targets {
-            let config = self
-                .merged_valid(&target.publisher_id, &target.config)
-                .await?;
-            planned.push((target.publisher_id.clone(), config));
+        if request.configs.is_empty() {
+            // Administrators' layers, and overrides already held to the package's rules.
+            for target in self.default_targets(&package).await? {
+                let config = self
+                    .merged_valid(&target.publisher_id, &target.config)
+                    .await?;
+                planned.push((target.publisher_id, config));
+            }
+        } else {
+            for target in &request.configs {
+                let config = self
+                    .laid_over_stored(&target.publisher_id, &target.config, by_administrator)
+                    .await?;
+                Publisher::parse(&target.publisher_id, &Value::Object(config.clone())).map_err(
+                    |reason| PublishError::InvalidConfig {
+                        publisher: target.publisher_id.clone(),
+                        reason,
+                    },
+                )?;
+                planned.push((target.publisher_id.clone(), config));
+            }
+        }
+        if planned.is_empty() {
+            return Err(PublishError::NothingToPublish(package.id));
         }
         self.enqueue(&package.id, planned).await
     }
@@ -467,28 +525,93 @@ impl Publishing {
             .collect())
     }
 
+    /// A template's `publishing` list (empty when the template is gone).
+    async fn template_targets(&self, template_id: &str) -> Vec<PublishPlatformConfiguration> {
+        match self.inner.templates.get(template_id).await {
+            Ok(t) => t
+                .publishing
+                .iter()
+                .filter_map(|v| serde_json::from_value(v.clone()).ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The configuration of `publisher` a recording with these template targets is
+    /// published with before any override: stored ← template.
+    fn base_config(
+        stored: &BTreeMap<String, Value>,
+        publisher: &str,
+        from_template: &[PublishPlatformConfiguration],
+    ) -> Map<String, Value> {
+        let stored_one = stored
+            .get(publisher)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        match from_template.iter().find(|t| t.publisher_id == publisher) {
+            Some(t) => config::merge(publisher, &stored_one, &t.config),
+            None => stored_one,
+        }
+    }
+
+    /// Checks a capture request's `publishingOverrides` before the capture starts: their
+    /// shape and values for everyone (422 `publish.invalid_overrides`), and for a caller below
+    /// Administrator that they change only harmless keys of the configuration the
+    /// recording would be published with (403 `publish.override_forbidden` /
+    /// `publish.outside_configured`).
+    pub async fn check_overrides(
+        &self,
+        request: &CaptureRequest,
+        by_administrator: bool,
+    ) -> Result<(), PublishError> {
+        let overrides = overrides::parse(request.publishing_overrides.as_ref())?;
+        if overrides.is_empty() {
+            return Ok(());
+        }
+        let from_template = match request
+            .template_id
+            .clone()
+            .or_else(|| self.inner.settings.default_template())
+        {
+            Some(id) => self.template_targets(&id).await,
+            None => Vec::new(),
+        };
+        let stored = self.inner.store.read(store::plugins::all).await?;
+        for (publisher, over) in &overrides {
+            let base = Self::base_config(&stored, publisher, &from_template);
+            if !by_administrator {
+                overrides::check(publisher, &base, over)?;
+            }
+            // A value the publisher would refuse is named now, not when the job fails.
+            let merged = config::merge(publisher, &base, over);
+            if Publisher::parse(publisher, &Value::Object(base)).is_ok()
+                && let Err(reason) = Publisher::parse(publisher, &Value::Object(merged))
+            {
+                return Err(PublishError::InvalidOverrides(format!(
+                    "{publisher}: {reason}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The publishers a package goes to when nobody names them: its template's list,
     /// else every publisher with a stored configuration that is not switched off. The
-    /// capture request's `publishingOverrides` are laid over either.
+    /// capture request's `publishingOverrides` are laid over either; unless an
+    /// Administrator gave them, only their harmless keys (checked again here, so overrides
+    /// stored before the rules or by any other way cannot redirect an upload).
     async fn default_targets(
         &self,
         package: &MediaPackage,
     ) -> Result<Vec<PublishPlatformConfiguration>, PublishError> {
-        let from_template: Vec<PublishPlatformConfiguration> =
-            match self.inner.templates.get(&package.template_id).await {
-                Ok(t) => t
-                    .publishing
-                    .iter()
-                    .filter_map(|v| serde_json::from_value(v.clone()).ok())
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
+        let from_template = self.template_targets(&package.template_id).await;
+        let stored = self.inner.store.read(store::plugins::all).await?;
         let mut targets = if from_template.is_empty() {
-            let all = self.inner.store.read(store::plugins::all).await?;
             publishers::IDS
                 .iter()
                 .filter_map(|id| {
-                    let stored = all.get(*id)?.as_object()?;
+                    let stored = stored.get(*id)?.as_object()?;
                     (!stored.is_empty() && !config::disabled(stored)).then(|| {
                         PublishPlatformConfiguration {
                             publisher_id: (*id).to_string(),
@@ -498,13 +621,31 @@ impl Publishing {
                 })
                 .collect()
         } else {
-            from_template
+            from_template.clone()
         };
-        let overrides = overrides_of(package.request.publishing_overrides.as_ref());
+        let trusted = package.publishing_overrides_by_administrator;
+        let overrides = overrides::read(package.request.publishing_overrides.as_ref());
         for target in &mut targets {
-            if let Some(over) = overrides.get(&target.publisher_id) {
-                target.config = config::merge(&target.publisher_id, &target.config, over);
-            }
+            let publisher = target.publisher_id.clone();
+            let Some(over) = overrides.get(&publisher) else {
+                continue;
+            };
+            let over = if trusted {
+                over.clone()
+            } else {
+                let base = Self::base_config(&stored, &publisher, &from_template);
+                let (kept, dropped) = overrides::harmless_part(&publisher, &base, over);
+                if !dropped.is_empty() {
+                    log::warn!(
+                        "media package {}: publishingOverrides for {publisher} not applied \
+                         (only an Administrator may set them): {}",
+                        package.id,
+                        dropped.join(", ")
+                    );
+                }
+                kept
+            };
+            target.config = config::merge(&publisher, &target.config, &over);
         }
         Ok(targets)
     }
@@ -946,34 +1087,6 @@ impl Publishing {
     }
 }
 
-/// `publishingOverrides` as publisher id → config keys. Accepted shapes: an object keyed
-/// by publisher id, or a list of PublishPlatformConfiguration.
-fn overrides_of(value: Option<&Value>) -> HashMap<String, Map<String, Value>> {
-    let mut out = HashMap::new();
-    match value {
-        Some(Value::Object(map)) => {
-            for (id, v) in map {
-                if let Some(config) = v.as_object() {
-                    let config = config
-                        .get("config")
-                        .and_then(Value::as_object)
-                        .unwrap_or(config);
-                    out.insert(id.clone(), config.clone());
-                }
-            }
-        }
-        Some(Value::Array(list)) => {
-            for v in list {
-                if let Ok(c) = serde_json::from_value::<PublishPlatformConfiguration>(v.clone()) {
-                    out.insert(c.publisher_id, c.config);
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,16 +1097,5 @@ mod tests {
         assert_eq!(backoff_ms(2), 10_000);
         assert_eq!(backoff_ms(4), 40_000);
         assert_eq!(backoff_ms(30), MAX_BACKOFF_MS);
-    }
-
-    #[test]
-    fn overrides_come_keyed_or_as_a_list() {
-        let keyed = overrides_of(Some(&json!({"s3": {"prefix": "x"}})));
-        assert_eq!(keyed["s3"]["prefix"], "x");
-        let listed = overrides_of(Some(
-            &json!([{"publisherID": "local", "config": {"path": "/mnt"}}]),
-        ));
-        assert_eq!(listed["local"]["path"], "/mnt");
-        assert!(overrides_of(Some(&json!("nonsense"))).is_empty());
     }
 }

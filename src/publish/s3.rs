@@ -394,7 +394,7 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         job.save_checkpoint(&checkpoint).await?;
     }
     // The manifest last: a reader that finds it finds every file it lists.
-    let manifest = serde_json::to_vec_pretty(&job.package).expect("packages serialise");
+    let manifest = crate::packages::manifest(&job.package);
     let object = key(config, &job.package.id, crate::packages::MANIFEST);
     put_bytes(job, config, &object, "application/json", manifest.into()).await?;
     let folder = key(config, &job.package.id, "");

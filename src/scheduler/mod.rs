@@ -371,7 +371,7 @@ impl Captures for EngineCaptures {
         let origin = Origin {
             event_id: Some(event.id.clone()),
             stop_at: Some(event.stop_time),
-            template: None,
+            ..Origin::default()
         };
         let status = self.engine.start_capture(request, origin).await?;
         status.session_id.ok_or_else(|| {

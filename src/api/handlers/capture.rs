@@ -6,9 +6,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::auth::CurrentUser;
 use crate::api::error::ApiError;
 use crate::api::params::Form;
+use crate::auth::Permission;
 use crate::daemon::Daemon;
+use crate::engine::Origin;
 use crate::model::{CaptureRequest, CaptureStatus, Marker};
 
 /// Answer of deviceCaptureAvailable.
@@ -60,23 +63,47 @@ pub struct StartForm {
 /// object; the media package keeps the full speaker as it is at the start (a name no
 /// speaker has is kept as an inline speaker; 422 `speakers.unknown_reference` for an
 /// unknown id).
+///
+/// `publishingOverrides` from a caller below Administrator may set only the harmless keys
+/// listed at CaptureRequest (403 `publish.override_forbidden`, or
+/// `publish.outside_configured` for a folder or prefix not below the configured one); a
+/// malformed value is 422 `publish.invalid_overrides`. Nothing starts then.
 #[utoipa::path(post, path = "/capture/start", tag = "capture", operation_id = "startCapture",
     request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = CaptureStatus)))]
 pub async fn start(
     State(daemon): State<Daemon>,
+    CurrentUser(user): CurrentUser,
     Form(form): Form<StartForm>,
 ) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
     let mut request = form.capture_request;
+    let overrides_by_administrator = vet_overrides(&daemon, &user, &request).await?;
     // The package keeps the whole speaker as it is now, not a reference that may go away.
     if let Some(speaker) = &request.speaker {
         request.speaker = daemon.speakers.resolve(speaker).await?;
     }
-    let status = daemon
-        .engine
-        .start_capture(request, crate::engine::Origin::default())
-        .await?;
+    let origin = Origin {
+        overrides_by_administrator,
+        ..Origin::default()
+    };
+    let status = daemon.engine.start_capture(request, origin).await?;
     Ok((StatusCode::CREATED, Json(status)))
+}
+
+/// Holds a capture request's `publishingOverrides` to its caller's role before anything
+/// starts (see `publish::overrides`); true when they come from an Administrator, which
+/// the package records so that publishing applies them whole.
+pub async fn vet_overrides(
+    daemon: &Daemon,
+    user: &crate::model::User,
+    request: &CaptureRequest,
+) -> Result<bool, ApiError> {
+    let by_administrator = Permission::Admin.granted_to(&user.roles);
+    daemon
+        .publishing
+        .check_overrides(request, by_administrator)
+        .await?;
+    Ok(by_administrator)
 }
 
 /// Which session an action is for.

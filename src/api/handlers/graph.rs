@@ -291,6 +291,7 @@ pub struct StartForm {
     responses((status = 201, body = CaptureStatus)))]
 pub async fn start_session(
     State(daemon): State<Daemon>,
+    crate::api::auth::CurrentUser(user): crate::api::auth::CurrentUser,
     PathParam((graph_id, node)): PathParam<(String, String)>,
     Form(form): Form<StartForm>,
 ) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
@@ -310,11 +311,14 @@ pub async fn start_session(
     };
     let mut request = form.capture_request.unwrap_or_default();
     request.template_id = Some(graph_id);
+    let overrides_by_administrator =
+        super::capture::vet_overrides(&daemon, &user, &request).await?;
     if let Some(speaker) = &request.speaker {
         request.speaker = daemon.speakers.resolve(speaker).await?;
     }
     let origin = Origin {
         template: Some(Box::new(template)),
+        overrides_by_administrator,
         ..Origin::default()
     };
     let status = daemon.engine.start_capture(request, origin).await?;

@@ -47,7 +47,10 @@ pub async fn list(
     let (list, total) = daemon.packages.list(query).await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(total));
-    Ok((headers, Json(list)))
+    Ok((
+        headers,
+        Json(list.into_iter().map(packages::shown).collect()),
+    ))
 }
 
 /// One media package
@@ -58,7 +61,7 @@ pub async fn get(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<MediaPackage>, ApiError> {
-    Ok(Json(daemon.packages.get(&id).await?))
+    Ok(Json(packages::shown(daemon.packages.get(&id).await?)))
 }
 
 /// Fields of a package that can be changed.
@@ -140,7 +143,7 @@ pub async fn update(
         package.speaker = daemon.speakers.resolve(&speaker).await?;
     }
     daemon.packages.save(&package).await?;
-    Ok(Json(package))
+    Ok(Json(packages::shown(package)))
 }
 
 /// Parameters of attachOutput.
@@ -189,7 +192,7 @@ pub async fn attach(
     output.duration = facts.duration_ms;
     package.outputs.insert(output.entry.clone(), output);
     daemon.packages.save(&package).await?;
-    Ok(Json(package))
+    Ok(Json(packages::shown(package)))
 }
 
 /// Download an output

@@ -8,8 +8,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::auth::CurrentUser;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::params::{Form, PathParam, Query};
+use crate::auth::Permission;
 use crate::daemon::Daemon;
 use crate::model::{
     JobState, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
@@ -30,19 +32,25 @@ pub struct PublishForm {
 ///
 /// Queues one job per publisher and answers at once (202); the jobs run in the background
 /// and survive restarts. `configs[].config` keys are laid over the stored configuration of
-/// each publisher. Asking again never uploads twice: a queued, running or done job is
-/// returned as it is; a failed or cancelled one is queued again.
+/// each publisher, by the rules of testPublishing. Asking again never uploads twice: a
+/// queued, running or done job is returned as it is; a failed or cancelled one is queued
+/// again.
 #[utoipa::path(post, path = "/capture/mediaPackages/{id}/publish", tag = "capture", operation_id = "publishMediaPackage",
     params(("id" = String, Path)),
     request_body(content = PublishForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Vec<PublishJob>)))]
 pub async fn publish(
     State(daemon): State<Daemon>,
+    CurrentUser(user): CurrentUser,
     PathParam(id): PathParam<String>,
     Form(form): Form<PublishForm>,
 ) -> Result<(StatusCode, Json<Vec<PublishJob>>), ApiError> {
     let request = form.publish_request.unwrap_or_default();
-    let jobs = daemon.publishing.publish(&id, request).await?;
+    let by_administrator = Permission::Admin.granted_to(&user.roles);
+    let jobs = daemon
+        .publishing
+        .publish(&id, request, by_administrator)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(jobs)))
 }
 
@@ -58,14 +66,28 @@ pub struct TestForm {
 /// keys are laid over the stored configuration (a secret left out or sent masked is the
 /// stored one). A failed check still answers 200, with `ok` false and a code such as
 /// `publish.unreachable`, `publish.auth_failed` or `publish.invalid_config`.
+///
+/// Stored secrets go only to the configured server. For a caller below Administrator,
+/// a configuration that changes anything but the harmless keys (those allowed in
+/// CaptureRequest `publishingOverrides`), such as `url`, `baseUrl`, `endpoint`, `bucket`,
+/// `region`, a user name or a project, must bring every secret of the publisher again
+/// (403 `publish.secret_required`, naming them); a local `path` must be the configured
+/// folder or one below it, reached without links (403 `publish.outside_configured`).
 #[utoipa::path(post, path = "/capture/publishing/test", tag = "capture", operation_id = "testPublishing",
     request_body(content = TestForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = PublishTestResult)))]
 pub async fn test(
     State(daemon): State<Daemon>,
+    CurrentUser(user): CurrentUser,
     Form(form): Form<TestForm>,
 ) -> Result<Json<PublishTestResult>, ApiError> {
-    Ok(Json(daemon.publishing.test(form.config).await?))
+    let by_administrator = Permission::Admin.granted_to(&user.roles);
+    Ok(Json(
+        daemon
+            .publishing
+            .test(form.config, by_administrator)
+            .await?,
+    ))
 }
 
 /// The last test result of each publisher
