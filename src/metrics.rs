@@ -79,7 +79,7 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a failed login (`invalid_credentials` or `throttled`).
+    /// Counts a failed login (`invalid_credentials`, `throttled` or `busy`).
     pub fn auth_failure(&self, reason: &str) {
         self.auth_failures
             .get_or_create(&ReasonLabels {
@@ -105,8 +105,15 @@ impl Metrics {
         );
         registry.register(
             "auth_failures",
-            "Failed logins, by reason (invalid_credentials, throttled)",
+            "Failed logins, by reason (invalid_credentials, throttled, busy)",
             self.auth_failures.clone(),
+        );
+        let verifications = Counter::<u64>::default();
+        verifications.inc_by(daemon.auth.verifications());
+        registry.register(
+            "password_verifications",
+            "Passwords checked with argon2 (logins answered from the credential cache, throttled or refused as busy cost none)",
+            verifications,
         );
 
         let info = Family::<VersionLabels, Gauge>::default();

@@ -49,6 +49,11 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     }
 }
 
+/// When the caller's credentials were checked: the authenticator's generation of the user
+/// table, for responses that stay open and must end when the user changes.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedAt(pub u64);
+
 /// The client's address as the socket saw it.
 pub fn client_ip(req: &Request) -> IpAddr {
     req.extensions()
@@ -72,12 +77,15 @@ pub async fn require(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("invalid"));
+    // Read before checking: a change during the check must count as after it.
+    let checked_at = CheckedAt(daemon.auth.generation());
     let user = match daemon.auth.authenticate(header, client_ip(&req)).await {
         Ok(user) => user,
         Err(e) => {
             match e {
                 AuthError::Invalid => daemon.metrics.auth_failure("invalid_credentials"),
                 AuthError::Throttled { .. } => daemon.metrics.auth_failure("throttled"),
+                AuthError::Busy { .. } => daemon.metrics.auth_failure("busy"),
                 AuthError::Missing | AuthError::Store(_) => {}
             }
             return ApiError::from(e).into_response();
@@ -99,6 +107,7 @@ pub async fn require(
         return refused;
     }
     req.extensions_mut().insert(CurrentUser(user.clone()));
+    req.extensions_mut().insert(checked_at);
     let mut response = next.run(req).await;
     response.extensions_mut().insert(CurrentUser(user));
     response

@@ -76,7 +76,9 @@ error_codes! {
     AuthForbidden = "auth.forbidden", FORBIDDEN,
         "The user is valid but its roles lack the permission the route needs (`params.permission`).";
     AuthThrottled = "auth.throttled", TOO_MANY_REQUESTS,
-        "Too many failed logins from this address or for this user; retry after `Retry-After` seconds.";
+        "Too many failed logins from this address or for this user, or too many of its logins being checked at once; retry after `Retry-After` seconds.";
+    AuthBusy = "auth.busy", SERVICE_UNAVAILABLE,
+        "Too many logins are waiting for their password to be checked; retry after `Retry-After` seconds. Credentials checked recently are answered from memory and are not refused.";
     ValidationFailed = "validation.invalid_field", UNPROCESSABLE_ENTITY,
         "Valid JSON whose content fails validation. `params.param` and `params.field` locate it.";
     UserNotFound = "users.not_found", NOT_FOUND,
@@ -330,7 +332,17 @@ impl From<AuthError> for ApiError {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let mut err = ApiError::new(
                     ErrorCode::AuthThrottled,
-                    format!("too many failed logins; retry in {secs} s"),
+                    format!("too many failed or pending logins; retry in {secs} s"),
+                )
+                .with("retryAfter", secs);
+                err.retry_after_secs = Some(secs);
+                err
+            }
+            AuthError::Busy { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                let mut err = ApiError::new(
+                    ErrorCode::AuthBusy,
+                    format!("too many logins are being checked; retry in {secs} s"),
                 )
                 .with("retryAfter", secs);
                 err.retry_after_secs = Some(secs);

@@ -103,6 +103,12 @@ pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
                 "429".into(),
                 error_response("Too many failed logins (`auth.throttled`); see Retry-After."),
             );
+            // Routes with a 503 of their own keep its description; the code tells them apart.
+            responses.entry("503".into()).or_insert_with(|| {
+                error_response(
+                    "Too many logins waiting for their password check (`auth.busy`); see Retry-After.",
+                )
+            });
         }
         if !matches!(
             permission,

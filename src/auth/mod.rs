@@ -6,7 +6,15 @@
 //! itself) and compared in constant time. Any change to any user drops the whole cache.
 //! Unknown user names are hashed against a dummy hash so that a wrong user name and a
 //! wrong password take the same time.
+//!
+//! Everything a login may cost before it is known to be valid is bounded: an attempt is
+//! reserved with the throttle before it is verified (`throttle`), identical credentials
+//! share one verification (`flight`), and verifications run on a fixed pool of threads
+//! behind a bounded queue (`hashing`); beyond it a login is refused with
+//! [`AuthError::Busy`].
 
+mod flight;
+mod hashing;
 mod password;
 pub mod permission;
 mod throttle;
@@ -20,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
+use tokio::sync::broadcast;
 
 pub use password::{MIN_LENGTH as MIN_PASSWORD_LENGTH, random as random_password};
 pub use permission::Permission;
@@ -28,7 +37,15 @@ pub use users::{Users, UsersError};
 use crate::config::AuthConfig;
 use crate::model::User;
 use crate::store::{self, Store, StoreError};
-use throttle::Throttle;
+use flight::{Flight, Flights, Verdict};
+use hashing::Hashing;
+use throttle::{Outcome, Reservation, Throttle};
+
+/// What a login refused because the verification queue is full is told to wait.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+/// User changes remembered for streams that end when their user changes; a stream that
+/// falls further behind ends too (it cannot tell whether its user was among them).
+const CHANGES_KEPT: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -38,6 +55,8 @@ pub enum AuthError {
     Invalid,
     #[error("too many failed logins; retry in {} s", retry_after.as_secs())]
     Throttled { retry_after: Duration },
+    #[error("too many logins are being verified; retry in {} s", retry_after.as_secs())]
+    Busy { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -55,11 +74,13 @@ struct Inner {
     cache_key: [u8; 32],
     cache: Mutex<HashMap<String, CachedCredential>>,
     /// Bumped on every user change; a verification that started before a change must not
-    /// put its (possibly stale) result into the cache.
+    /// put its (possibly stale) result into the cache, nor be joined after it.
     generation: AtomicU64,
     throttle: Mutex<Throttle>,
-    /// Bounds concurrent argon2 work (about 19 MiB and tens of ms each).
-    hashing: tokio::sync::Semaphore,
+    hashing: Hashing,
+    flights: Flights,
+    /// Ids of users just changed or deleted, for the streams they hold open.
+    changes: broadcast::Sender<i64>,
     dummy_hash: String,
 }
 
@@ -69,9 +90,45 @@ pub struct Authenticator {
     inner: Arc<Inner>,
 }
 
+/// How a request got its verdict.
+enum Joined {
+    Cached(User),
+    /// Launched by this request (`true`) or joined.
+    Flight(Flight, bool),
+}
+
+/// A reservation handed back to the throttle when dropped, as not checked unless its
+/// outcome was given: a flight that fails on the way never leaks an attempt in flight.
+struct Reserved {
+    auth: Authenticator,
+    reservation: Option<Reservation>,
+}
+
+impl Reserved {
+    fn finish(mut self, outcome: Outcome) {
+        if let Some(r) = self.reservation.take() {
+            self.auth.lock_throttle().finish(r, outcome, Instant::now());
+        }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(r) = self.reservation.take() {
+            self.auth
+                .lock_throttle()
+                .finish(r, Outcome::NotChecked, Instant::now());
+        }
+    }
+}
+
 impl Authenticator {
     pub fn new(store: Store, policy: AuthConfig) -> Authenticator {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // The memory this hash needs is handed to a hashing thread, not freed: a freed
+        // 19 MiB block would raise glibc's mmap threshold and keep later blocks of that
+        // size in arenas.
+        let mut scratch = password::Scratch::default();
+        let dummy_hash = password::hash(&password::random(), &mut scratch);
         Authenticator {
             inner: Arc::new(Inner {
                 store,
@@ -80,8 +137,10 @@ impl Authenticator {
                 cache_key: rand::random(),
                 cache: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),
-                hashing: tokio::sync::Semaphore::new(cores),
-                dummy_hash: password::hash(&password::random()),
+                hashing: Hashing::start(scratch),
+                flights: Flights::default(),
+                changes: broadcast::channel(CHANGES_KEPT).0,
+                dummy_hash,
             }),
         }
     }
@@ -97,56 +156,127 @@ impl Authenticator {
         self.lock_throttle()
             .check(addr, &username, now)
             .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        if password.len() > password::MAX_LENGTH {
+            // No password this long can be set: a wrong guess, known without hashing.
+            self.lock_throttle().failure(addr, &username, now);
+            return Err(AuthError::Invalid);
+        }
 
         let digest = self.digest(&username, &password);
         if let Some(user) = self.cached(&username, &digest, now) {
             return Ok(user);
         }
-
-        let generation = self.inner.generation.load(Ordering::SeqCst);
-        let lookup = username.clone();
-        let record = self
-            .inner
-            .store
-            .read(move |conn| store::users::by_username(conn, &lookup))
-            .await?;
-        let (phc, user) = match record {
-            Some(r) => (r.password_hash, Some(r.user)),
-            None => (self.inner.dummy_hash.clone(), None),
-        };
-        let permit = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
-        let matches = tokio::task::spawn_blocking(move || password::verify(&password, &phc))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-        drop(permit);
-
-        let now = Instant::now();
-        match user {
-            Some(user) if matches => {
-                self.lock_throttle().success(addr, &username, now);
-                let mut cache = self.lock_cache();
-                if self.inner.generation.load(Ordering::SeqCst) == generation {
-                    cache.insert(
-                        username,
-                        CachedCredential {
-                            digest,
-                            user: user.clone(),
-                            verified_at: now,
-                        },
-                    );
+        let (flight, launched) =
+            match self.join_or_launch(username.clone(), password, digest, addr)? {
+                Joined::Cached(user) => return Ok(user),
+                Joined::Flight(flight, launched) => (flight, launched),
+            };
+        let verdict = flight.verdict.await;
+        if !launched {
+            // The flight counted its outcome for its own address and the user; a client
+            // that joined from elsewhere made the same guess from its address.
+            let now = Instant::now();
+            match &verdict {
+                Verdict::Verified(_) => self.lock_throttle().success(addr, &username, now),
+                Verdict::Rejected if addr != flight.leader => {
+                    self.lock_throttle().address_failure(addr, now)
                 }
-                Ok(user)
-            }
-            _ => {
-                self.lock_throttle().failure(addr, &username, now);
-                Err(AuthError::Invalid)
+                _ => {}
             }
         }
+        match verdict {
+            Verdict::Verified(user) => Ok(user),
+            Verdict::Rejected => Err(AuthError::Invalid),
+            Verdict::Busy => Err(AuthError::Busy {
+                retry_after: BUSY_RETRY,
+            }),
+            Verdict::StoreBusy => Err(StoreError::Busy.into()),
+            Verdict::Failed(message) => Err(StoreError::Task(message).into()),
+        }
+    }
+
+    /// Joins the flight of an identical credential, or reserves an attempt, takes a place
+    /// in the hashing queue and launches one.
+    fn join_or_launch(
+        &self,
+        username: String,
+        password: String,
+        digest: [u8; 32],
+        addr: IpAddr,
+    ) -> Result<Joined, AuthError> {
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        let key = (generation, digest);
+        let mut flights = self.inner.flights.lock();
+        if let Some(flight) = flights.get(&key) {
+            return Ok(Joined::Flight(flight.clone(), false));
+        }
+        // A flight that ended between the cache lookup and here left its result in the cache.
+        let now = Instant::now();
+        if let Some(user) = self.cached(&username, &digest, now) {
+            return Ok(Joined::Cached(user));
+        }
+        let reservation = self
+            .lock_throttle()
+            .reserve(addr, &username, now)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        let trusted = reservation.trusted();
+        let reserved = Reserved {
+            auth: self.clone(),
+            reservation: Some(reservation),
+        };
+        let Some(ticket) = self.inner.hashing.admit(trusted) else {
+            reserved.finish(Outcome::NotChecked);
+            return Err(AuthError::Busy {
+                retry_after: BUSY_RETRY,
+            });
+        };
+        let auth = self.clone();
+        let verification = async move {
+            let lookup = username.clone();
+            let record = match auth
+                .inner
+                .store
+                .read(move |conn| store::users::by_username(conn, &lookup))
+                .await
+            {
+                Ok(record) => record,
+                Err(StoreError::Busy) => return Verdict::StoreBusy,
+                Err(e) => return Verdict::Failed(e.to_string()),
+            };
+            let (phc, user) = match record {
+                Some(r) => (r.password_hash, Some(r.user)),
+                None => (auth.inner.dummy_hash.clone(), None),
+            };
+            let Ok(matches) = auth.inner.hashing.verify(ticket, password, phc).await else {
+                return Verdict::Busy;
+            };
+            match user {
+                Some(user) if matches => {
+                    reserved.finish(Outcome::Succeeded);
+                    let mut cache = auth.lock_cache();
+                    if auth.inner.generation.load(Ordering::SeqCst) == generation {
+                        cache.insert(
+                            username,
+                            CachedCredential {
+                                digest,
+                                user: user.clone(),
+                                verified_at: Instant::now(),
+                            },
+                        );
+                    }
+                    Verdict::Verified(user)
+                }
+                _ => {
+                    reserved.finish(Outcome::Failed);
+                    Verdict::Rejected
+                }
+            }
+        };
+        let flight = self
+            .inner
+            .flights
+            .launch(&mut flights, key, addr, verification);
+        Ok(Joined::Flight(flight, true))
     }
 
     /// Forgets every cached credential; call after any change to any user.
@@ -154,6 +284,55 @@ impl Authenticator {
         let mut cache = self.lock_cache();
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
         cache.clear();
+    }
+
+    /// Forgets every cached credential and ends what user `id` holds open (event streams):
+    /// call after the user was changed or deleted.
+    pub fn user_changed(&self, id: i64) {
+        self.invalidate();
+        // No receiver is fine: no stream is open.
+        let _ = self.inner.changes.send(id);
+    }
+
+    /// The generation of the user table: read it before authenticating a request, and hand
+    /// it to [`Authenticator::until_changed`] for what the request keeps open.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once user `id`, authenticated when the user table was at `generation`, is
+    /// changed or deleted, or when that can no longer be ruled out (a change since
+    /// `generation` that came before this call; more changes than are kept, unread).
+    pub fn until_changed(
+        &self,
+        id: i64,
+        generation: u64,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let mut changes = self.inner.changes.subscribe();
+        let changed_before = self.generation() != generation;
+        async move {
+            if changed_before {
+                return;
+            }
+            loop {
+                match changes.recv().await {
+                    Ok(changed) if changed == id => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    // The authenticator is gone: the daemon is stopping, which ends streams.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        }
+    }
+
+    /// Password verifications (argon2) computed since start.
+    pub fn verifications(&self) -> u64 {
+        self.inner.hashing.verifications()
+    }
+
+    fn hashing(&self) -> &Hashing {
+        &self.inner.hashing
     }
 
     fn cached(&self, username: &str, digest: &[u8; 32], now: Instant) -> Option<User> {
@@ -207,6 +386,7 @@ fn parse_basic(header: &str) -> Result<(String, String), AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt as _;
 
     fn basic(user: &str, pw: &str) -> String {
         format!(
@@ -225,6 +405,61 @@ mod tests {
         assert!(parse_basic("Basic !!!").is_err());
         assert!(parse_basic(&basic("", "pw")).is_err());
         assert!(parse_basic("Basic").is_err());
+    }
+
+    async fn with_panel() -> (tempfile::TempDir, Authenticator, Users, User) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db")).unwrap();
+        let auth = Authenticator::new(store.clone(), AuthConfig::default());
+        let users = Users::new(store, auth.clone());
+        let user = users
+            .create("panel", &[crate::model::Role::Presenter], "panel-password")
+            .await
+            .unwrap();
+        (dir, auth, users, user)
+    }
+
+    #[tokio::test]
+    async fn identical_logins_share_one_verification() {
+        let (_dir, auth, _users, user) = with_panel().await;
+        let addr: IpAddr = "127.0.0.1".parse().unwrap();
+        let right = basic("panel", "panel-password");
+        let wrong = basic("panel", "a wrong guess");
+        let before = auth.verifications();
+        let logins = (0..20).map(|_| auth.authenticate(Some(&right), addr));
+        for result in futures_util::future::join_all(logins).await {
+            assert_eq!(result.unwrap(), user);
+        }
+        assert_eq!(auth.verifications() - before, 1);
+
+        let guesses = (0..20).map(|_| auth.authenticate(Some(&wrong), addr));
+        for result in futures_util::future::join_all(guesses).await {
+            assert!(matches!(result, Err(AuthError::Invalid)));
+        }
+        assert_eq!(auth.verifications() - before, 2, "one guess, checked once");
+        assert!(auth.inner.flights.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn streams_end_when_their_own_user_changes() {
+        let (_dir, auth, _users, _user) = with_panel().await;
+        let at = auth.generation();
+        let mut mine = std::pin::pin!(auth.until_changed(1, at));
+        let other = auth.until_changed(2, at);
+        auth.user_changed(2);
+        tokio::time::timeout(Duration::from_secs(5), other)
+            .await
+            .expect("user 2's stream ends");
+        assert!(
+            mine.as_mut().now_or_never().is_none(),
+            "user 1 was not changed"
+        );
+        auth.user_changed(1);
+        tokio::time::timeout(Duration::from_secs(5), mine)
+            .await
+            .expect("user 1's stream ends");
+        // Checked before a change, subscribed after it: ended at once.
+        assert!(auth.until_changed(3, at).now_or_never().is_some());
     }
 
     #[tokio::test]

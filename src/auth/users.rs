@@ -63,6 +63,15 @@ impl Users {
         Users { store, auth }
     }
 
+    /// Hashes a new password on the hashing threads (see `hashing`).
+    async fn hash(&self, password: &str) -> Result<String, UsersError> {
+        self.auth
+            .hashing()
+            .hash(password.to_string())
+            .await
+            .map_err(|e| UsersError::Store(StoreError::Task(e.to_string())))
+    }
+
     pub async fn list(&self) -> Result<Vec<User>, UsersError> {
         Ok(self.store.read(store::users::list).await?)
     }
@@ -84,7 +93,7 @@ impl Users {
         let username = check_username(username)?;
         let roles = check_roles(roles)?;
         password::check_policy(password).map_err(UsersError::InvalidPassword)?;
-        let phc = hash_off_thread(password.to_string()).await?;
+        let phc = self.hash(password).await?;
         let user = self
             .store
             .write(move |tx| {
@@ -116,7 +125,7 @@ impl Users {
         let phc = match password {
             Some(p) => {
                 password::check_policy(p).map_err(UsersError::InvalidPassword)?;
-                Some(hash_off_thread(p.to_string()).await?)
+                Some(self.hash(p).await?)
             }
             None => None,
         };
@@ -150,7 +159,7 @@ impl Users {
                 })
             })
             .await?;
-        self.auth.invalidate();
+        self.auth.user_changed(id);
         Ok(user)
     }
 
@@ -169,7 +178,7 @@ impl Users {
                 Ok(())
             })
             .await?;
-        self.auth.invalidate();
+        self.auth.user_changed(id);
         Ok(())
     }
 
@@ -215,12 +224,6 @@ fn conflict_or(e: rusqlite::Error, username: &str) -> UsersError {
     } else {
         e.into()
     }
-}
-
-async fn hash_off_thread(password: String) -> Result<String, UsersError> {
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| UsersError::Store(StoreError::Task(e.to_string())))
 }
 
 /// Letters, digits and `._@-`, 1 to 64 characters; no `:` since Basic auth splits on it.

@@ -2,7 +2,9 @@
 //!
 //! Each event is named by its `type` and carries its bus id, so a browser's `EventSource`
 //! resumes by itself after a dropped connection (`Last-Event-ID`). A client that cannot
-//! keep up is told so (`overflow`) and dropped: the bus never waits for anyone.
+//! keep up is told so (`overflow`) and dropped: the bus never waits for anyone. A stream
+//! lives no longer than the credentials that opened it: when its user is changed or
+//! deleted it is told so (`revoked`) and ends.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -10,15 +12,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{FutureExt as _, Stream};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::IntoParams;
 
+use crate::api::auth::{CheckedAt, CurrentUser};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::params::Query;
 use crate::daemon::Daemon;
@@ -59,6 +63,10 @@ pub struct EventsQuery {
 /// or the id is from before castd restarted, the stream starts with a `resync` event: read
 /// the state afresh (`GET /status`). A client that falls more than 1024 events behind gets
 /// an `overflow` event and the stream ends; reconnect with `Last-Event-ID`.
+///
+/// When the caller's user is changed (name, roles or password) or deleted, the stream
+/// sends a `revoked` event (`reason`) and ends at once: reconnecting needs the credentials
+/// as they are now.
 #[utoipa::path(get, path = "/events", tag = "status", operation_id = "events",
     params(
         EventsQuery,
@@ -67,6 +75,8 @@ pub struct EventsQuery {
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String)))]
 pub async fn events(
     State(daemon): State<Daemon>,
+    CurrentUser(user): CurrentUser,
+    Extension(CheckedAt(generation)): Extension<CheckedAt>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
@@ -83,7 +93,8 @@ pub async fn events(
         ),
         None => query.last_event_id,
     };
-    let feed = Feed::new(&daemon.bus, resume, daemon.maintenance.stopping());
+    let revoked = daemon.auth.until_changed(user.id, generation);
+    let feed = Feed::new(&daemon.bus, resume, daemon.maintenance.stopping()).until(revoked);
     let mut response = Sse::new(feed.into_stream())
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response();
@@ -103,6 +114,8 @@ struct Feed {
     preface: Option<SseEvent>,
     ended: bool,
     stopping: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Resolves when the credentials that opened the stream are no longer valid.
+    revoked: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl Feed {
@@ -121,6 +134,7 @@ impl Feed {
             preface: None,
             ended: false,
             stopping: Box::pin(stopping),
+            revoked: Box::pin(std::future::pending()),
         };
         if let Some(last) = resume {
             match bus.since(last) {
@@ -135,6 +149,20 @@ impl Feed {
         feed
     }
 
+    /// Ends the feed, with a `revoked` event, when `revoked` resolves.
+    fn until(mut self, revoked: impl Future<Output = ()> + Send + 'static) -> Feed {
+        self.revoked = Box::pin(revoked);
+        self
+    }
+
+    /// The last event of a feed whose credentials are no longer valid.
+    fn revoke(&mut self) -> SseEvent {
+        self.ended = true;
+        SseEvent::default().event("revoked").data(
+            r#"{"reason":"the user was changed or deleted; log in again with its current credentials"}"#,
+        )
+    }
+
     fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> {
         futures_util::stream::unfold(self, |mut feed| async move {
             let next = feed.next().await?;
@@ -145,6 +173,11 @@ impl Feed {
     async fn next(&mut self) -> Option<SseEvent> {
         if self.ended {
             return None;
+        }
+        // Checked first, so a revoked client gets none of the history either. The future
+        // is polled again only while it has not resolved (a resolved one ends the feed).
+        if self.revoked.as_mut().now_or_never().is_some() {
+            return Some(self.revoke());
         }
         if let Some(preface) = self.preface.take() {
             return Some(preface);
@@ -157,6 +190,7 @@ impl Feed {
             let received = tokio::select! {
                 received = self.live.recv() => received,
                 () = &mut self.stopping => return None,
+                () = &mut self.revoked => return Some(self.revoke()),
             };
             match received {
                 // Already replayed from the history.
@@ -246,6 +280,39 @@ mod tests {
             .collect();
         assert_eq!(ids, ["3", "4", "5", "6"], "{text}");
         assert!(text.contains("event: alarm\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_revoked_feed_says_so_and_ends_even_during_its_history() {
+        let bus = Bus::new(64);
+        for n in 0..5 {
+            bus.publish(alarm(n));
+        }
+        let (revoke, revoked) = tokio::sync::oneshot::channel::<()>();
+        let mut feed = Feed::new(&bus, Some(0), std::future::pending()).until(async move {
+            let _ = revoked.await;
+        });
+        assert!(feed.next().await.is_some(), "history while valid");
+        revoke.send(()).unwrap();
+        let text = text_of(feed).await;
+        assert!(text.starts_with("event: revoked\n"), "{text}");
+        assert_eq!(
+            text.matches("event:").count(),
+            1,
+            "nothing after it: {text}"
+        );
+
+        // Waiting for live events when it comes.
+        let (revoke, revoked) = tokio::sync::oneshot::channel::<()>();
+        let feed = Feed::new(&bus, None, std::future::pending()).until(async move {
+            let _ = revoked.await;
+        });
+        let reader = tokio::spawn(text_of(feed));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        revoke.send(()).unwrap();
+        let text = reader.await.unwrap();
+        assert_eq!(text.matches("event:").count(), 1, "{text}");
+        assert!(text.starts_with("event: revoked\n"), "{text}");
     }
 
     #[tokio::test]
