@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 use serde_json::Value;
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
@@ -117,6 +118,22 @@ pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
             .entry("default".into())
             .or_insert_with(|| error_response("Any other error; `code` says which."));
     }
+}
+
+/// Documents `alias` as the same entry as `path`: a Path Item holding only a `$ref` to it
+/// (a JSON Pointer into `paths`, in a URI fragment).
+pub fn alias(doc: &mut utoipa::openapi::OpenApi, alias: &str, path: &str) {
+    let pointer = path
+        .replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D");
+    let mut item = PathItem::default();
+    item.extensions = Some(Extensions::from_iter([(
+        "$ref",
+        Value::from(format!("#/paths/{pointer}")),
+    )]));
+    doc.paths.paths.insert(alias.to_string(), item);
 }
 
 /// Adds what every route shares: JSON bodies next to forms, and the error catalog.
@@ -238,7 +255,19 @@ fn render_html(doc: &Value) -> String {
     // (tag, method, path, operation), grouped by tag in first-seen order.
     let mut tags: Vec<String> = Vec::new();
     let mut ops: Vec<(String, String, String, &Value)> = Vec::new();
+    // path → its short paths (entries that are only a `$ref` to it).
+    let mut aliases: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for (path, item) in paths {
+        if let Some(target) = item.get("$ref").and_then(Value::as_str) {
+            let target = target
+                .trim_start_matches("#/paths/")
+                .replace("%7B", "{")
+                .replace("%7D", "}")
+                .replace("~1", "/")
+                .replace("~0", "~");
+            aliases.entry(target).or_default().push(path);
+            continue;
+        }
         for method in ["get", "post", "put", "delete", "patch"] {
             if let Some(op) = item.get(method) {
                 let tag = op["tags"][0].as_str().unwrap_or("other").to_string();
@@ -286,6 +315,13 @@ fn render_html(doc: &Value) -> String {
             esc(op["summary"].as_str().unwrap_or_default()),
             esc(op["x-permission"].as_str().unwrap_or("none")),
         );
+        if let Some(short) = aliases.get(path.as_str()) {
+            let list: Vec<String> = short
+                .iter()
+                .map(|a| format!("<code>{method} /api/1{}</code>", esc(a)))
+                .collect();
+            let _ = write!(out, "<p>Also at {}.</p>", list.join(", "));
+        }
         if let Some(d) = op["description"].as_str() {
             out.push_str(&prose(d));
         }

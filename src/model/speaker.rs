@@ -27,3 +27,35 @@ pub struct Speaker {
     #[schema(value_type = Vec<Object>)]
     pub links: Vec<Value>,
 }
+
+/// The `speaker` of an object that names none: the vendor's Event documents 0.
+pub fn no_speaker() -> Value {
+    Value::from(0)
+}
+
+/// The `speaker` number of an object whose speaker snapshot is `info`: the speaker's id,
+/// 0 when there is none or when it is an inline speaker the unit never stored.
+pub fn speaker_number(info: Option<&Value>) -> Value {
+    Value::from(
+        info.and_then(|i| i.get("id"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+    )
+}
+
+/// Brings a stored `speaker`/`speakerInfo` pair to the shape castd answers. Records written
+/// before `speakerInfo` existed kept the whole snapshot in `speaker`; they read as if they
+/// had been written now, so no stored event or package changes its meaning.
+pub fn settle_stored(speaker: &mut Value, info: &mut Option<Value>) {
+    if info.is_none() {
+        match speaker {
+            Value::Object(_) => *info = Some(std::mem::take(speaker)),
+            // Early packages kept a name as it was typed.
+            Value::String(name) if !name.trim().is_empty() => {
+                *info = Some(serde_json::json!({ "name": name.trim() }));
+            }
+            _ => {}
+        }
+    }
+    *speaker = speaker_number(info.as_ref());
+}
