@@ -31,7 +31,18 @@ Every route answers under `/api/1` and, identically, under `/api`. Requests are 
 Unix epoch, durations milliseconds. Authentication is HTTP Basic; `x-permission` on each \
 operation names what the caller's roles must grant (`none`, `any`, `view`, `sched`, \
 `media`, `admin`). Errors carry a stable `code`, listed with its HTTP status in \
-`x-error-codes`. Lists take `limit` and `offset` and put the total in `X-Total-Count`."
+`x-error-codes`. Lists take `limit` and `offset` and put the total in `X-Total-Count`.\n\n\
+Resources follow the CaptureCast URL convention (`GET` list and `POST` create at `/things`; \
+`GET`, `POST` update and `DELETE` at `/things/{id}`). Templates and media packages, filed \
+under `/capture`, also answer at `/templates` and `/mediaPackages`: each short path is a \
+`$ref` to its `/capture` entry (same handler, same permission). `/events` is the event \
+stream, so scheduled events stay at `/scheduler/events`; media packages are made by \
+captures, not by `POST /mediaPackages`.\n\n\
+Where castd adds to the CaptureCast objects: `speaker` is answered as the speaker's id \
+(0 for none or an inline speaker), as the CaptureCast Event documents, and the whole \
+speaker is in the added `speakerInfo` (Event, EventGroup, MediaPackage); a `speaker` may be \
+sent as an id, a name or a Speaker object. Template names are references (`templateID` \
+takes a name), so a second template of the same name is refused rather than created."
     ),
     components(schemas(ErrorBody))
 )]

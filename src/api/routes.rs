@@ -156,6 +156,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(admin, routes!(graph::stop_session))
     // plugins
     .add(view, routes!(plugins::get_plugins))
+    .add(view, routes!(plugins::get_plugin))
     .add(
         admin,
         routes!(

@@ -325,3 +325,32 @@ pub struct Preflight {
     pub overall: CheckLevel,
     pub checks: Vec<Check>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sources_read_as_a_map_whether_stored_as_one_or_as_a_list() {
+        let package = |sources: Value| {
+            serde_json::from_value::<MediaPackage>(json!({
+                "id": "p", "title": "t", "creationDate": 1, "root": "/r", "outputs": {},
+                "sources": sources, "publishing": {}, "processing": {"root": "rec", "nodes": []},
+                "state": "complete", "duration": 0, "tags": [], "metadata": {},
+                "templateID": "t", "markers": [], "request": {}
+            }))
+            .unwrap()
+        };
+        let camera = json!({"nodeID": "camera", "deviceID": "test:camera", "name": "Camera"});
+        let old = package(json!([camera]));
+        let new = package(json!({"camera": camera}));
+        assert_eq!(old.sources, new.sources);
+        assert_eq!(
+            serde_json::to_value(&old).unwrap()["sources"],
+            json!({"camera": camera})
+        );
+        // A request kept before the flags had their default reads them as true.
+        assert!(old.request.publishing && old.request.publishing_table_of_contents);
+    }
+}

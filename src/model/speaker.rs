@@ -59,3 +59,33 @@ pub fn settle_stored(speaker: &mut Value, info: &mut Option<Value>) {
     }
     *speaker = speaker_number(info.as_ref());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stored_speakers_of_every_age_read_as_an_id_and_a_snapshot() {
+        let settled = |speaker: Value, info: Option<Value>| {
+            let (mut speaker, mut info) = (speaker, info);
+            settle_stored(&mut speaker, &mut info);
+            (speaker, info)
+        };
+        let ada = json!({"id": 3, "name": "Ada"});
+        // Written before speakerInfo: the snapshot was in `speaker`.
+        assert_eq!(settled(ada.clone(), None), (json!(3), Some(ada.clone())));
+        assert_eq!(
+            settled(json!({"name": "Guest"}), None),
+            (json!(0), Some(json!({"name": "Guest"})))
+        );
+        assert_eq!(
+            settled(json!(" Ada "), None),
+            (json!(0), Some(json!({"name": "Ada"})))
+        );
+        assert_eq!(settled(Value::Null, None), (json!(0), None));
+        // Written now.
+        assert_eq!(settled(json!(3), Some(ada.clone())), (json!(3), Some(ada)));
+        assert_eq!(settled(json!(0), None), (json!(0), None));
+    }
+}

@@ -381,6 +381,14 @@ async fn every_resource_answers_at_the_vendor_resource_urls() {
     assert_eq!(groups.status, StatusCode::OK, "{}", groups.text);
     assert_eq!(groups.body, json!([group]));
 
+    // Plugins by id.
+    let plugin = get(&d, "/api/1/plugins/test").await;
+    assert_eq!(plugin.body["id"], "test", "{}", plugin.text);
+    assert_eq!(
+        get(&d, "/api/1/plugins/nope").await.code(),
+        "plugins.not_found"
+    );
+
     // Graphs: update and delete; nodes: list and update.
     let root = json!({"id": "rec", "type": "fileRecorder"});
     let graph = post(&d, "/api/1/graphBuilder/graphs", "root", &root)
