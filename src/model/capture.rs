@@ -29,7 +29,7 @@ pub struct CaptureRequest {
     /// Speaker id (number or digits) or name, or a Speaker object; `0`, `null` or `""`:
     /// no speaker. Kept (in a package's `request`) as the id, 0 when none or inline.
     #[serde(default = "no_speaker")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub speaker: Value,
     /// The whole speaker, filled in by castd; sent with the `speaker` it belongs to (as
     /// an Event's) it is kept, else ignored.

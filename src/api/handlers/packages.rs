@@ -70,7 +70,7 @@ pub struct PackageChanges {
     pub metadata: Option<Map<String, Value>>,
     /// A speaker id, name or Speaker object; `0` or `null` removes the speaker.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub speaker: Option<Value>,
     /// As answered with the same `speaker`: kept as it is (see Event).
     #[serde(default, rename = "speakerInfo", deserialize_with = "present")]
