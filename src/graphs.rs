@@ -59,6 +59,14 @@ fn new_id(prefix: &str) -> String {
     )
 }
 
+/// The node, with a new id (`node-` and 8 hex digits) when it came without one.
+fn with_id(mut node: Node) -> Node {
+    if node.id.trim().is_empty() {
+        node.id = new_id("node-");
+    }
+    node
+}
+
 /// Node ids reachable from `from` by following children.
 fn descendants(graph: &Graph, from: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
@@ -162,9 +170,10 @@ impl GraphBook {
             .collect())
     }
 
-    /// A new graph holding only its root node.
+    /// A new graph holding only its root node (given an id as addNode gives one when it
+    /// has none).
     pub async fn create(&self, root: Node, name: Option<String>) -> Result<Graph, GraphBookError> {
-        let mut root = checked_node(root, &[])?;
+        let mut root = checked_node(with_id(root), &[])?;
         root.parents.clear();
         root.children.clear();
         let id = new_id("graph-");
@@ -176,6 +185,49 @@ impl GraphBook {
         };
         self.working().insert(id, graph.clone());
         Ok(masked(&graph))
+    }
+
+    /// Renames a graph and/or gives it another of its nodes as root.
+    pub async fn update(
+        &self,
+        id: &str,
+        name: Option<String>,
+        root: Option<String>,
+    ) -> Result<Graph, GraphBookError> {
+        let gid = id.to_string();
+        self.edit(id, |graph| {
+            if let Some(root) = root {
+                if !graph.nodes.iter().any(|n| n.id == root) {
+                    return Err(GraphBookError::NodeNotFound {
+                        graph: gid,
+                        node: root,
+                    });
+                }
+                graph.root = root;
+            }
+            if let Some(name) = name {
+                graph.name = name.trim().to_string();
+            }
+            Ok(())
+        })
+        .await?;
+        self.get(id).await
+    }
+
+    /// Forgets a graph: its working copy and its saved form. Sessions started from it
+    /// compiled their own copy and go on.
+    pub async fn delete(&self, id: &str) -> Result<(), GraphBookError> {
+        let was_working = self.working().remove(id).is_some();
+        let key = id.to_string();
+        let was_saved = self
+            .store
+            .write(move |tx| store::graphs::delete(tx, &key))
+            .await?;
+        if was_working || was_saved {
+            Ok(())
+        } else {
+            Err(GraphBookError::GraphNotFound(id.to_string()))
+        }
     }
 
     pub async fn save(&self, id: &str) -> Result<Graph, GraphBookError> {
@@ -218,10 +270,7 @@ impl GraphBook {
         let id = graph_id.to_string();
         let added = self
             .edit(graph_id, move |graph| {
-                let mut node = node;
-                if node.id.is_empty() {
-                    node.id = new_id("node-");
-                }
+                let node = with_id(node);
                 if graph.nodes.iter().any(|n| n.id == node.id) {
                     return Err(invalid(format!("node id {:?} is used twice", node.id)));
                 }
@@ -305,6 +354,19 @@ impl GraphBook {
         node: &str,
         changes: Map<String, Value>,
     ) -> Result<Node, GraphBookError> {
+        self.update_node(graph_id, node, changes, Vec::new(), Vec::new())
+            .await
+    }
+
+    /// configure and attach in one change: both happen, or neither.
+    pub async fn update_node(
+        &self,
+        graph_id: &str,
+        node: &str,
+        changes: Map<String, Value>,
+        parents: Vec<String>,
+        children: Vec<String>,
+    ) -> Result<Node, GraphBookError> {
         let gid = graph_id.to_string();
         self.edit(graph_id, |graph| {
             let n = graph
@@ -330,7 +392,7 @@ impl GraphBook {
                     reason: e.reason,
                 }
             })?;
-            Ok(())
+            link(graph, node, &parents, &children)
         })
         .await?;
         self.node(graph_id, node).await

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::model::Speaker;
-use crate::model::speaker::{ASSET_CLASS, LINK_CLASS};
+use crate::model::speaker::{ASSET_CLASS, LINK_CLASS, speaker_number};
 use crate::store::{self, Store, StoreError};
 
 /// Longest accepted name, email or credentials line; longer text belongs in `biography`.
@@ -120,6 +120,39 @@ impl Speakers {
     pub async fn resolve(&self, value: &Value) -> Result<Option<Value>, SpeakerError> {
         resolve(&self.store, value).await
     }
+
+    /// The `speaker` number and `speakerInfo` snapshot to keep for an object that was sent
+    /// with `speaker` and `speakerInfo` (either may be absent).
+    ///
+    /// `speakerInfo` is what castd answered with the same `speaker`; sent back together
+    /// (a GET → POST round trip) it is taken as it is, so a guest or a since deleted
+    /// speaker survives the trip. With another `speaker` it is stale (a client changed
+    /// the speaker and left the rest of the object as it was) and `speaker` wins.
+    pub async fn settle(
+        &self,
+        speaker: Option<&Value>,
+        info: Option<&Value>,
+    ) -> Result<(Value, Option<Value>), SpeakerError> {
+        let speaker = speaker.unwrap_or(&Value::Null);
+        let info = info.filter(|i| i.is_object());
+        let reference = match info {
+            Some(info) if reference_id(speaker) == Some(speaker_number(Some(info))) => info,
+            _ => speaker,
+        };
+        let snapshot = self.resolve(reference).await?;
+        Ok((speaker_number(snapshot.as_ref()), snapshot))
+    }
+}
+
+/// The id a `speaker` value names: 0 for none, `None` for a name or an object.
+fn reference_id(speaker: &Value) -> Option<Value> {
+    match speaker {
+        Value::Null => Some(Value::from(0)),
+        Value::Number(n) => n.as_i64().map(Value::from),
+        Value::String(s) if s.trim().is_empty() => Some(Value::from(0)),
+        Value::String(s) => numeric_id(s.trim()).map(Value::from),
+        _ => None,
+    }
 }
 
 fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
@@ -132,8 +165,8 @@ fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
 
 /// Turns a speaker reference into the Speaker snapshot to keep:
 ///
-/// - `null`, `""`: no speaker (`None`);
-/// - a number, or a string of digits: the stored speaker with that id;
+/// - `null`, `""`, `0`, `"0"`: no speaker (`None`), as the vendor's Event says of 0;
+/// - another number, or a string of digits: the stored speaker with that id;
 /// - any other string: the stored speaker of that name (ignoring case), else an inline
 ///   speaker of that name;
 /// - an object with an `id` of a stored speaker: that stored speaker;
@@ -151,6 +184,7 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
     let (lookup, inline) = match value {
         Value::Null => return Ok(None),
         Value::Number(n) => match n.as_i64() {
+            Some(0) => return Ok(None),
             Some(id) => (Lookup::Id(id), None),
             None => return Err(invalid("speaker", "a speaker id is a whole number")),
         },
@@ -160,6 +194,7 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
                 return Ok(None);
             }
             match numeric_id(s) {
+                Some(0) => return Ok(None),
                 Some(id) => (Lookup::Id(id), None),
                 None => (Lookup::Name(s.to_string()), None),
             }
@@ -167,8 +202,9 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
         Value::Object(map) => {
             let id = match map.get("id") {
                 None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(Value::String(s)) => numeric_id(s.trim()),
+                // 0 is no id, as in an Event's `speaker`.
+                Some(Value::Number(n)) => n.as_i64().filter(|&id| id != 0),
+                Some(Value::String(s)) => numeric_id(s.trim()).filter(|&id| id != 0),
                 Some(_) => return Err(invalid("speaker.id", "must be a whole number")),
             };
             let inline = if map.contains_key("name") {

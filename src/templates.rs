@@ -20,8 +20,10 @@ pub enum TemplateError {
     Invalid(String),
     #[error("invalid graph: {0}")]
     Graph(#[from] GraphError),
-    #[error("another template is named {0:?}")]
-    DuplicateName(String),
+    #[error(
+        "template {other:?} is named {name:?}: send its id to change it, or choose another name"
+    )]
+    DuplicateName { name: String, other: String },
     #[error("template {0} is in use: {1}")]
     InUse(String, String),
     #[error(transparent)]
@@ -97,27 +99,68 @@ impl Templates {
             .ok_or_else(|| TemplateError::NotFound(id_or_name.to_string()))
     }
 
-    /// Creates or updates a template (an existing `id` updates). The graph is validated
-    /// and stored normalised (defaults filled in, edges on both ends). A secret option
-    /// sent back masked keeps its stored value.
+    /// Creates or updates a template: an `id` updates the template that has it (or creates
+    /// one with that id); no `id` always creates one, with an id derived from the name that
+    /// no template has yet, so saving never replaces a template nobody named. The graph is
+    /// validated and stored normalised (defaults filled in, edges on both ends). A secret
+    /// option sent back masked keeps its stored value.
     pub async fn save(&self, mut template: Template) -> Result<Template, TemplateError> {
+        template.id = template.id.trim().to_string();
+        if template.id.is_empty() {
+            let base = slug(&template.name);
+            template.id = self
+                .free_id(if base.is_empty() { "template" } else { &base })
+                .await?;
+        }
+        self.store_template(template).await
+    }
+
+    /// Updates the template `id_or_name` names with `template` (its `id` is ignored).
+    pub async fn update(
+        &self,
+        id_or_name: &str,
+        mut template: Template,
+    ) -> Result<Template, TemplateError> {
+        template.id = self.get(id_or_name).await?.id;
+        self.store_template(template).await
+    }
+
+    /// `base`, or `base-2`, `base-3`, … : the first no template has.
+    async fn free_id(&self, base: &str) -> Result<String, TemplateError> {
+        let base = base.to_string();
+        Ok(self
+            .store
+            .read(move |c| {
+                let mut n = 1;
+                loop {
+                    let id = if n == 1 {
+                        base.clone()
+                    } else {
+                        format!("{base}-{n}")
+                    };
+                    if store::templates::get(c, &id)?.is_none() {
+                        return Ok::<_, StoreError>(id);
+                    }
+                    n += 1;
+                }
+            })
+            .await?)
+    }
+
+    async fn store_template(&self, mut template: Template) -> Result<Template, TemplateError> {
         template.name = template.name.trim().to_string();
         if template.name.is_empty() || template.name.chars().count() > 128 {
             return Err(TemplateError::Invalid(
                 "name must be 1-128 characters".into(),
             ));
         }
-        if template.id.is_empty() {
-            template.id = slug(&template.name);
-        }
         check_id(&template.id)?;
         let previous = {
             let id = template.id.clone();
             self.store
-                .read(move |c| store::templates::find(c, &id))
+                .read(move |c| store::templates::get(c, &id))
                 .await?
-        }
-        .filter(|t| t.id == template.id);
+        };
         if let Some(previous) = &previous {
             keep_masked_secrets(&mut template, previous);
         }
@@ -139,8 +182,11 @@ impl Templates {
         let stored = template.clone();
         self.store
             .write(move |tx| {
-                if store::templates::name_taken(tx, &stored.name, &stored.id)? {
-                    return Err(TemplateError::DuplicateName(stored.name.clone()));
+                if let Some(other) = store::templates::named(tx, &stored.name, &stored.id)? {
+                    return Err(TemplateError::DuplicateName {
+                        name: stored.name.clone(),
+                        other,
+                    });
                 }
                 store::templates::put(tx, &stored)?;
                 Ok(())
@@ -260,9 +306,13 @@ mod tests {
 
         ipcam.id = "other".into();
         assert!(matches!(
-            templates.save(ipcam).await,
-            Err(TemplateError::DuplicateName(_))
+            templates.save(ipcam.clone()).await,
+            Err(TemplateError::DuplicateName { other, .. }) if other == "ip-camera"
         ));
+        // Without an id a save never lands on a template whose id the name derives to.
+        ipcam.id = String::new();
+        ipcam.name = "IP camera!".into();
+        assert_eq!(templates.save(ipcam).await.unwrap().id, "ip-camera-2");
         let mut broken = lecture.clone();
         broken.graph.root = "nothing".into();
         assert!(matches!(

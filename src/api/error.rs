@@ -142,7 +142,7 @@ error_codes! {
     TemplateInvalid = "templates.invalid", UNPROCESSABLE_ENTITY,
         "The template or its graph does not validate. `params.node` and `params.option` locate the problem when one node is at fault.";
     TemplateDuplicateName = "templates.duplicate_name", CONFLICT,
-        "Another template has this name.";
+        "Another template has this name (`params.id`); names are references, so they stay unique ignoring case.";
     TemplateInUse = "templates.in_use", CONFLICT,
         "The template is used by a running capture (or a scheduled event).";
     PackageNotFound = "packages.not_found", NOT_FOUND,
@@ -441,8 +441,10 @@ impl From<TemplateError> for ApiError {
                 }
                 err
             }
-            TemplateError::DuplicateName(name) => {
-                ApiError::new(ErrorCode::TemplateDuplicateName, message).with("name", name)
+            TemplateError::DuplicateName { name, other } => {
+                ApiError::new(ErrorCode::TemplateDuplicateName, message)
+                    .with("name", name)
+                    .with("id", other)
             }
             TemplateError::InUse(id, _) => {
                 ApiError::new(ErrorCode::TemplateInUse, message).with("id", id)

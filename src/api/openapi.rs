@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 use serde_json::Value;
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
@@ -30,7 +31,18 @@ Every route answers under `/api/1` and, identically, under `/api`. Requests are 
 Unix epoch, durations milliseconds. Authentication is HTTP Basic; `x-permission` on each \
 operation names what the caller's roles must grant (`none`, `any`, `view`, `sched`, \
 `media`, `admin`). Errors carry a stable `code`, listed with its HTTP status in \
-`x-error-codes`. Lists take `limit` and `offset` and put the total in `X-Total-Count`."
+`x-error-codes`. Lists take `limit` and `offset` and put the total in `X-Total-Count`.\n\n\
+Resources follow the CaptureCast URL convention (`GET` list and `POST` create at `/things`; \
+`GET`, `POST` update and `DELETE` at `/things/{id}`). Templates and media packages, filed \
+under `/capture`, also answer at `/templates` and `/mediaPackages`: each short path is a \
+`$ref` to its `/capture` entry (same handler, same permission). `/events` is the event \
+stream, so scheduled events stay at `/scheduler/events`; media packages are made by \
+captures, not by `POST /mediaPackages`.\n\n\
+Where castd adds to the CaptureCast objects: `speaker` is answered as the speaker's id \
+(0 for none or an inline speaker), as the CaptureCast Event documents, and the whole \
+speaker is in the added `speakerInfo` (Event, EventGroup, MediaPackage); a `speaker` may be \
+sent as an id, a name or a Speaker object. Template names are references (`templateID` \
+takes a name), so a second template of the same name is refused rather than created."
     ),
     components(schemas(ErrorBody))
 )]
@@ -123,6 +135,22 @@ pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
             .entry("default".into())
             .or_insert_with(|| error_response("Any other error; `code` says which."));
     }
+}
+
+/// Documents `alias` as the same entry as `path`: a Path Item holding only a `$ref` to it
+/// (a JSON Pointer into `paths`, in a URI fragment).
+pub fn alias(doc: &mut utoipa::openapi::OpenApi, alias: &str, path: &str) {
+    let pointer = path
+        .replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D");
+    let mut item = PathItem::default();
+    item.extensions = Some(Extensions::from_iter([(
+        "$ref",
+        Value::from(format!("#/paths/{pointer}")),
+    )]));
+    doc.paths.paths.insert(alias.to_string(), item);
 }
 
 /// Adds what every route shares: JSON bodies next to forms, and the error catalog.
@@ -244,7 +272,19 @@ fn render_html(doc: &Value) -> String {
     // (tag, method, path, operation), grouped by tag in first-seen order.
     let mut tags: Vec<String> = Vec::new();
     let mut ops: Vec<(String, String, String, &Value)> = Vec::new();
+    // path → its short paths (entries that are only a `$ref` to it).
+    let mut aliases: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for (path, item) in paths {
+        if let Some(target) = item.get("$ref").and_then(Value::as_str) {
+            let target = target
+                .trim_start_matches("#/paths/")
+                .replace("%7B", "{")
+                .replace("%7D", "}")
+                .replace("~1", "/")
+                .replace("~0", "~");
+            aliases.entry(target).or_default().push(path);
+            continue;
+        }
         for method in ["get", "post", "put", "delete", "patch"] {
             if let Some(op) = item.get(method) {
                 let tag = op["tags"][0].as_str().unwrap_or("other").to_string();
@@ -292,6 +332,13 @@ fn render_html(doc: &Value) -> String {
             esc(op["summary"].as_str().unwrap_or_default()),
             esc(op["x-permission"].as_str().unwrap_or("none")),
         );
+        if let Some(short) = aliases.get(path.as_str()) {
+            let list: Vec<String> = short
+                .iter()
+                .map(|a| format!("<code>{method} /api/1{}</code>", esc(a)))
+                .collect();
+            let _ = write!(out, "<p>Also at {}.</p>", list.join(", "));
+        }
         if let Some(d) = op["description"].as_str() {
             out.push_str(&prose(d));
         }

@@ -2,6 +2,11 @@
 //!
 //! A route exists only if it is listed here, and listing it is what documents it, so the
 //! router, the OpenAPI document and the permission-matrix test cannot drift apart.
+//!
+//! Things castd files under an API group (`/capture/templates`) also answer at the short
+//! paths of the vendor's resource-URL convention (`/templates`, `/templates/{id}`): the
+//! same handlers behind the same guard, documented as a reference to the group path's
+//! entry, so an alias can never answer or be documented differently from its original.
 
 use axum::middleware::from_fn_with_state;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
@@ -16,16 +21,34 @@ use super::openapi;
 use crate::auth::Permission;
 use crate::daemon::Daemon;
 
+/// (group path, short path): the short paths of the resource-URL convention.
+const ALIASES: &[(&str, &str)] = &[
+    ("/capture/templates", "/templates"),
+    ("/capture/templates/{id}", "/templates/{id}"),
+    ("/capture/mediaPackages", "/mediaPackages"),
+    ("/capture/mediaPackages/{id}", "/mediaPackages/{id}"),
+];
+
 struct Table {
     daemon: Daemon,
     router: OpenApiRouter<Daemon>,
 }
 
 impl Table {
-    /// Adds routes that share one guard.
+    /// Adds routes that share one guard (and their short paths, if they have any).
     fn add(mut self, guard: Guard, routes: UtoipaMethodRouter<Daemon>) -> Table {
-        let mut group = OpenApiRouter::new().routes(routes);
+        let (schemas, paths, methods) = routes;
+        let aliases: Vec<(&str, &str)> = ALIASES
+            .iter()
+            .copied()
+            .filter(|(path, _)| paths.paths.contains_key(*path))
+            .collect();
+        let mut group = OpenApiRouter::new().routes((schemas, paths, methods.clone()));
         openapi::mark(group.get_openapi_mut(), guard);
+        for (path, alias) in aliases {
+            group = group.route(alias, methods.clone());
+            openapi::alias(group.get_openapi_mut(), alias, path);
+        }
         if guard != Guard::Require(Permission::None) {
             group = group.route_layer(from_fn_with_state(
                 (self.daemon.clone(), guard),
@@ -76,7 +99,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(templates::list))
     .add(admin, routes!(templates::save))
     .add(view, routes!(templates::get))
-    .add(admin, routes!(templates::delete))
+    .add(admin, routes!(templates::update, templates::delete))
     .add(admin, routes!(templates::test))
     .add(view, routes!(templates::preflight))
     .add(admin, routes!(templates::pipeline))
@@ -120,9 +143,11 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(admin, routes!(graph::save))
     .add(admin, routes!(graph::copy))
     .add(view, routes!(graph::get))
+    .add(admin, routes!(graph::update, graph::delete))
+    .add(view, routes!(graph::nodes))
     .add(admin, routes!(graph::add_node))
     .add(view, routes!(graph::get_node))
-    .add(admin, routes!(graph::remove_node))
+    .add(admin, routes!(graph::update_node, graph::remove_node))
     .add(admin, routes!(graph::attach))
     .add(view, routes!(graph::options))
     .add(admin, routes!(graph::configure))
@@ -131,6 +156,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(admin, routes!(graph::stop_session))
     // plugins
     .add(view, routes!(plugins::get_plugins))
+    .add(view, routes!(plugins::get_plugin))
     .add(
         admin,
         routes!(
@@ -147,6 +173,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
         sched,
         routes!(scheduler::update_event, scheduler::delete_event),
     )
+    .add(view, routes!(scheduler::list_groups))
     .add(sched, routes!(scheduler::create_group))
     .add(view, routes!(scheduler::get_group))
     .add(
@@ -165,6 +192,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(admin, routes!(maintenance::restart_media))
     // speakers
     .add(view, routes!(speakers::list))
+    .add(view, routes!(speakers::get))
     .add(media, routes!(speakers::create))
     .add(media, routes!(speakers::update, speakers::delete))
     // maintenance: backup, restore, audit
@@ -183,6 +211,7 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     // users
     .add(admin, routes!(users::get_users, users::create_user))
     .add(any, routes!(users::current_user))
+    .add(admin, routes!(users::get_user))
     .add(admin, routes!(users::update_user, users::delete_user))
     .router
 }

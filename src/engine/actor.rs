@@ -667,14 +667,20 @@ impl Actor {
             creation_date: now_ms,
             root: prepared.dir.to_string_lossy().into_owned(),
             outputs: BTreeMap::new(),
-            sources: prepared.resolved.sources.clone(),
+            sources: prepared
+                .resolved
+                .sources
+                .iter()
+                .map(|s| (s.node_id.clone(), s.clone()))
+                .collect(),
             publishing: Map::new(),
             processing: crate::templates::masked(&prepared.template).graph,
             state: PackageState::Capturing,
             duration: 0,
             tags,
             metadata: request.metadata.clone(),
-            speaker: request.speaker.clone(),
+            speaker: crate::model::speaker::speaker_number(request.speaker_info.as_ref()),
+            speaker_info: request.speaker_info.clone(),
             template_id: template.id.clone(),
             event_id: event_id.clone(),
             markers: Vec::new(),

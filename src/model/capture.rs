@@ -7,9 +7,11 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::Graph;
+use super::schedule::yes;
+use super::speaker::no_speaker;
 
 /// What to record (CaptureCast CaptureRequest).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaptureRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,10 +26,16 @@ pub struct CaptureRequest {
     /// Milliseconds after which the capture stops by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<i64>,
-    /// Speaker id or name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub speaker: Option<Value>,
+    /// Speaker id (number or digits) or name, or a Speaker object; `0`, `null` or `""`:
+    /// no speaker. Kept (in a package's `request`) as the id, 0 when none or inline.
+    #[serde(default = "no_speaker")]
+    #[schema(value_type = Value)]
+    pub speaker: Value,
+    /// The whole speaker, filled in by castd; sent with the `speaker` it belongs to (as
+    /// an Event's) it is kept, else ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub speaker_info: Option<Value>,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
@@ -50,16 +58,43 @@ pub struct CaptureRequest {
     #[schema(value_type = Vec<Object>)]
     pub assets: Vec<Value>,
     /// Publish when done (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publishing: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publishing_redundant_copies: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publishing_speaker_files: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publishing_speaker_information: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publishing_table_of_contents: Option<bool>,
+    #[serde(default = "yes")]
+    pub publishing: bool,
+    /// Publish source copies too (default true).
+    #[serde(default = "yes")]
+    pub publishing_redundant_copies: bool,
+    /// Publish the assets (default true).
+    #[serde(default = "yes")]
+    pub publishing_speaker_files: bool,
+    /// Publish the speaker's information and image (default true).
+    #[serde(default = "yes")]
+    pub publishing_speaker_information: bool,
+    /// Publish the table of contents (default true).
+    #[serde(default = "yes")]
+    pub publishing_table_of_contents: bool,
+}
+
+/// A request with nothing in it: every field at the default a client gets by leaving it out.
+impl Default for CaptureRequest {
+    fn default() -> CaptureRequest {
+        CaptureRequest {
+            title: None,
+            template_id: None,
+            duration: None,
+            speaker: no_speaker(),
+            speaker_info: None,
+            tags: Vec::new(),
+            options: Map::new(),
+            metadata: Map::new(),
+            publishing_overrides: None,
+            assets: Vec::new(),
+            publishing: true,
+            publishing_redundant_copies: true,
+            publishing_speaker_files: true,
+            publishing_speaker_information: true,
+            publishing_table_of_contents: true,
+        }
+    }
 }
 
 /// A point of interest on the recorded timeline.
@@ -104,7 +139,7 @@ pub enum PackageState {
     Failed,
 }
 
-/// A device a package was recorded from.
+/// A device a package was recorded from (CaptureCast Source).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageSource {
@@ -126,7 +161,9 @@ pub struct MediaPackage {
     /// The package directory.
     pub root: String,
     pub outputs: BTreeMap<String, Output>,
-    pub sources: Vec<PackageSource>,
+    /// The sources recorded, by node id (the vendor's object mapping strings to Sources).
+    #[serde(deserialize_with = "sources_by_node")]
+    pub sources: BTreeMap<String, PackageSource>,
     /// publisherID → destination state (filled by publishing).
     #[schema(value_type = Object)]
     pub publishing: Map<String, Value>,
@@ -138,9 +175,14 @@ pub struct MediaPackage {
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub speaker: Option<Value>,
+    /// The speaker's id; 0 when there is none or it is an inline speaker (as in Event).
+    #[serde(default = "no_speaker")]
+    #[schema(value_type = i64)]
+    pub speaker: Value,
+    /// The whole speaker as it was when the package took it (`null` when none).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub speaker_info: Option<Value>,
     #[serde(rename = "templateID")]
     pub template_id: String,
     #[serde(rename = "eventID", default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +198,23 @@ pub struct MediaPackage {
     /// an Administrator and apply whole. Without it only their harmless keys apply.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub publishing_overrides_by_administrator: bool,
+}
+
+/// Reads `sources` as the map castd answers, or as the list packages recorded before
+/// it answered a map kept, so every stored package stays readable.
+fn sources_by_node<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<BTreeMap<String, PackageSource>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Map(BTreeMap<String, PackageSource>),
+        List(Vec<PackageSource>),
+    }
+    Ok(match Stored::deserialize(de)? {
+        Stored::Map(map) => map,
+        Stored::List(list) => list.into_iter().map(|s| (s.node_id.clone(), s)).collect(),
+    })
 }
 
 /// Audio levels of a source, in dB per channel.
@@ -276,4 +335,33 @@ pub struct Preflight {
     /// The worst level of all checks.
     pub overall: CheckLevel,
     pub checks: Vec<Check>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sources_read_as_a_map_whether_stored_as_one_or_as_a_list() {
+        let package = |sources: Value| {
+            serde_json::from_value::<MediaPackage>(json!({
+                "id": "p", "title": "t", "creationDate": 1, "root": "/r", "outputs": {},
+                "sources": sources, "publishing": {}, "processing": {"root": "rec", "nodes": []},
+                "state": "complete", "duration": 0, "tags": [], "metadata": {},
+                "templateID": "t", "markers": [], "request": {}
+            }))
+            .unwrap()
+        };
+        let camera = json!({"nodeID": "camera", "deviceID": "test:camera", "name": "Camera"});
+        let old = package(json!([camera]));
+        let new = package(json!({"camera": camera}));
+        assert_eq!(old.sources, new.sources);
+        assert_eq!(
+            serde_json::to_value(&old).unwrap()["sources"],
+            json!({"camera": camera})
+        );
+        // A request kept before the flags had their default reads them as true.
+        assert!(old.request.publishing && old.request.publishing_table_of_contents);
+    }
 }

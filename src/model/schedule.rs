@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::speaker::no_speaker;
+
 /// What became of a scheduled capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -30,7 +32,8 @@ pub struct Event {
     pub id: String,
     #[serde(default)]
     pub title: String,
-    #[serde(rename = "groupID", default, skip_serializing_if = "Option::is_none")]
+    /// The recurring group the event belongs to; `null` for a single event.
+    #[serde(rename = "groupID", default)]
     pub group_id: Option<String>,
     /// Template id or name; stored as the id.
     #[serde(rename = "templateID", default)]
@@ -38,9 +41,18 @@ pub struct Event {
     /// Milliseconds since the epoch.
     pub start_time: i64,
     pub stop_time: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub speaker: Option<Value>,
+    /// The speaker's id; 0 when there is none or the speaker is an inline one (see
+    /// `speakerInfo`). Sent: also a speaker name or a Speaker object; `0`, `null` or `""`
+    /// mean no speaker.
+    #[serde(default = "no_speaker")]
+    #[schema(value_type = i64)]
+    pub speaker: Value,
+    /// The whole speaker as it was when the event took it (`null` when none). Sent back
+    /// with the `speaker` it belongs to, it is kept as it is (a GET → POST round trip
+    /// changes nothing); with another `speaker` it is ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub speaker_info: Option<Value>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Whether the capture started.
@@ -49,12 +61,8 @@ pub struct Event {
     /// Whether the capture ended.
     #[serde(default)]
     pub completed: bool,
-    /// The (latest) media package recorded for this event.
-    #[serde(
-        rename = "mediaPackageID",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// The (latest) media package recorded for this event; `null` before it recorded.
+    #[serde(rename = "mediaPackageID", default)]
     pub media_package_id: Option<String>,
     /// Every media package recorded for this event (more than one after an interruption).
     #[serde(
@@ -63,18 +71,24 @@ pub struct Event {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub media_package_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Assets and Links (speaker files) for the recording.
+    #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub assets: Vec<Value>,
+    /// Publish the recording as its template says (default true).
     #[serde(default = "yes")]
     pub publishing: bool,
-    #[serde(default)]
+    /// Publish source copies too (default true).
+    #[serde(default = "yes")]
     pub publishing_redundant_copies: bool,
-    #[serde(default)]
+    /// Publish the assets (default true).
+    #[serde(default = "yes")]
     pub publishing_speaker_files: bool,
-    #[serde(default)]
+    /// Publish the speaker's information and image (default true).
+    #[serde(default = "yes")]
     pub publishing_speaker_information: bool,
-    #[serde(default)]
+    /// Publish the table of contents (markers) (default true).
+    #[serde(default = "yes")]
     pub publishing_table_of_contents: bool,
     #[serde(default = "pending")]
     pub outcome: Outcome,
@@ -85,7 +99,8 @@ pub struct Event {
     pub ical_uid: Option<String>,
 }
 
-fn yes() -> bool {
+/// The vendor's default of every publishing flag.
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -115,13 +130,27 @@ pub struct EventGroup {
     /// Start times (ms) of occurrences that do not take place.
     #[serde(default)]
     pub exceptions: Vec<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub speaker: Option<Value>,
+    /// As in Event: the speaker's id, 0 when none or inline.
+    #[serde(default = "no_speaker")]
+    #[schema(value_type = i64)]
+    pub speaker: Value,
+    /// As in Event: the whole speaker its events take.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub speaker_info: Option<Value>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The publishing flags its events take (each default true).
     #[serde(default = "yes")]
     pub publishing: bool,
+    #[serde(default = "yes")]
+    pub publishing_redundant_copies: bool,
+    #[serde(default = "yes")]
+    pub publishing_speaker_files: bool,
+    #[serde(default = "yes")]
+    pub publishing_speaker_information: bool,
+    #[serde(default = "yes")]
+    pub publishing_table_of_contents: bool,
     /// The UID of the iCalendar series this group was imported from.
     #[serde(rename = "icalUID", default, skip_serializing_if = "Option::is_none")]
     pub ical_uid: Option<String>,

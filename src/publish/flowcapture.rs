@@ -584,7 +584,7 @@ fn asset_metadata(job: &Job, file: &PackageFile, main: bool, asset_id: &str) -> 
     body.insert("id".into(), json!(asset_id));
     body.insert("title".into(), json!(title));
     body.insert("tags".into(), json!(package.tags));
-    if let Some(name) = package.speaker.as_ref().and_then(speaker_name) {
+    if let Some(name) = package.speaker_info.as_ref().and_then(speaker_name) {
         body.insert("speaker".into(), json!(name));
     }
     Value::Object(body)

@@ -656,7 +656,7 @@ impl Publishing {
         let wanted = matches!(
             package.state,
             PackageState::Complete | PackageState::Partial
-        ) && package.request.publishing != Some(false);
+        ) && package.request.publishing;
         let mut planned = Vec::new();
         if wanted {
             for target in self.default_targets(&package).await? {

@@ -852,7 +852,7 @@ fn dublin_core(package: &MediaPackage) -> String {
     let date =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut terms: Vec<(&str, Option<&str>, String)> = vec![("title", None, package.title.clone())];
-    for name in speaker_names(package.speaker.as_ref()) {
+    for name in speaker_names(package.speaker_info.as_ref()) {
         terms.push(("creator", None, name));
     }
     for tag in &package.tags {
@@ -1150,7 +1150,7 @@ mod tests {
             "root": "/x", "outputs": {}, "sources": [], "publishing": {},
             "processing": {"root": "recording", "nodes": []}, "state": "complete",
             "duration": 3_723_456, "tags": ["a&b", "</dcterms:subject>"], "metadata": {"description": "d<"},
-            "speaker": {"name": "Ada & Co"}, "templateID": "t", "markers": [], "request": {}
+            "speaker": 0, "speakerInfo": {"name": "Ada & Co"}, "templateID": "t", "markers": [], "request": {}
         }))
         .unwrap();
         package

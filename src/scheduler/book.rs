@@ -389,8 +389,13 @@ fn occurrence(g: &EventGroup, id: String, start: i64) -> Event {
     e.group_id = Some(g.id.clone());
     e.template_id = g.template_id.clone();
     e.speaker = g.speaker.clone();
+    e.speaker_info = g.speaker_info.clone();
     e.tags = g.tags.clone();
     e.publishing = g.publishing;
+    e.publishing_redundant_copies = g.publishing_redundant_copies;
+    e.publishing_speaker_files = g.publishing_speaker_files;
+    e.publishing_speaker_information = g.publishing_speaker_information;
+    e.publishing_table_of_contents = g.publishing_table_of_contents;
     e
 }
 
@@ -466,6 +471,14 @@ pub fn update_group(
 
 pub fn group_events(conn: &Connection, id: &str) -> Result<Vec<Event>, ScheduleError> {
     Ok(store::schedule::list_events(conn, None, None, None, Some(id), i64::MAX, 0)?.0)
+}
+
+/// Every group with its events, by the start of their first occurrence.
+pub fn list_groups(conn: &Connection) -> Result<Vec<EventGroup>, ScheduleError> {
+    store::schedule::group_ids(conn)?
+        .iter()
+        .map(|id| get_group(conn, id))
+        .collect()
 }
 
 pub fn get_group(conn: &Connection, id: &str) -> Result<EventGroup, ScheduleError> {

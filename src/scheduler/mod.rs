@@ -235,6 +235,10 @@ impl Scheduler {
         Ok(updated)
     }
 
+    pub async fn list_groups(&self) -> Result<Vec<EventGroup>, ScheduleError> {
+        self.store.read(book::list_groups).await
+    }
+
     pub async fn get_group(&self, id: &str) -> Result<EventGroup, ScheduleError> {
         let key = id.to_string();
         self.store.read(move |c| book::get_group(c, &key)).await
@@ -358,14 +362,16 @@ impl Captures for EngineCaptures {
         let request = CaptureRequest {
             title: Some(event.title.clone()),
             template_id: Some(event.template_id.clone()),
+            // The speaker as the event took it when it was booked.
             speaker: event.speaker.clone(),
+            speaker_info: event.speaker_info.clone(),
             tags: event.tags.clone(),
             assets: event.assets.clone(),
-            publishing: Some(event.publishing),
-            publishing_redundant_copies: Some(event.publishing_redundant_copies),
-            publishing_speaker_files: Some(event.publishing_speaker_files),
-            publishing_speaker_information: Some(event.publishing_speaker_information),
-            publishing_table_of_contents: Some(event.publishing_table_of_contents),
+            publishing: event.publishing,
+            publishing_redundant_copies: event.publishing_redundant_copies,
+            publishing_speaker_files: event.publishing_speaker_files,
+            publishing_speaker_information: event.publishing_speaker_information,
+            publishing_table_of_contents: event.publishing_table_of_contents,
             ..CaptureRequest::default()
         };
         let origin = Origin {

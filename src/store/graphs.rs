@@ -39,3 +39,11 @@ pub fn put(conn: &Connection, graph: &Graph) -> Result<(), StoreError> {
     .execute(params![graph.id, text, now_ms()])?;
     Ok(())
 }
+
+/// Whether there was a saved graph `id` to delete.
+pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM graphs WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}

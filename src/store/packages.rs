@@ -3,13 +3,19 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, now_ms};
+use crate::model::speaker::settle_stored;
 use crate::model::{MediaPackage, PackageState};
 
 fn decode(text: String) -> Result<MediaPackage, StoreError> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-        table: "media_packages",
-        message: e.to_string(),
-    })
+    let mut package: MediaPackage =
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            table: "media_packages",
+            message: e.to_string(),
+        })?;
+    settle_stored(&mut package.speaker, &mut package.speaker_info);
+    let request = &mut package.request;
+    settle_stored(&mut request.speaker, &mut request.speaker_info);
+    Ok(package)
 }
 
 fn state_name(state: PackageState) -> String {

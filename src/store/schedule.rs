@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, now_ms};
+use crate::model::speaker::settle_stored;
 use crate::model::{Event, EventGroup, Outcome};
 
 fn outcome_name(o: Outcome) -> String {
@@ -13,10 +14,12 @@ fn outcome_name(o: Outcome) -> String {
 }
 
 fn decode_event(text: String) -> Result<Event, StoreError> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+    let mut event: Event = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
         table: "events",
         message: e.to_string(),
-    })
+    })?;
+    settle_stored(&mut event.speaker, &mut event.speaker_info);
+    Ok(event)
 }
 
 pub fn put_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
@@ -141,12 +144,24 @@ pub fn get_group(conn: &Connection, id: &str) -> Result<Option<EventGroup>, Stor
     stmt.query_row(params![id], |r| r.get::<_, String>(0))
         .optional()?
         .map(|text| {
-            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                table: "event_groups",
-                message: e.to_string(),
-            })
+            let mut group: EventGroup =
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    table: "event_groups",
+                    message: e.to_string(),
+                })?;
+            settle_stored(&mut group.speaker, &mut group.speaker_info);
+            Ok(group)
         })
         .transpose()
+}
+
+/// Ids of all groups, by the start of their first occurrence.
+pub fn group_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM event_groups ORDER BY json_extract(grp, '$.startTime'), id",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Deletes a group and (by cascade) all its events.

@@ -37,12 +37,23 @@ pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Template>, Sto
         .transpose()
 }
 
-pub fn name_taken(conn: &Connection, name: &str, except_id: &str) -> Result<bool, StoreError> {
+/// A template by id only.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Template>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT template FROM templates WHERE id = ?1")?;
+    stmt.query_row(params![id], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(decode)
+        .transpose()
+}
+
+/// The id of the template other than `except_id` that has `name` (ignoring case).
+pub fn named(conn: &Connection, name: &str, except_id: &str) -> Result<Option<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT count(*) FROM templates WHERE name = ?1 COLLATE NOCASE AND id <> ?2",
+        "SELECT id FROM templates WHERE name = ?1 COLLATE NOCASE AND id <> ?2 LIMIT 1",
     )?;
-    let n: i64 = stmt.query_row(params![name, except_id], |r| r.get(0))?;
-    Ok(n > 0)
+    Ok(stmt
+        .query_row(params![name, except_id], |r| r.get::<_, String>(0))
+        .optional()?)
 }
 
 pub fn put(conn: &Connection, template: &Template) -> Result<(), StoreError> {

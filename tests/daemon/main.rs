@@ -7,6 +7,7 @@ mod common;
 mod devices;
 mod events;
 mod faults;
+mod fidelity;
 mod graph_builder;
 mod hostile;
 mod hostile_auth;

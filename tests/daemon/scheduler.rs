@@ -526,6 +526,16 @@ async fn a_scheduled_event_records_from_its_start_time_to_its_stop_time() {
         (Some(id.as_str()), Some("Scheduled"))
     );
     assert_eq!(package["tags"], json!(["auto"]));
+    // The event's publishing flags (left out, so true) reach the capture request.
+    for flag in [
+        "publishing",
+        "publishingRedundantCopies",
+        "publishingSpeakerFiles",
+        "publishingSpeakerInformation",
+        "publishingTableOfContents",
+    ] {
+        assert_eq!(package["request"][flag], true, "{flag}: {package}");
+    }
     let probe = ffprobe(&main_file(&package));
     let (video, audio) = (stream(&probe, "video"), stream(&probe, "audio"));
     let length = seconds(&probe["format"]["duration"]);

@@ -166,15 +166,19 @@ async fn captures_keep_the_speaker_snapshot_even_after_the_speaker_is_deleted() 
     let speaker = create(&d, ada()).await.body;
     let id = speaker["id"].as_i64().unwrap();
 
+    // `speaker` is the id (the vendor's number), `speakerInfo` the whole speaker.
     let by_name = record_with(&d, json!("ada lovelace")).await;
-    assert_eq!(by_name["speaker"], speaker, "{by_name}");
+    assert_eq!(by_name["speaker"], id, "{by_name}");
+    assert_eq!(by_name["speakerInfo"], speaker, "{by_name}");
     let by_id = record_with(&d, json!(id.to_string())).await;
-    assert_eq!(by_id["speaker"], speaker);
+    assert_eq!(by_id["speaker"], id);
+    assert_eq!(by_id["speakerInfo"], speaker);
 
     // A name nobody registered is kept as an inline speaker: the lecture is recorded.
     let guest = record_with(&d, json!("Guest Lecturer")).await;
-    assert_eq!(guest["speaker"]["name"], "Guest Lecturer", "{guest}");
-    assert!(guest["speaker"].get("id").is_none(), "{guest}");
+    assert_eq!(guest["speaker"], 0, "{guest}");
+    assert_eq!(guest["speakerInfo"]["name"], "Guest Lecturer", "{guest}");
+    assert!(guest["speakerInfo"].get("id").is_none(), "{guest}");
     let unknown_id = start(&d, json!({"templateID": "small", "speaker": 424242})).await;
     assert_eq!(unknown_id.code(), "speakers.unknown_reference");
     let status = d.get("/api/1/status/capture").admin().send().await;
@@ -196,7 +200,8 @@ async fn captures_keep_the_speaker_snapshot_even_after_the_speaker_is_deleted() 
         .send()
         .await;
     assert_eq!(package.status, StatusCode::OK);
-    assert_eq!(package.body["speaker"], speaker);
+    assert_eq!(package.body["speaker"], id);
+    assert_eq!(package.body["speakerInfo"], speaker);
     assert_eq!(package.body["state"], by_name["state"]);
 }
 
@@ -233,7 +238,8 @@ async fn scheduled_events_resolve_their_speaker_and_refuse_unknown_ids() {
         .send()
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    assert_eq!(created.body["speaker"], speaker);
+    assert_eq!(created.body["speaker"], speaker["id"]);
+    assert_eq!(created.body["speakerInfo"], speaker);
     let id = created.body["id"].as_str().unwrap();
 
     let unknown_update = d
@@ -253,8 +259,9 @@ async fn scheduled_events_resolve_their_speaker_and_refuse_unknown_ids() {
         .send()
         .await;
     assert_eq!(inline.status, StatusCode::OK, "{}", inline.text);
-    assert_eq!(inline.body["speaker"]["name"], "Guest Lecturer");
-    assert_eq!(inline.body["speaker"]["links"], json!([]));
+    assert_eq!(inline.body["speaker"], 0, "an inline speaker has no id");
+    assert_eq!(inline.body["speakerInfo"]["name"], "Guest Lecturer");
+    assert_eq!(inline.body["speakerInfo"]["links"], json!([]));
 
     let group = json!({"title": "Series", "templateID": "lecture", "rrule": "FREQ=WEEKLY;COUNT=2",
         "startTime": start_time + 86_400_000, "duration": 600_000, "speaker": {"id": 31337}})

@@ -60,9 +60,9 @@ pub struct StartForm {
 /// Records with the request's template (by id or name; the `defaultTemplate` setting when
 /// absent). With the template's inputs kept hot this only opens the record gate. Answers
 /// once recording runs. `speaker` may be a speaker id, a speaker name or an inline Speaker
-/// object; the media package keeps the full speaker as it is at the start (a name no
-/// speaker has is kept as an inline speaker; 422 `speakers.unknown_reference` for an
-/// unknown id).
+/// object (`0`, `null` or `""`: no speaker); the media package keeps the full speaker as it
+/// is at the start in `speakerInfo` (a name no speaker has is kept as an inline speaker;
+/// 422 `speakers.unknown_reference` for an unknown id).
 ///
 /// `publishingOverrides` from a caller below Administrator may set only the harmless keys
 /// listed at CaptureRequest (403 `publish.override_forbidden`, or
@@ -79,9 +79,10 @@ pub async fn start(
     let mut request = form.capture_request;
     let overrides_by_administrator = vet_overrides(&daemon, &user, &request).await?;
     // The package keeps the whole speaker as it is now, not a reference that may go away.
-    if let Some(speaker) = &request.speaker {
-        request.speaker = daemon.speakers.resolve(speaker).await?;
-    }
+    (request.speaker, request.speaker_info) = daemon
+        .speakers
+        .settle(Some(&request.speaker), request.speaker_info.as_ref())
+        .await?;
     let origin = Origin {
         overrides_by_administrator,
         ..Origin::default()

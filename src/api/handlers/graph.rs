@@ -79,7 +79,8 @@ pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Graph>>, ApiE
 /// Parameters of newGraph.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewGraphForm {
-    /// The root node (typically a `fileRecorder`); its id is the graph's root.
+    /// The root node (typically a `fileRecorder`); its id is the graph's root. Without an
+    /// id it gets one, as in addNode.
     pub root: Node,
     /// A name for people.
     #[serde(default)]
@@ -147,6 +148,121 @@ pub async fn get(
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Graph>, ApiError> {
     Ok(Json(daemon.graphs.get(&graph).await?))
+}
+
+/// Parameters of updateGraph.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct GraphChanges {
+    /// A new name for people.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Another node of the graph as its root.
+    #[serde(default)]
+    pub root: Option<String>,
+}
+
+/// Parameters of updateGraph.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateGraphForm {
+    /// The fields to change (`name`, `root`); nodes change through their own routes.
+    pub graph: GraphChanges,
+}
+
+/// Update a graph
+///
+/// Renames it and/or makes another of its nodes the root (404 `graph.node_not_found` for a
+/// node it does not have). Unsaved until saveGraph, like every edit.
+#[utoipa::path(post, path = "/graphBuilder/graphs/{graphID}", tag = "graphBuilder", operation_id = "updateGraph",
+    params(("graphID" = String, Path)),
+    request_body(content = UpdateGraphForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Graph)))]
+pub async fn update(
+    State(daemon): State<Daemon>,
+    PathParam(graph): PathParam<String>,
+    Form(form): Form<UpdateGraphForm>,
+) -> Result<Json<Graph>, ApiError> {
+    Ok(Json(
+        daemon
+            .graphs
+            .update(&graph, form.graph.name, form.graph.root)
+            .await?,
+    ))
+}
+
+/// Delete a graph
+///
+/// Forgets the graph being edited and its saved form. A session started from it keeps
+/// running: it compiled its own copy.
+#[utoipa::path(delete, path = "/graphBuilder/graphs/{graphID}", tag = "graphBuilder", operation_id = "deleteGraph",
+    params(("graphID" = String, Path)),
+    responses((status = 204)))]
+pub async fn delete(
+    State(daemon): State<Daemon>,
+    PathParam(graph): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
+    daemon.graphs.delete(&graph).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The nodes of a graph
+///
+/// As in the complete graph JSON: secrets masked, with their services.
+#[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}/nodes", tag = "graphBuilder", operation_id = "getNodes",
+    params(("graphID" = String, Path)),
+    responses((status = 200, body = Vec<Node>)))]
+pub async fn nodes(
+    State(daemon): State<Daemon>,
+    PathParam(graph): PathParam<String>,
+) -> Result<Json<Vec<Node>>, ApiError> {
+    Ok(Json(daemon.graphs.get(&graph).await?.nodes))
+}
+
+/// Parameters of updateNode.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateNodeForm {
+    /// `options` to change (as configureNode) and `parents`/`children` to link (as
+    /// attachNode); the node's id and type do not change.
+    pub node: NodeChanges,
+}
+
+/// The fields of a node that change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct NodeChanges {
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub options: Map<String, Value>,
+    #[serde(default)]
+    pub parents: Vec<String>,
+    #[serde(default)]
+    pub children: Vec<String>,
+}
+
+/// Update a node
+///
+/// configureNode and attachNode in one call: the options change and the links are added
+/// together, or (422 `graph.invalid_option`, 409 `graph.cycle`) nothing changes.
+#[utoipa::path(post, path = "/graphBuilder/graphs/{graphID}/nodes/{nodeID}", tag = "graphBuilder", operation_id = "updateNode",
+    params(("graphID" = String, Path), ("nodeID" = String, Path)),
+    request_body(content = UpdateNodeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Node)))]
+pub async fn update_node(
+    State(daemon): State<Daemon>,
+    PathParam((graph, node)): PathParam<(String, String)>,
+    Form(form): Form<UpdateNodeForm>,
+) -> Result<Json<Node>, ApiError> {
+    let changes = form.node;
+    Ok(Json(
+        daemon
+            .graphs
+            .update_node(
+                &graph,
+                &node,
+                changes.options,
+                changes.parents,
+                changes.children,
+            )
+            .await?,
+    ))
 }
 
 /// Parameters of addNode.
@@ -313,9 +429,10 @@ pub async fn start_session(
     request.template_id = Some(graph_id);
     let overrides_by_administrator =
         super::capture::vet_overrides(&daemon, &user, &request).await?;
-    if let Some(speaker) = &request.speaker {
-        request.speaker = daemon.speakers.resolve(speaker).await?;
-    }
+    (request.speaker, request.speaker_info) = daemon
+        .speakers
+        .settle(Some(&request.speaker), request.speaker_info.as_ref())
+        .await?;
     let origin = Origin {
         template: Some(Box::new(template)),
         overrides_by_administrator,

@@ -71,8 +71,19 @@ pub struct PackageChanges {
     pub tags: Option<Vec<String>>,
     #[schema(value_type = Object)]
     pub metadata: Option<Map<String, Value>>,
-    #[schema(value_type = Object)]
+    /// A speaker id, name or Speaker object; `0` or `null` removes the speaker.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Value)]
     pub speaker: Option<Value>,
+    /// As answered with the same `speaker`: kept as it is (see Event).
+    #[serde(default, rename = "speakerInfo", deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    pub speaker_info: Option<Value>,
+}
+
+/// A field that was sent, `null` included (serde reads a `null` Option as absent).
+fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(de).map(Some)
 }
 
 /// Parameters of updateMediaPackage.
@@ -139,8 +150,11 @@ pub async fn update(
         }
         package.metadata = metadata;
     }
-    if let Some(speaker) = changes.speaker {
-        package.speaker = daemon.speakers.resolve(&speaker).await?;
+    if changes.speaker.is_some() || changes.speaker_info.is_some() {
+        (package.speaker, package.speaker_info) = daemon
+            .speakers
+            .settle(changes.speaker.as_ref(), changes.speaker_info.as_ref())
+            .await?;
     }
     daemon.packages.save(&package).await?;
     Ok(Json(packages::shown(package)))

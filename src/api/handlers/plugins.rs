@@ -24,6 +24,21 @@ pub async fn get_plugins(State(daemon): State<Daemon>) -> Result<Json<Vec<Plugin
     Ok(Json(all))
 }
 
+/// One installed plugin
+#[utoipa::path(get, path = "/plugins/{id}", tag = "plugins", operation_id = "getPlugin",
+    params(("id" = String, Path, description = "Plugin id, e.g. network")),
+    responses((status = 200, body = Plugin)))]
+pub async fn get_plugin(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Plugin>, ApiError> {
+    let Json(all) = get_plugins(State(daemon)).await?;
+    all.into_iter()
+        .find(|p| p.id == id)
+        .map(Json)
+        .ok_or_else(|| PluginError::NotFound(id).into())
+}
+
 /// A plugin's settings
 ///
 /// Secrets (passwords, keys) are shown masked as `••••` plus, for long ones, their last

@@ -15,25 +15,19 @@ use crate::daemon::Daemon;
 use crate::model::{Event, EventGroup, ImportReport};
 use crate::scheduler::EventFilter;
 
-/// The speaker snapshot to keep for a speaker reference (id, name or inline object).
-async fn resolve_speaker(
-    daemon: &Daemon,
-    speaker: Option<&Value>,
-) -> Result<Option<Value>, ApiError> {
-    match speaker {
-        Some(speaker) => Ok(daemon.speakers.resolve(speaker).await?),
-        None => Ok(None),
-    }
-}
-
-/// Resolves the `speaker` of a partial update in place, when it names one.
-async fn resolve_speaker_field(
+/// Settles the `speaker` and `speakerInfo` of a partial update in place, when it names
+/// either: both are then replaced (an absent `speakerInfo` is none).
+async fn settle_speaker_fields(
     daemon: &Daemon,
     changes: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
-    if let Some(speaker) = changes.get("speaker") {
-        let resolved = daemon.speakers.resolve(speaker).await?;
-        changes.insert("speaker".into(), resolved.unwrap_or(Value::Null));
+    if changes.contains_key("speaker") || changes.contains_key("speakerInfo") {
+        let (speaker, info) = daemon
+            .speakers
+            .settle(changes.get("speaker"), changes.get("speakerInfo"))
+            .await?;
+        changes.insert("speaker".into(), speaker);
+        changes.insert("speakerInfo".into(), info.unwrap_or(Value::Null));
     }
     Ok(())
 }
@@ -51,9 +45,11 @@ pub struct EventForm {
 /// 24 hours. An event whose window overlaps another pending or recording event is refused with
 /// 409 `schedule.overlap` naming it, unless `concurrentCaptures` is on. A client may choose
 /// the id (`ev-` followed by lowercase letters, digits and dashes) when it is free.
-/// `speaker` may be a speaker id, a speaker name or an inline Speaker object; the event
-/// keeps the full speaker as it is now (422 `speakers.unknown_reference` for an id or name
-/// no speaker has), and so does the media package the event records.
+/// `speaker` may be a speaker id, a speaker name or an inline Speaker object (`0`, `null`
+/// or `""`: no speaker); the event answers the id in `speaker` (0 when none or inline) and
+/// keeps the whole speaker as it is now in `speakerInfo`, and so does the media package the
+/// event records (a name no speaker has is an inline speaker; 422
+/// `speakers.unknown_reference` for an unknown id). The publishing flags default to true.
 #[utoipa::path(post, path = "/scheduler/events", tag = "scheduler", operation_id = "scheduleCapture",
     request_body(content = EventForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Event)))]
@@ -62,7 +58,10 @@ pub async fn create_event(
     Form(form): Form<EventForm>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
     let mut event = form.event;
-    event.speaker = resolve_speaker(&daemon, event.speaker.as_ref()).await?;
+    (event.speaker, event.speaker_info) = daemon
+        .speakers
+        .settle(Some(&event.speaker), event.speaker_info.as_ref())
+        .await?;
     let event = daemon.scheduler.create_event(event).await?;
     Ok((StatusCode::CREATED, Json(event)))
 }
@@ -92,7 +91,7 @@ pub async fn update_event(
     Form(form): Form<EventPatch>,
 ) -> Result<Json<Event>, ApiError> {
     let mut changes = form.event;
-    resolve_speaker_field(&daemon, &mut changes).await?;
+    settle_speaker_fields(&daemon, &mut changes).await?;
     Ok(Json(daemon.scheduler.update_event(&id, changes).await?))
 }
 
@@ -193,7 +192,10 @@ pub async fn create_group(
     Form(form): Form<GroupForm>,
 ) -> Result<(StatusCode, Json<EventGroup>), ApiError> {
     let mut group = form.group;
-    group.speaker = resolve_speaker(&daemon, group.speaker.as_ref()).await?;
+    (group.speaker, group.speaker_info) = daemon
+        .speakers
+        .settle(Some(&group.speaker), group.speaker_info.as_ref())
+        .await?;
     let group = daemon.scheduler.create_group(group).await?;
     Ok((StatusCode::CREATED, Json(group)))
 }
@@ -221,8 +223,17 @@ pub async fn update_group(
     Form(form): Form<GroupPatch>,
 ) -> Result<Json<EventGroup>, ApiError> {
     let mut changes = form.group;
-    resolve_speaker_field(&daemon, &mut changes).await?;
+    settle_speaker_fields(&daemon, &mut changes).await?;
     Ok(Json(daemon.scheduler.update_group(&id, changes).await?))
+}
+
+/// All recurring series, with their events
+///
+/// By the start of their first occurrence.
+#[utoipa::path(get, path = "/scheduler/groups", tag = "scheduler", operation_id = "getGroups",
+    responses((status = 200, body = Vec<EventGroup>)))]
+pub async fn list_groups(State(daemon): State<Daemon>) -> Result<Json<Vec<EventGroup>>, ApiError> {
+    Ok(Json(daemon.scheduler.list_groups().await?))
 }
 
 /// One recurring series, with its events

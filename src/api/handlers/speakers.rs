@@ -21,6 +21,17 @@ pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Speaker>>, Ap
     Ok(Json(daemon.speakers.list().await?))
 }
 
+/// One speaker
+#[utoipa::path(get, path = "/speakers/{id}", tag = "speakers", operation_id = "getSpeaker",
+    params(("id" = i64, Path, description = "The speaker's id")),
+    responses((status = 200, body = Speaker)))]
+pub async fn get(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<i64>,
+) -> Result<Json<Speaker>, ApiError> {
+    Ok(Json(daemon.speakers.get(id).await?))
+}
+
 /// Parameters of createSpeaker and updateSpeaker.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SpeakerForm {

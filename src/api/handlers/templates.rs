@@ -45,9 +45,12 @@ pub struct SaveForm {
 
 /// Create or update a template
 ///
-/// An `id` that exists updates that template; no `id` derives one from the name. The graph
-/// is validated: 422 `templates.invalid` names the node and option at fault. A secret sent
-/// back masked keeps its stored value.
+/// An `id` updates the template that has it (or creates one with that id). Without an `id`
+/// a new template is created, with an id derived from the name that no template has yet
+/// (`lecture-2` when `lecture` exists): a save without an id never replaces a template. A
+/// name another template has is 409 `templates.duplicate_name` (`params.id` names that
+/// template). The graph is validated: 422 `templates.invalid` names the node and option at
+/// fault. A secret sent back masked keeps its stored value.
 #[utoipa::path(post, path = "/capture/templates", tag = "capture", operation_id = "saveTemplate",
     request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Template)))]
@@ -56,6 +59,25 @@ pub async fn save(
     Form(form): Form<SaveForm>,
 ) -> Result<Json<Template>, ApiError> {
     Ok(Json(masked(&daemon.templates.save(form.template).await?)))
+}
+
+/// Update a template
+///
+/// The template `id` names (its id or name) takes the sent template; the sent `id`, if any,
+/// is ignored. Validated like saveTemplate; 404 `templates.not_found` when no template has
+/// that id or name.
+#[utoipa::path(post, path = "/capture/templates/{id}", tag = "capture", operation_id = "updateTemplate",
+    params(("id" = String, Path, description = "Template id or name")),
+    request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Template)))]
+pub async fn update(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<String>,
+    Form(form): Form<SaveForm>,
+) -> Result<Json<Template>, ApiError> {
+    Ok(Json(masked(
+        &daemon.templates.update(&id, form.template).await?,
+    )))
 }
 
 /// Delete a template

@@ -19,6 +19,17 @@ pub async fn get_users(State(daemon): State<Daemon>) -> Result<Json<Vec<User>>, 
     Ok(Json(daemon.users.list().await?))
 }
 
+/// One user
+#[utoipa::path(get, path = "/users/{id}", tag = "users", operation_id = "getUser",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = User)))]
+pub async fn get_user(
+    State(daemon): State<Daemon>,
+    PathParam(id): PathParam<i64>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(daemon.users.get(id).await?))
+}
+
 /// The calling user
 #[utoipa::path(get, path = "/users/current", tag = "users", operation_id = "currentUser",
     responses((status = 200, body = User)))]
