@@ -1,0 +1,119 @@
+//! Defects found by trying castd the way a room panel and a newcomer would: a device
+//! preview right after a capture, GStreamer warnings at stop, and `scripts/run`'s flags.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::capture::{action, start};
+use crate::common::{Options, TestDaemon};
+
+const HOT_INPUTS: &str =
+    "[auth]\nmax_failures_per_address = 100000\n[capture]\nkeep_inputs_hot = true\n";
+
+async fn capture_state(d: &TestDaemon) -> String {
+    d.get("/api/1/status/capture").admin().send().await.body["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A panel opens the camera's preview right after Stop, while the recording is finalised
+/// and the hot pipeline is built again: whichever pipeline holds the camera at that moment,
+/// the request gets its picture, never a 404 after waiting out a pipeline that was shut
+/// down under it.
+#[tokio::test]
+async fn a_device_preview_right_after_a_capture_gets_the_picture() {
+    let d = TestDaemon::start_with(Options {
+        config_toml: HOT_INPUTS.into(),
+        ..Options::default()
+    })
+    .await;
+    // Offsets from the answer to Stop: the first ones fall while the recording is being
+    // finalised, the later ones after the capture went idle, around the hot pipeline's
+    // rebuild (the engine rechecks what to keep ready every two seconds).
+    for delay_ms in [0u64, 600, 1200, 1800] {
+        let started = start(
+            &d,
+            json!({"title": "preview after stop", "templateID": "lecture"}),
+        )
+        .await;
+        assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let stopped = action(&d, "stop").await;
+        assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let state = capture_state(&d).await;
+        let preview = d
+            .post("/api/1/liveStreamViewer/video/test:camera")
+            .admin()
+            .send()
+            .await;
+        assert_eq!(
+            preview.status,
+            StatusCode::OK,
+            "{delay_ms} ms after Stop (capture {state}): {}",
+            preview.text
+        );
+        assert_eq!(preview.headers["content-type"], "image/jpeg");
+        // The next start must not find the last recording still being finalised.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while capture_state(&d).await != "idle" {
+            assert!(Instant::now() < deadline, "the capture never went idle");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The same moment made exact: the hot pipeline is dropped (`restartMedia`) and the engine
+/// builds it again at its next check, two seconds later. A preview asked for just after
+/// that check is due is started on its own pipeline, which the rebuild then shuts down
+/// before its first picture; the request must follow the camera to the rebuilt pipeline.
+#[tokio::test]
+async fn a_device_preview_asked_for_as_the_hot_pipeline_is_rebuilt_gets_the_picture() {
+    let d = TestDaemon::start_with(Options {
+        config_toml: HOT_INPUTS.into(),
+        ..Options::default()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.stderr().contains("inputs of template lecture are hot") {
+        assert!(
+            Instant::now() < deadline,
+            "the lecture template never got hot"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for attempt in 0..3 {
+        let restarted = d
+            .post("/api/1/maintenance/restartMedia")
+            .admin()
+            .form(&[])
+            .send()
+            .await;
+        assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.text);
+        let dropped = Instant::now();
+        // Any call the engine answers makes it look at its timers; the last one before the
+        // rebuild is due moves its next own look a second later, so the preview below is
+        // the first call after the rebuild became due.
+        for at in [500u64, 1000, 1700] {
+            tokio::time::sleep_until((dropped + Duration::from_millis(at)).into()).await;
+            let idle = action(&d, "stop").await;
+            assert_eq!(idle.code(), "capture.idle", "{}", idle.text);
+        }
+        tokio::time::sleep_until((dropped + Duration::from_millis(2100)).into()).await;
+        let preview = d
+            .post("/api/1/liveStreamViewer/video/test:camera")
+            .admin()
+            .send()
+            .await;
+        assert_eq!(
+            preview.status,
+            StatusCode::OK,
+            "attempt {attempt}: {}",
+            preview.text
+        );
+        assert_eq!(preview.headers["content-type"], "image/jpeg");
+    }
+}
