@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::capture::{action, start};
+use crate::capture::{action, finished_package, small_template, start};
 use crate::common::{Options, TestDaemon};
 
 const HOT_INPUTS: &str =
@@ -116,4 +116,40 @@ async fn a_device_preview_asked_for_as_the_hot_pipeline_is_rebuilt_gets_the_pict
         );
         assert_eq!(preview.headers["content-type"], "image/jpeg");
     }
+}
+
+/// GLib's own log lines (`(castd:PID): GStreamer-CRITICAL **: …`, `GLib-GObject-WARNING **`):
+/// a failed precondition or misuse of an API in castd's process. GStreamer's debug log is
+/// separate and silent unless GST_DEBUG asks for it.
+fn glib_criticals_and_warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("-CRITICAL **") || l.contains("-WARNING **"))
+        .collect()
+}
+
+/// A whole recording — start, pause, resume, stop, and the finalising of its file —
+/// must not make GLib or GStreamer complain about how castd drives them.
+#[tokio::test]
+async fn a_start_pause_resume_stop_cycle_logs_no_glib_criticals_or_warnings() {
+    let d = TestDaemon::start().await;
+    small_template(&d).await;
+    let started = start(&d, json!({"templateID": "lecture"})).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let id = started.body["sessionID"].as_str().unwrap().to_string();
+    for (step, after_ms) in [("pause", 2500u64), ("resume", 700), ("stop", 2500)] {
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        let reply = action(&d, step).await;
+        assert_eq!(reply.status, StatusCode::OK, "{step}: {}", reply.text);
+    }
+    let package = finished_package(&d, &id).await;
+    assert_eq!(package["state"], "complete", "{package}");
+    let stderr = d.stderr();
+    let complaints = glib_criticals_and_warnings(&stderr);
+    assert!(
+        complaints.is_empty(),
+        "{} GLib/GStreamer complaints, the first: {:?}",
+        complaints.len(),
+        complaints.first()
+    );
 }
