@@ -1,13 +1,15 @@
 //! Defects found by trying castd the way a room panel and a newcomer would: a device
 //! preview right after a capture, GStreamer warnings at stop, and `scripts/run`'s flags.
 
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::capture::{action, finished_package, small_template, start};
-use crate::common::{Options, TestDaemon};
+use crate::common::{ADMIN_PASSWORD, Options, TestDaemon, signal, wait_with_timeout};
 
 const HOT_INPUTS: &str =
     "[auth]\nmax_failures_per_address = 100000\n[capture]\nkeep_inputs_hot = true\n";
@@ -151,5 +153,72 @@ async fn a_start_pause_resume_stop_cycle_logs_no_glib_criticals_or_warnings() {
         "{} GLib/GStreamer complaints, the first: {:?}",
         complaints.len(),
         complaints.first()
+    );
+}
+
+/// `scripts/run --listen 0.0.0.0:8080`, the example in the script's own header, must start
+/// castd where asked: flags given to the script replace its defaults instead of being
+/// passed twice. `CASTD_BIN` skips installing packages and building.
+#[tokio::test]
+async fn scripts_run_passes_its_flags_instead_of_its_defaults() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stderr = std::fs::File::create(temp.path().join("run.stderr")).unwrap();
+    let mut child = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data_dir)
+        .args(["--devices", "test"])
+        .env("CASTD_BIN", env!("CARGO_BIN_EXE_castd"))
+        .env("CASTD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CASTD_LOG", "info")
+        .env_remove("CASTD_LISTEN")
+        .env_remove("CASTD_DATA_DIR")
+        .env_remove("CASTD_DEVICES")
+        .env_remove("CASTD_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("scripts/run starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let first = BufReader::new(stdout).lines().next().and_then(Result::ok);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(Duration::from_secs(60)).ok().flatten();
+    let log = || std::fs::read_to_string(temp.path().join("run.stderr")).unwrap_or_default();
+    let Some(first) = first else {
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        panic!("scripts/run did not start castd ({status}):\n{}", log());
+    };
+    assert_eq!(first, format!("castd listening on http://127.0.0.1:{port}"));
+    let health = castd::http_client::builder()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{port}/api/1/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        data_dir.join("castd.db").exists(),
+        "the database is in the --data-dir given"
+    );
+    // The script hands over to castd (exec), so the signal reaches castd itself.
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "castd stops cleanly: {status:?}\n{}",
+        log()
     );
 }
