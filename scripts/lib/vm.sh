@@ -4,13 +4,37 @@
 # Debian's stock kernel under qemu (software emulation), loads the kernel's virtual drivers
 # — vivid (V4L2 capture card with webcam and HDMI inputs, two instances), snd-dummy and
 # snd-aloop (ALSA capture) — and the block-device and ext4 modules, shares this machine's
-# root file system read-only with the guest over 9p plus a read-write folder (the guest's
-# /tmp), and runs /tmp/guest.sh there as root, then powers off.
+# root file system read-only with the guest over 9p plus a read-write folder, and runs
+# guest.sh from that folder as root, then powers off.
+#
+# The guest sees every host path where the host has it: the checkout (its test binaries
+# name castd by its absolute path) wherever it lives, /tmp included. The read-write folder
+# is mounted over its own path (the same directory, so it hides nothing); the guest's own
+# file systems cover only /dev, /proc, /sys and /run (a tmpfs: TMPDIR, HOME, the modules),
+# and a checkout or VM folder under those is refused before booting.
 #
 # The kernel and initramfs are cached in target/vm (CASTD_VM_DIR).
 
-vm_root=$(pwd)
+vm_root=$(pwd -P)
 vm_dir=$(realpath -m "${CASTD_VM_DIR:-target/vm}")
+
+# Refuses paths the guest could not see or the kernel command line could not carry.
+vm_check_paths() {
+  local what path
+  for what in "checkout:$vm_root" "VM folder (CASTD_VM_DIR):$vm_dir"; do
+    path=${what#*:}
+    case $path in
+      /dev | /dev/* | /proc | /proc/* | /sys | /sys/* | /run | /run/*)
+        echo "vm: the ${what%%:*} $path is under a file system the guest mounts its own of (/dev, /proc, /sys, /run), where the guest cannot see it; use another path" >&2
+        return 2 ;;
+    esac
+    if [[ $path =~ [^A-Za-z0-9._/+@,=-] ]]; then
+      echo "vm: the ${what%%:*} path $path has characters the guest's boot line cannot carry (only letters, digits and . _ / + @ , = -)" >&2
+      return 2
+    fi
+  done
+}
+vm_check_paths || exit 2
 mkdir -p "$vm_dir"
 
 vm_install_packages() {
@@ -31,34 +55,9 @@ vm_install_packages() {
 # checksums, so it is named).
 vm_modules=(virtio_pci 9pnet_virtio 9p vivid snd-dummy snd-aloop virtio_blk crc32c_generic ext4)
 
-# --- kernel and initramfs (cached) ---------------------------------------------------------
-vm_prepare_kernel() {
-  local pkg kver key
-  pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  kver=${pkg#linux-image-}
-  key="$kver ${vm_modules[*]}"
-  if [ -f "$vm_dir/initrd.gz" ] && [ "$(cat "$vm_dir/kver" 2>/dev/null)" = "$key" ]; then
-    return
-  fi
-  echo "vm: preparing kernel $kver" >&2
-  local work; work=$(mktemp -d)
-  (cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || {
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq && (cd "$work" && apt-get download "$pkg" >/dev/null)
-  }
-  mkdir -p "$work/k"
-  dpkg-deb -x "$work/${pkg}"_*.deb "$work/k"
-  depmod -b "$work/k" "$kver"
-  local ir="$work/initrd"
-  mkdir -p "$ir/bin" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/host" "$ir/mods"
-  cp /bin/busybox "$ir/bin/"
-  for a in sh mount insmod mkdir cat chroot poweroff sleep ip; do ln -s busybox "$ir/bin/$a"; done
-  local m
-  for m in "${vm_modules[@]}"; do
-    # Built-in modules are listed as "builtin NAME": only files are copied.
-    modprobe -d "$work/k" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
-  done | awk '!seen[$0]++' | while read -r f; do cp "$f" "$ir/mods/"; basename "$f"; done > "$ir/mods/order"
-  cat > "$ir/init" <<'INIT'
+# The initramfs's /init. The shared folder's host path comes on the kernel command line
+# (vmshare=): the folder is mounted there, over the read-only view of itself.
+vm_init=$(cat <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in $(cat /mods/order); do
@@ -77,10 +76,42 @@ mount -t sysfs sys /host/sys
 mount -t tmpfs run /host/run
 # Tests reload drivers (renumbering, hotplug): the modules are in /run/mods in the guest.
 mkdir -p /host/run/mods && cp /mods/*.ko /host/run/mods/
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmrw /host/tmp
-chroot /host /bin/sh -c "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/run/home; mkdir -p \$HOME; cd /tmp; sh /tmp/guest.sh > /tmp/guest.log 2>&1; echo \$? > /tmp/guest.rc"
+SHARE=$(sed -n 's/.* vmshare=\([^ ]*\).*/\1/p' /proc/cmdline)
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmrw "/host$SHARE"
+chroot /host /bin/sh -c "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/run/home; mkdir -p \$HOME; cd $SHARE; sh $SHARE/guest.sh > $SHARE/guest.log 2>&1; echo \$? > $SHARE/guest.rc"
 poweroff -f
 INIT
+)
+
+# --- kernel and initramfs (cached) ---------------------------------------------------------
+vm_prepare_kernel() {
+  local pkg kver key
+  pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  kver=${pkg#linux-image-}
+  # A changed /init must not be served from an initramfs built with the old one.
+  key="$kver ${vm_modules[*]} init $(printf '%s' "$vm_init" | md5sum | cut -c1-12)"
+  if [ -f "$vm_dir/initrd.gz" ] && [ "$(cat "$vm_dir/kver" 2>/dev/null)" = "$key" ]; then
+    return
+  fi
+  echo "vm: preparing kernel $kver" >&2
+  local work; work=$(mktemp -d)
+  (cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || {
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq && (cd "$work" && apt-get download "$pkg" >/dev/null)
+  }
+  mkdir -p "$work/k"
+  dpkg-deb -x "$work/${pkg}"_*.deb "$work/k"
+  depmod -b "$work/k" "$kver"
+  local ir="$work/initrd"
+  mkdir -p "$ir/bin" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/host" "$ir/mods"
+  cp /bin/busybox "$ir/bin/"
+  for a in sh mount insmod mkdir cat chroot poweroff sleep ip sed; do ln -s busybox "$ir/bin/$a"; done
+  local m
+  for m in "${vm_modules[@]}"; do
+    # Built-in modules are listed as "builtin NAME": only files are copied.
+    modprobe -d "$work/k" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+  done | awk '!seen[$0]++' | while read -r f; do cp "$f" "$ir/mods/"; basename "$f"; done > "$ir/mods/order"
+  printf '%s\n' "$vm_init" > "$ir/init"
   chmod +x "$ir/init"
   (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$vm_dir/initrd.gz"
   cp "$work/k/boot/vmlinuz-$kver" "$vm_dir/vmlinuz"
@@ -89,12 +120,27 @@ INIT
 }
 
 # A fresh shared folder with a GStreamer plugin registry built here, which saves the guest
-# a slow scan of every plugin. Prints its path.
+# a slow scan of every plugin. Prints its path, which is also its path in the guest.
 vm_fresh_share() {
   local rw="$vm_dir/${1:-rw}"
   rm -rf "$rw"; mkdir -p "$rw"
   GST_REGISTRY="$rw/gst-registry.bin" gst-inspect-1.0 >/dev/null 2>&1 || true
   echo "$rw"
+}
+
+# The first lines of every guest.sh for the shared folder RW: stop at once, with the reason,
+# when the guest does not see the checkout (a test run from it would fail in confusing
+# ways), then work in it with the environment the tests expect.
+vm_guest_prelude() {
+  local rw=$1
+  cat <<GUEST
+if [ ! -f "$vm_root/scripts/lib/vm.sh" ]; then
+  echo "vm: the checkout $vm_root is not visible in the guest (a file system the guest mounts hides it)" >&2
+  exit 3
+fi
+cd "$vm_root"
+export GST_REGISTRY="$rw/gst-registry.bin" TMPDIR=/run RUST_BACKTRACE=1 CASTD_IN_VM=1
+GUEST
 }
 
 # The qemu command line for a boot with shared folder RW; extra arguments are appended.
@@ -103,7 +149,7 @@ vm_qemu_command() {
   local rw=$1; shift
   vm_cmd=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m "${VM_MEM:-2048}"
     -kernel "$vm_dir/vmlinuz" -initrd "$vm_dir/initrd.gz"
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off"
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off vmshare=$rw"
     -nographic -nodefaults -no-user-config -serial stdio -monitor none -no-reboot
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=r0"
     -virtfs "local,path=$rw,mount_tag=vmrw,security_model=none,id=r1"

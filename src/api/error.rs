@@ -135,6 +135,8 @@ error_codes! {
         "No capture is running, so there is no session picture.";
     PreviewUnavailable = "preview.unavailable", NOT_FOUND,
         "No picture or levels for this device or node (absent, wrong type, or nothing delivered yet).";
+    PreviewRestarting = "preview.restarting", SERVICE_UNAVAILABLE,
+        "The device's pipeline was replaced several times while the request waited for its picture (inputs being rebuilt); retry after `Retry-After` seconds.";
     EngineUnavailable = "engine.unavailable", SERVICE_UNAVAILABLE,
         "The capture engine is not running.";
     TemplateNotFound = "templates.not_found", NOT_FOUND,
@@ -514,6 +516,11 @@ impl From<CaptureError> for ApiError {
                 ApiError::new(ErrorCode::CapturePipelineFailed, message)
             }
             CaptureError::NoPreview(_) => ApiError::new(ErrorCode::PreviewUnavailable, message),
+            CaptureError::PreviewRestarting => {
+                let mut err = ApiError::new(ErrorCode::PreviewRestarting, message);
+                err.retry_after_secs = Some(1);
+                err
+            }
             CaptureError::Package(p) => p.into(),
             CaptureError::Gone => ApiError::new(ErrorCode::EngineUnavailable, message),
             CaptureError::NodeNotFound { graph, node } => {
@@ -754,5 +761,16 @@ mod tests {
             assert!(code.as_str().contains('.'), "{}", code.as_str());
             assert!(code.status().is_client_error() || code.status().is_server_error());
         }
+    }
+
+    #[test]
+    fn a_preview_moving_between_pipelines_is_a_retryable_503() {
+        let response = ApiError::from(CaptureError::PreviewRestarting).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            response.extensions().get::<ErrorCode>(),
+            Some(&ErrorCode::PreviewRestarting)
+        );
     }
 }

@@ -12,6 +12,7 @@
 
 mod actor;
 pub mod preflight;
+mod preview;
 pub mod sources;
 pub mod timeline;
 
@@ -82,6 +83,8 @@ pub enum CaptureError {
     Pipeline(String),
     #[error("no preview: {0}")]
     NoPreview(String),
+    #[error("the device's preview is being moved to another pipeline; retry")]
+    PreviewRestarting,
     #[error(transparent)]
     Package(#[from] PackageError),
     #[error("the capture engine is not running")]
@@ -551,26 +554,35 @@ impl Engine {
     /// The latest JPEG of a video device: from the session or armed pipeline using it, or
     /// from a preview started for it (kept while asked for).
     pub async fn device_snapshot(&self, device_id: &str) -> Result<Bytes, CaptureError> {
-        let (pipeline, node) = self
-            .ask(|reply| Msg::Preview {
-                device_id: device_id.to_string(),
-                video: true,
-                reply,
-            })
-            .await?;
-        wait_for(|| pipeline.snapshot(&node).map(|s| s.jpeg)).await
+        preview::first_value(
+            || self.preview_pipeline(device_id, true),
+            |pipeline, node| pipeline.snapshot(node).map(|s| s.jpeg),
+        )
+        .await
     }
 
     /// Audio levels of an audio device, like `device_snapshot`.
     pub async fn device_levels(&self, device_id: &str) -> Result<AudioLevels, CaptureError> {
-        let (pipeline, node) = self
-            .ask(|reply| Msg::Preview {
-                device_id: device_id.to_string(),
-                video: false,
-                reply,
-            })
-            .await?;
-        wait_for(|| pipeline.levels(&node)).await
+        preview::first_value(
+            || self.preview_pipeline(device_id, false),
+            |pipeline, node| pipeline.levels(node),
+        )
+        .await
+    }
+
+    /// The pipeline that holds a device now (started for it if none does), and the
+    /// device's node in it.
+    async fn preview_pipeline(
+        &self,
+        device_id: &str,
+        video: bool,
+    ) -> Result<(Arc<SessionPipeline>, String), CaptureError> {
+        self.ask(|reply| Msg::Preview {
+            device_id: device_id.to_string(),
+            video,
+            reply,
+        })
+        .await
     }
 
     /// Stops every session (files completed, packages left for recovery to finish) and the
@@ -644,22 +656,6 @@ pub(crate) fn node_statuses_of(s: &SessionView) -> Vec<NodeStatus> {
             status
         })
         .collect()
-}
-
-/// Polls for a first value for up to three seconds (a preview that just started).
-async fn wait_for<T>(mut get: impl FnMut() -> Option<T>) -> Result<T, CaptureError> {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Some(v) = get() {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            return Err(CaptureError::NoPreview(
-                "the device delivered nothing within 3 s".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Checks what a capture request asks for before anything starts.

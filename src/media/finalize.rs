@@ -165,7 +165,14 @@ fn keep_first_caps_unless_the_format_changes(mux_pad: &gst::Pad) {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match first.as_ref() {
-            Some(seen) if *seen == format => gst::PadProbeReturn::Drop,
+            // `Handled`, not `Drop`: the bindings have already taken the event out of the
+            // probe's data (it is released with `info` here). On `Drop`, GStreamer 1.22 then
+            // releases the data it thinks it still holds, a null pointer, and logs a
+            // `gst_mini_object_unref` critical for every caps event left out; `Handled`
+            // tells it that the probe disposed of the event itself. (The parser then keeps
+            // the caps pending and offers them again before its next buffer, to be left out
+            // again here: the rewritten file is the same byte for byte.)
+            Some(seen) if *seen == format => gst::PadProbeReturn::Handled,
             _ => {
                 *first = Some(format);
                 gst::PadProbeReturn::Ok

@@ -508,6 +508,11 @@ impl SessionPipeline {
         }
     }
 
+    /// Whether the pipeline was shut down (it delivers nothing more).
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
     /// The files the recorders write, from their sinks' locations.
     fn recorded_files(&self) -> Vec<std::path::PathBuf> {
         self.plan

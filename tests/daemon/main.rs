@@ -4,6 +4,7 @@ mod auth;
 mod backup;
 mod capture;
 mod common;
+mod defects;
 mod devices;
 mod events;
 mod faults;

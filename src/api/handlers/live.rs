@@ -57,6 +57,9 @@ pub async fn session(
 ///
 /// JPEG, at most `previewIntervalMs` old. A device no capture uses is previewed on demand
 /// (the first answer may take a moment); the preview stops when nobody asks for 30 s.
+/// When the pipeline holding the device is replaced while the request waits (the hot
+/// inputs are rebuilt after a capture, a capture takes the device), the request waits for
+/// the new one; `503 preview.restarting` with `Retry-After` if that keeps happening.
 #[utoipa::path(get, path = "/liveStreamViewer/video/{deviceID}", tag = "liveStreamViewer", operation_id = "getVideoDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
@@ -69,7 +72,8 @@ pub async fn video(
 
 /// Start previewing a video device
 ///
-/// Answers its first JPEG.
+/// Answers its first JPEG, following the device to a rebuilt pipeline like
+/// `getVideoDevicePreview`.
 #[utoipa::path(post, path = "/liveStreamViewer/video/{deviceID}", tag = "liveStreamViewer", operation_id = "createVideoDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
