@@ -63,6 +63,8 @@ error_codes! {
         "The body's Content-Type is not application/x-www-form-urlencoded or application/json.";
     BodyTooLarge = "request.body_too_large", PAYLOAD_TOO_LARGE,
         "The request body exceeds the limit (`params.limit` bytes).";
+    TooManyParams = "request.too_many_params", BAD_REQUEST,
+        "The query string and body together hold more than `params.limit` parameters (repeated names count each time).";
     RequestTimeout = "request.timeout", REQUEST_TIMEOUT,
         "The request took longer than the server allows.";
     RouteNotFound = "route.not_found", NOT_FOUND,
