@@ -65,6 +65,8 @@ error_codes! {
         "The request body exceeds the limit (`params.limit` bytes).";
     TooManyParams = "request.too_many_params", BAD_REQUEST,
         "The query string and body together hold more than `params.limit` parameters (repeated names count each time).";
+    CrossSite = "request.cross_site", FORBIDDEN,
+        "A request that changes something came from a page of another site (its `Origin` is not this unit, or `Sec-Fetch-Site` is `cross-site` or `same-site`); nothing was changed. Clients that are not browsers send neither header.";
     RequestTimeout = "request.timeout", REQUEST_TIMEOUT,
         "The request took longer than the server allows.";
     RouteNotFound = "route.not_found", NOT_FOUND,

@@ -200,7 +200,9 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
         .trim()
         .to_ascii_lowercase();
     match mime.as_str() {
-        "application/x-www-form-urlencoded" | "" | "text/plain" => Ok(BodyKind::Form),
+        // Not text/plain: it is what a page on another site can send without asking
+        // (a "simple" cross-origin request), and no client of castd sends forms as text.
+        "application/x-www-form-urlencoded" | "" => Ok(BodyKind::Form),
         "application/json" => Ok(BodyKind::Json),
         m if m.starts_with("application/") && m.ends_with("+json") => Ok(BodyKind::Json),
         other => Err(ApiError::new(
