@@ -14,14 +14,16 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -73,16 +75,30 @@ pub async fn serve<I>(
     });
     let service = {
         let conn = conn.clone();
-        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut request = conn.request_started();
+            let read_all = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+            let mut req = req.map(|body| Received {
+                body,
+                read_all: read_all.clone(),
+            });
             req.extensions_mut().insert(ConnectInfo(peer));
             let answer = app.clone().oneshot(req);
             async move {
-                let response = match answer.await {
+                let mut response = match answer.await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
                 request.handled();
+                // An answer given without reading the whole body (401, 403, 413 …) ends the
+                // connection: the rest of the body is still on its way and hyper closes the
+                // connection rather than wait for it. Saying so lets the client open a new
+                // one instead of sending its next request into a closing one.
+                if !read_all.load(Ordering::Relaxed) {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 Ok::<_, Infallible>(response.map(|body| Answer {
                     body,
                     _request: request,
@@ -169,6 +185,37 @@ async fn quiet_for(conn: &Conn, limit: Duration) {
             // A handler is working: look again later (its own timeout bounds it).
             None => tokio::time::sleep(limit).await,
         }
+    }
+}
+
+/// A request's body, noting whether it was read to its end.
+struct Received {
+    body: Incoming,
+    read_all: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Received {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || this.body.is_end_stream() {
+            this.read_all.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -305,6 +305,56 @@ async fn a_head_must_come_quickly_but_a_kept_alive_connection_may_rest_until_idl
     );
 }
 
+#[tokio::test]
+async fn an_answer_given_before_the_body_was_read_tells_the_client_to_reconnect() {
+    let d = TestDaemon::start().await;
+    // A refusal that reads no body (no credentials) while most of a large body is still on
+    // its way: castd closes the connection after the answer, so the answer must say so, or
+    // a client would send its next request into the closing connection.
+    let mut stream = connect_from(Ipv4Addr::LOCALHOST, addr(&d)).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/1/maintenance/restore HTTP/1.1\r\nHost: unit\r\n\
+              Content-Type: application/octet-stream\r\nContent-Length: 524288\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    stream.write_all(&[b'x'; 1024]).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        // A reset after the answer is fine; the answer's head is what matters.
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(read.is_ok(), "castd must answer and close: {answer}");
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+
+    // An answer to a request whose body was read keeps the connection.
+    let reply = d
+        .post("/api/1/capture/marker")
+        .admin()
+        .form(&[("x", "1")])
+        .send()
+        .await;
+    assert_ne!(
+        reply
+            .headers
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "{}",
+        reply.text
+    );
+}
+
 /// Sends `request` as is from `from` and reads the answer until castd closes.
 async fn raw_exchange(from: Ipv4Addr, to: SocketAddr, request: &[u8]) -> String {
     let mut stream = connect_from(from, to).await.unwrap();
