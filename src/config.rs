@@ -132,6 +132,23 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Requests that take longer are answered 408 (streams are exempt).
     pub request_timeout_secs: u64,
+    /// A request's head (request line and headers) must be complete this long after a new
+    /// connection opens, or after the first byte of a later head on a kept-alive one.
+    /// Clients send a head in milliseconds; 10 s allows for a bad wireless link and closes
+    /// a slow-header attacker's connections quickly.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which nothing is read or written for this long, while no handler
+    /// is working on its request, is closed: a kept-alive connection nobody uses, or a
+    /// client that stopped reading its answer. Event streams send a heartbeat every 15 s.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once, in all. Each is a file descriptor and up to 64 KiB of
+    /// buffered request head; at the cap a new connection takes the place of the one that
+    /// has waited longest for a request, and is refused (503) only if all are busy.
+    pub max_connections: usize,
+    /// Connections open at once from one address (IPv6: one /64); more are refused (503).
+    /// Behind a reverse proxy every client has the proxy's address: raise it to
+    /// `max_connections` there.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for HttpConfig {
@@ -139,7 +156,31 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 60,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 512,
+            max_connections_per_address: 256,
         }
+    }
+}
+
+impl HttpConfig {
+    /// Zero would close every connection at once or refuse every client.
+    fn check(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("max_connections", self.max_connections as u64),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("http.{key} must be at least 1"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -232,10 +273,15 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    })?;
+    file.http.check().map_err(|message| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -277,5 +323,24 @@ mod tests {
         std::fs::write(&file, "listne = \"127.0.0.1:9000\"\n").unwrap();
         let err = Config::resolve(cli(&["--config", file.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn http_connection_limits_have_defaults_and_refuse_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("castd.toml");
+        std::fs::write(&file, "[http]\nmax_connections = 100\n").unwrap();
+        let config = Config::resolve(cli(&["--config", file.to_str().unwrap()])).unwrap();
+        assert_eq!(config.http.max_connections, 100);
+        assert_eq!(config.http.max_connections_per_address, 256);
+        assert_eq!(config.http.header_read_timeout_secs, 10);
+        assert_eq!(config.http.idle_timeout_secs, 60);
+
+        std::fs::write(&file, "[http]\nheader_read_timeout_secs = 0\n").unwrap();
+        let err = Config::resolve(cli(&["--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(
+            err.to_string().contains("http.header_read_timeout_secs"),
+            "{err}"
+        );
     }
 }

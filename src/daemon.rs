@@ -4,7 +4,6 @@
 //! listener the caller bound (so tests and tools can use port 0) until `shutdown` resolves.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -241,7 +240,8 @@ fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
         })
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops within a few seconds.
+/// Serves the API on `listener` (with the connection limits of `[http]`, see
+/// [`crate::serve`]) until `shutdown` resolves, then stops within a few seconds.
 pub async fn run(
     daemon: Daemon,
     listener: TcpListener,
@@ -261,28 +261,28 @@ pub async fn run(
 
     let app = api::router(daemon.clone());
     let mut graceful = stop_rx.clone();
-    let serve = axum::serve(
+    let serve = crate::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = graceful.wait_for(|stop| *stop).await;
-        log::info!("shutting down");
-        sys::notify::notify("STOPPING=1");
-    });
+        app,
+        crate::serve::ServeConfig::from(&daemon.config.http),
+        async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+            log::info!("shutting down");
+            sys::notify::notify("STOPPING=1");
+        },
+    );
     let watchdog = tokio::spawn(pet_watchdog(daemon.clone()));
 
     let mut deadline = stop_rx.clone();
-    let result = tokio::select! {
-        served = serve.into_future() => served,
+    tokio::select! {
+        () = serve => {}
         () = async move {
             let _ = deadline.wait_for(|stop| *stop).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => {
             log::warn!("connections still open {} s after shutdown; closing them", SHUTDOWN_GRACE.as_secs());
-            Ok(())
         }
-    };
+    }
     watchdog.abort();
     // The schedule stops first: a recording cut short by the shutdown stays `recording`
     // and is resumed when castd starts again inside its window.
@@ -293,7 +293,7 @@ pub async fn run(
     daemon.engine.shutdown().await;
     // The audit entries of the last requests are written before the process goes.
     daemon.audit.flush().await;
-    result
+    Ok(())
 }
 
 /// Tells systemd the daemon is alive, as long as the database still answers.

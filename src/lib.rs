@@ -28,6 +28,7 @@ pub mod plugins;
 pub mod publish;
 pub mod scheduler;
 pub mod secrets;
+pub mod serve;
 pub mod settings;
 pub mod speakers;
 pub mod status;

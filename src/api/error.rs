@@ -63,6 +63,12 @@ error_codes! {
         "The body's Content-Type is not application/x-www-form-urlencoded or application/json.";
     BodyTooLarge = "request.body_too_large", PAYLOAD_TOO_LARGE,
         "The request body exceeds the limit (`params.limit` bytes).";
+    TooManyParams = "request.too_many_params", BAD_REQUEST,
+        "The query string and body together hold more than `params.limit` parameters (repeated names count each time).";
+    CrossSite = "request.cross_site", FORBIDDEN,
+        "A request that changes something came from a page of another site (its `Origin` is not this unit, or `Sec-Fetch-Site` is `cross-site` or `same-site`); nothing was changed. Clients that are not browsers send neither header.";
+    TooManyConnections = "http.too_many_connections", SERVICE_UNAVAILABLE,
+        "The unit holds as many connections as it allows, from this address (`params.scope` `address`) or in all (`total`); the connection is closed. Retry after `Retry-After` seconds.";
     RequestTimeout = "request.timeout", REQUEST_TIMEOUT,
         "The request took longer than the server allows.";
     RouteNotFound = "route.not_found", NOT_FOUND,
@@ -284,6 +290,12 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.code.status()
+    }
+
+    /// Adds a `Retry-After` header of `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after_secs = Some(secs);
+        self
     }
 }
 

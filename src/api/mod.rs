@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cross_site;
 pub mod error;
 pub mod files;
 pub mod handlers;
@@ -49,10 +50,15 @@ pub fn router(daemon: Daemon) -> Router {
         .layer(Extension(docs))
         .layer(Extension(BodyLimit(daemon.config.http.max_body_bytes)))
         .layer(from_fn_with_state(timeout, limit_time))
+        // Before any handler or authentication: a forged request costs nothing and changes
+        // nothing.
+        .layer(from_fn(cross_site::refuse_cross_site))
         .layer(from_fn(access_log))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
+        // Outside the panic catcher, so that a panic's 500 cannot be framed either.
+        .layer(from_fn(web::no_framing))
         // Outside the panic catcher, so that a panic's 500 is counted too.
         .layer(from_fn_with_state(daemon.metrics.clone(), count_request))
         // Outermost, so that every answer is recorded, a panic's 500 included.

@@ -7,8 +7,9 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -46,6 +47,30 @@ const ASSETS: &[Asset] = &[
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' blob: data:; \
     connect-src 'self'; script-src 'self'; style-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
+
+/// For answers that bring no policy of their own (the API's): the only rule that matters
+/// for JSON, images and streams is that no other site may show them in a frame.
+const FRAME_ONLY_POLICY: &str = "frame-ancestors 'none'";
+
+/// No page of another site may show any answer of castd in a frame (clickjacking): the
+/// page's own policy says so with `frame-ancestors`, `X-Frame-Options` says it to browsers
+/// that predate it, and answers without a policy get one that says only this.
+pub fn forbid_framing(headers: &mut HeaderMap) {
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(FRAME_ONLY_POLICY),
+        );
+    }
+}
+
+/// Middleware: [`forbid_framing`] on every answer.
+pub async fn no_framing(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    forbid_framing(response.headers_mut());
+    response
+}
 
 /// Entity tags by asset, computed once: browsers revalidate (`no-cache`) and get a 304, so
 /// a new binary's page is seen at once without sending unchanged files again.

@@ -13,6 +13,7 @@ mod graph_builder;
 mod hostile;
 mod hostile_auth;
 mod hostile_secrets;
+mod hostile_http;
 mod http_core;
 mod lifecycle;
 mod maintenance;

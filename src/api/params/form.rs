@@ -5,17 +5,30 @@
 //! so a value that starts with `{` or `[` and is valid JSON up to the next `&` (or the end)
 //! is taken verbatim, even if it contains `&`, `+` or `%`. Everything else is decoded the
 //! usual way (`+` is a space, `%XX` a byte).
+//!
+//! Parsing is linear in the input and stops at a limit on the number of pairs, so a body
+//! of a hundred thousand empty keys costs no more than reading it.
 
 use percent_encoding::percent_decode;
 
-/// A form that is not valid UTF-8 after decoding.
+/// Why a form was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub struct MalformedForm;
+pub enum FormError {
+    /// Not valid UTF-8 after decoding, or values that start like JSON but never end.
+    Malformed,
+    /// More pairs than the caller allows.
+    TooManyPairs,
+}
 
-/// Splits `input` into (name, value) pairs in order.
-pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, MalformedForm> {
+/// Splits `input` into (name, value) pairs in order; more than `max_pairs` is an error.
+pub fn parse(input: &[u8], max_pairs: usize) -> Result<Vec<(String, String)>, FormError> {
     let mut pairs = Vec::new();
     let mut rest = input;
+    // Looking for a verbatim JSON value reads ahead; a hostile form of many values that
+    // open a JSON string and never close it would make every look-ahead read to the end
+    // (quadratic). Legitimate forms read each byte at most twice (look-ahead, then JSON
+    // validation), plus once more for a value that opens JSON and never ends.
+    let mut scan_budget = input.len().saturating_mul(4);
     while !rest.is_empty() {
         let key_end = rest
             .iter()
@@ -24,16 +37,16 @@ pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, MalformedForm> {
         let key = decode(&rest[..key_end])?;
         if key_end == rest.len() || rest[key_end] == b'&' {
             if !key.is_empty() {
-                pairs.push((key, String::new()));
+                push(&mut pairs, key, String::new(), max_pairs)?;
             }
             rest = rest.get(key_end + 1..).unwrap_or_default();
             continue;
         }
         let value_part = &rest[key_end + 1..];
-        let (value, consumed) = match raw_json_extent(value_part) {
+        let (value, consumed) = match raw_json_extent(value_part, &mut scan_budget)? {
             Some(len) => (
                 std::str::from_utf8(&value_part[..len])
-                    .map_err(|_| MalformedForm)?
+                    .map_err(|_| FormError::Malformed)?
                     .to_string(),
                 len,
             ),
@@ -46,14 +59,27 @@ pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, MalformedForm> {
             }
         };
         if !key.is_empty() {
-            pairs.push((key, value));
+            push(&mut pairs, key, value, max_pairs)?;
         }
         rest = value_part.get(consumed + 1..).unwrap_or_default();
     }
     Ok(pairs)
 }
 
-fn decode(raw: &[u8]) -> Result<String, MalformedForm> {
+fn push(
+    pairs: &mut Vec<(String, String)>,
+    key: String,
+    value: String,
+    max_pairs: usize,
+) -> Result<(), FormError> {
+    if pairs.len() >= max_pairs {
+        return Err(FormError::TooManyPairs);
+    }
+    pairs.push((key, value));
+    Ok(())
+}
+
+fn decode(raw: &[u8]) -> Result<String, FormError> {
     let spaced: Vec<u8> = raw
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })
@@ -61,20 +87,24 @@ fn decode(raw: &[u8]) -> Result<String, MalformedForm> {
     percent_decode(&spaced)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| MalformedForm)
+        .map_err(|_| FormError::Malformed)
 }
 
 /// Length of a verbatim JSON object/array at the start of `value` that is followed by `&`
-/// or the end of input, if there is one.
-fn raw_json_extent(value: &[u8]) -> Option<usize> {
-    let open = *value.first()?;
+/// or the end of input, if there is one. Every byte looked at is taken from `budget`;
+/// an exhausted budget makes the form malformed.
+fn raw_json_extent(value: &[u8], budget: &mut usize) -> Result<Option<usize>, FormError> {
+    let Some(&open) = value.first() else {
+        return Ok(None);
+    };
     if open != b'{' && open != b'[' {
-        return None;
+        return Ok(None);
     }
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     for (i, b) in value.iter().enumerate() {
+        *budget = budget.checked_sub(1).ok_or(FormError::Malformed)?;
         if in_string {
             match (*b, escaped) {
                 (_, true) => escaped = false,
@@ -88,18 +118,26 @@ fn raw_json_extent(value: &[u8]) -> Option<usize> {
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
+                let Some(d) = depth.checked_sub(1) else {
+                    return Ok(None);
+                };
+                depth = d;
                 if depth == 0 {
                     let end = i + 1;
                     let followed_ok = value.get(end).is_none_or(|b| *b == b'&');
-                    let valid = serde_json::from_slice::<serde_json::Value>(&value[..end]).is_ok();
-                    return (followed_ok && valid).then_some(end);
+                    // Validation reads the value once more.
+                    *budget = budget.checked_sub(end).ok_or(FormError::Malformed)?;
+                    let valid = followed_ok
+                        && serde_json::from_slice::<serde_json::Value>(&value[..end]).is_ok();
+                    return Ok(valid.then_some(end));
                 }
             }
+            // Outside a JSON string, `&` ends the value: it cannot be JSON.
+            b'&' => return Ok(None),
             _ => {}
         }
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -107,7 +145,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Vec<(String, String)> {
-        parse(s.as_bytes()).unwrap()
+        parse(s.as_bytes(), usize::MAX).unwrap()
     }
 
     fn pair(k: &str, v: &str) -> (String, String) {
@@ -163,6 +201,32 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_malformed() {
-        assert_eq!(parse(b"a=%FF"), Err(MalformedForm));
+        assert_eq!(parse(b"a=%FF", 10), Err(FormError::Malformed));
+    }
+
+    #[test]
+    fn more_pairs_than_allowed_is_an_error_and_parsing_stops_there() {
+        assert_eq!(p("a&b&c").len(), 3);
+        assert_eq!(parse(b"a&b&c", 3).unwrap().len(), 3);
+        assert_eq!(parse(b"a&b&c&d", 3), Err(FormError::TooManyPairs));
+        // Empty names are skipped, not counted.
+        assert_eq!(parse(b"&&&a=1&&&", 1).unwrap(), vec![pair("a", "1")]);
+    }
+
+    #[test]
+    fn json_values_that_never_end_cannot_make_parsing_quadratic() {
+        // Each value opens a JSON string that an escaped quote keeps open to the end of
+        // the body: every look-ahead would read the rest of the body.
+        // Without the look-ahead budget this parses (after minutes) into 150,000 pairs.
+        let body = "k=[\\\"&".repeat(150_000);
+        assert_eq!(
+            parse(body.as_bytes(), usize::MAX),
+            Err(FormError::Malformed)
+        );
+        // A single unterminated one is within the budget and decoded the usual way.
+        assert_eq!(
+            p("title={\"open&x=1&y=2"),
+            vec![pair("title", "{\"open"), pair("x", "1"), pair("y", "2")]
+        );
     }
 }
