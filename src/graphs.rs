@@ -225,6 +225,12 @@ impl GraphBook {
                 if graph.nodes.iter().any(|n| n.id == node.id) {
                     return Err(invalid(format!("node id {:?} is used twice", node.id)));
                 }
+                if graph.nodes.len() >= graph::MAX_NODES {
+                    return Err(invalid(format!(
+                        "the graph has {} nodes, the most allowed",
+                        graph::MAX_NODES
+                    )));
+                }
                 let known: Vec<String> = graph.nodes.iter().map(|n| n.id.clone()).collect();
                 let node = checked_node(node, &known)?;
                 let (parents, children) = (node.parents.clone(), node.children.clone());

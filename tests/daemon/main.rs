@@ -9,6 +9,7 @@ mod events;
 mod faults;
 mod graph_builder;
 mod hostile;
+mod hostile_storage;
 mod http_core;
 mod lifecycle;
 mod maintenance;
