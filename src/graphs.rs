@@ -533,6 +533,33 @@ mod tests {
         assert_eq!(rec.parents, ["enc", "cam"]);
     }
 
+    #[tokio::test]
+    async fn a_graph_grows_to_the_node_bound_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = GraphBook::new(Store::open(&dir.path().join("g.db")).unwrap());
+        let g = book
+            .create(node(json!({"id": "rec", "type": "fileRecorder"})), None)
+            .await
+            .unwrap();
+        for n in 1..graph::MAX_NODES {
+            let added = book
+                .add_node(
+                    &g.id,
+                    node(json!({"id": format!("cam{n}"), "type": "testVideo"})),
+                )
+                .await;
+            assert!(added.is_ok(), "{n}: {added:?}");
+        }
+        let refused = book
+            .add_node(&g.id, node(json!({"id": "one-more", "type": "testVideo"})))
+            .await;
+        assert!(
+            matches!(refused, Err(GraphBookError::Invalid(_))),
+            "{refused:?}"
+        );
+        assert_eq!(book.get(&g.id).await.unwrap().nodes.len(), graph::MAX_NODES);
+    }
+
     #[test]
     fn nodes_are_checked_on_the_way_in() {
         assert!(checked_node(node(json!({"id": "Bad Id", "type": "testVideo"})), &[]).is_err());

@@ -311,9 +311,13 @@ pub struct AuditQuery {
 /// `/devices/redetect` and `/maintenance/backup`), refused ones included: time, user
 /// (`null` without valid credentials), client address, method, the route pattern and the
 /// concrete path, status, the error `code` of an error answer, and the duration. Newest
-/// first; the total matching is in `X-Total-Count`. The newest 100 000 entries are kept.
-/// Entries are written in the background: under extreme load some may be dropped (and the
-/// loss logged) rather than slow requests down.
+/// first; the total matching is in `X-Total-Count`. Paths are cut to 256 bytes and other
+/// text to 64. Calls without valid credentials (or matching no route) beyond 60 a minute
+/// are not listed one by one: one entry per client address and status counts them
+/// (`count` > 1, `path` `*`; `address` `*` beyond the 16th address of a minute). The
+/// newest 100 000 entries are kept, at most 10 000 of them without a user, and at most
+/// 32 MiB of text. Entries are written in the background: under extreme load some may be
+/// dropped (and the loss logged) rather than slow requests down.
 #[utoipa::path(get, path = "/maintenance/audit", tag = "maintenance", operation_id = "audit",
     params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>, headers(("X-Total-Count" = i64)))))]
