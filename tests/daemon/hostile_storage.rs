@@ -79,18 +79,31 @@ async fn a_flood_of_unauthenticated_calls_with_huge_paths_barely_grows_the_datab
     let since = store_now();
     let before = database_bytes(&d.data_dir);
     let cpu_before = cpu_seconds(&d);
-    let path = format!("/api/1/{}", "A".repeat(60_000));
+    // Parsed once: the debug build's URL parser would otherwise spend the test's time.
+    let url = reqwest::Url::parse(&format!("{}/api/1/{}", d.url, "A".repeat(60_000))).unwrap();
+    let client = castd::http_client::builder().build().unwrap();
     const CALLS: usize = 3000;
     let started = Instant::now();
-    let answers: Vec<Reply> = futures_util::stream::iter(0..CALLS)
-        .map(|_| d.post(&path).send())
+    let answers: Vec<(StatusCode, String)> = futures_util::stream::iter(0..CALLS)
+        .map(|_| {
+            let request = client.post(url.clone()).send();
+            async move {
+                let response = request.await.expect("castd answers");
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                (
+                    status,
+                    body["code"].as_str().unwrap_or_default().to_string(),
+                )
+            }
+        })
         .buffer_unordered(16)
         .collect()
         .await;
     let flood = started.elapsed();
     // Calls the router answered (with a JSON error) went past the audit layer.
-    let audited = answers.iter().filter(|a| !a.code().is_empty()).count();
-    assert!(answers.iter().all(|a| a.status.is_client_error()));
+    let audited = answers.iter().filter(|(_, code)| !code.is_empty()).count();
+    assert!(answers.iter().all(|(status, _)| status.is_client_error()));
 
     let reply = d
         .get(&format!(
@@ -119,9 +132,11 @@ async fn a_flood_of_unauthenticated_calls_with_huge_paths_barely_grows_the_datab
     // A bounded number of rows of bounded size (the write-ahead log alone may take up to
     // 4 MiB before SQLite checkpoints it), and every call accounted for.
     assert!(grown < 8 * MIB, "the database grew {grown} bytes");
+    // Each minute the flood touched: the budget, and a summary for each status seen.
+    let minutes = flood.as_secs() as usize / 60 + 2;
     assert!(
-        anonymous.len() <= 2 * (castd::audit::ANONYMOUS_PER_MINUTE as usize + 20),
-        "{} rows",
+        anonymous.len() <= minutes * (castd::audit::ANONYMOUS_PER_MINUTE as usize + 4),
+        "{} rows in {minutes} minutes",
         anonymous.len()
     );
     assert!(
