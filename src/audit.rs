@@ -121,22 +121,6 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
-/// How much the table keeps.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub rows: i64,
-    pub anonymous_rows: i64,
-    pub bytes: i64,
-}
-
-impl Retention {
-    pub const DEFAULT: Retention = Retention {
-        rows: MAX_ROWS,
-        anonymous_rows: MAX_ANONYMOUS_ROWS,
-        bytes: MAX_BYTES,
-    };
-}
-
 /// Cheap, cloneable handle to the audit trail.
 #[derive(Clone)]
 pub struct Audit {
@@ -149,13 +133,8 @@ pub struct Audit {
 impl Audit {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store) -> Audit {
-        Audit::start_keeping(store, Retention::DEFAULT)
-    }
-
-    /// Starts the writer task keeping what `retention` says.
-    pub fn start_keeping(store: Store, retention: Retention) -> Audit {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_entries(store.clone(), rx, retention));
+        tokio::spawn(write_entries(store.clone(), rx));
         let audit = Audit {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -244,8 +223,8 @@ impl Audit {
     }
 }
 
-async fn write_entries(store: Store, mut rx: mpsc::Receiver<Message>, keep: Retention) {
-    // Prune once at start: MAX_ROWS may have shrunk since the rows were written.
+async fn write_entries(store: Store, mut rx: mpsc::Receiver<Message>) {
+    // Prune once at start: the bounds may have shrunk since the rows were written.
     let mut since_prune = PRUNE_EVERY;
     while let Some(first) = rx.recv().await {
         let mut entries = Vec::new();
@@ -270,7 +249,7 @@ async fn write_entries(store: Store, mut rx: mpsc::Receiver<Message>, keep: Rete
                 .write(move |tx| {
                     store::audit::append(tx, &entries)?;
                     if prune {
-                        store::audit::prune(tx, keep.rows, keep.anonymous_rows, keep.bytes)?;
+                        store::audit::prune(tx, MAX_ROWS, MAX_ANONYMOUS_ROWS, MAX_BYTES)?;
                     }
                     Ok::<_, StoreError>(())
                 })

@@ -18,10 +18,12 @@ fn decode(conn: &Connection, text: String) -> Result<MediaPackage, StoreError> {
     Ok(package)
 }
 
-/// The markers of a package, in the order they were added.
+/// The markers of a package, in recorded time (then in the order they were added, so one
+/// stored late by `put` still lands in its place).
 pub fn markers(conn: &Connection, package_id: &str) -> Result<Vec<Marker>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT time, title, description FROM package_markers WHERE package_id = ?1 ORDER BY seq",
+        "SELECT time, title, description FROM package_markers WHERE package_id = ?1
+         ORDER BY time, seq",
     )?;
     let rows = stmt.query_map(params![package_id], |r| {
         Ok(Marker {
@@ -55,8 +57,10 @@ fn state_name(state: PackageState) -> String {
         .unwrap_or_default()
 }
 
-/// Inserts or updates a package. Its markers are not written: `add_marker` is the only way
-/// in, so a save from an older copy of the package never loses one.
+/// Inserts or updates a package. Its markers go to their own rows: the package's JSON keeps
+/// an empty list, and markers the table lacks (an append that failed) are added, so the
+/// session's save at its end stores every marker it accepted. A copy that knows fewer
+/// markers (read before the latest were added) removes none.
 pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> {
     let text = serde_json::to_string(&MediaPackage {
         markers: Vec::new(),
@@ -75,6 +79,12 @@ pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> 
         now_ms(),
         text
     ])?;
+    if !package.markers.is_empty() {
+        let stored = markers(conn, &package.id)?;
+        for marker in package.markers.iter().filter(|m| !stored.contains(m)) {
+            add_marker(conn, &package.id, marker)?;
+        }
+    }
     Ok(())
 }
 
@@ -186,6 +196,16 @@ mod tests {
         put(&conn, &stale).unwrap();
         assert!(stored_json(&conn, "p1").contains("\"markers\":[]"));
         assert_eq!(get(&conn, "p1").unwrap().unwrap().markers.len(), 3);
+
+        // The session's own save brings in a marker whose append failed, in its place.
+        let mut session = package("p1", json!([]));
+        session.markers = vec![marker(0), marker(1), marker(2), marker(3)];
+        conn.execute("DELETE FROM package_markers WHERE title = 'm1'", [])
+            .unwrap();
+        put(&conn, &session).unwrap();
+        assert_eq!(get(&conn, "p1").unwrap().unwrap().markers, session.markers);
+        put(&conn, &session).unwrap();
+        assert_eq!(get(&conn, "p1").unwrap().unwrap().markers.len(), 4);
 
         // A marker for a package that is not stored is refused; deleting a package
         // deletes its markers.
