@@ -2,21 +2,40 @@
 //!
 //! Requests hand entries to a bounded channel and go on; one background task writes them in
 //! batches. A slow or stuck disk therefore never delays a request: when the channel is full
-//! the entry is dropped, counted, and the loss logged. The table keeps the newest
-//! [`MAX_ROWS`] entries.
+//! the entry is dropped, counted, and the loss logged.
+//!
+//! What the trail may cost is bounded whoever calls: every text field is cut to a fixed
+//! length ([`AuditEntry::bounded`]), calls without valid credentials beyond a small budget a
+//! minute are counted in summary rows instead of one row each ([`anonymous`]), and the
+//! table keeps at most [`MAX_ROWS`] rows, [`MAX_ANONYMOUS_ROWS`] of them unauthenticated,
+//! and [`MAX_BYTES`] of text, the oldest going first.
 
-use std::sync::Arc;
+mod anonymous;
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store, StoreError, now_ms};
 
 /// Entries kept; older ones are pruned.
 pub const MAX_ROWS: i64 = 100_000;
+/// Entries without a user kept (inside [`MAX_ROWS`]), so a flood of refused calls cannot
+/// push the record of what users did out of the trail.
+pub const MAX_ANONYMOUS_ROWS: i64 = 10_000;
+/// Text the trail keeps at most, counted as `store::audit` counts it (the strings of each
+/// row plus a fixed allowance per row): the trail's bound in bytes, whatever the rows hold.
+pub const MAX_BYTES: i64 = 32 * 1024 * 1024;
+/// The longest path stored, in bytes; a longer one is cut and ends in `…`.
+pub const MAX_PATH_BYTES: usize = 256;
+/// The longest user name, route pattern, error code or address stored, in bytes.
+const MAX_FIELD_BYTES: usize = 64;
+/// Unauthenticated calls a minute recorded one by one; see [`anonymous`].
+pub use anonymous::PER_MINUTE as ANONYMOUS_PER_MINUTE;
 /// Entries waiting for the writer before new ones are dropped.
 const QUEUE: usize = 4096;
 /// Entries written in one transaction at most.
@@ -47,6 +66,42 @@ pub struct AuditEntry {
     pub code: Option<String>,
     /// Time until the answer's headers, in ms.
     pub duration_ms: i64,
+    /// The calls this entry stands for: 1, except for a summary of unauthenticated calls
+    /// beyond the budget of 60 a minute, which counts the calls of one address and status
+    /// in that minute (`path` is then `*`, `method` is `*` when they differed, `address` is
+    /// `*` for calls from beyond the 16th address of the minute).
+    pub count: i64,
+}
+
+impl AuditEntry {
+    /// The entry with every text field cut to its bound, so no request can make a row
+    /// larger than a few hundred bytes.
+    pub fn bounded(mut self) -> AuditEntry {
+        cut(&mut self.path, MAX_PATH_BYTES);
+        for field in [&mut self.address, &mut self.method] {
+            cut(field, MAX_FIELD_BYTES);
+        }
+        for field in [&mut self.user, &mut self.route, &mut self.code]
+            .into_iter()
+            .flatten()
+        {
+            cut(field, MAX_FIELD_BYTES);
+        }
+        self
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
+fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
 }
 
 /// Which entries to list.
@@ -71,6 +126,7 @@ enum Message {
 pub struct Audit {
     tx: mpsc::Sender<Message>,
     dropped: Arc<AtomicU64>,
+    anonymous: Arc<Mutex<anonymous::Budget>>,
     store: Store,
 }
 
@@ -78,17 +134,53 @@ impl Audit {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store) -> Audit {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_entries(store.clone(), rx, MAX_ROWS));
-        Audit {
+        tokio::spawn(write_entries(store.clone(), rx));
+        let audit = Audit {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            anonymous: Arc::new(Mutex::new(anonymous::Budget::default())),
             store,
+        };
+        // A minute's summaries are written once it has passed, even if no call follows.
+        let summaries = audit.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                let finished = summaries.budget().take_finished(now_ms());
+                summaries.queue(finished);
+            }
+        });
+        audit
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, anonymous::Budget> {
+        self.anonymous
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a call without waiting: cut to its bounds, and, without a user, within the
+    /// budget or counted in a summary. When the queue is full the entry is dropped and
+    /// counted.
+    pub fn record(&self, entry: AuditEntry) {
+        let entry = entry.bounded();
+        if entry.user.is_some() {
+            self.queue([entry]);
+            return;
+        }
+        let mut finished = Vec::new();
+        let own_row = self.budget().admit(entry, &mut finished);
+        self.queue(finished.into_iter().chain(own_row));
+    }
+
+    fn queue(&self, entries: impl IntoIterator<Item = AuditEntry>) {
+        for entry in entries {
+            self.send(entry);
         }
     }
 
-    /// Queues an entry without waiting; when the queue is full the entry is dropped and
-    /// counted.
-    pub fn record(&self, entry: AuditEntry) {
+    fn send(&self, entry: AuditEntry) {
         if self.tx.try_send(Message::Entry(entry)).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // The first loss and then every thousandth, so a flood cannot flood the log too.
@@ -106,6 +198,8 @@ impl Audit {
     /// Waits (at most a few seconds) until every entry queued so far is written, so a
     /// listing shows the calls that came before it.
     pub async fn flush(&self) {
+        let summaries = self.budget().take_all();
+        self.queue(summaries);
         let (done, written) = oneshot::channel();
         let wait = async {
             if self.tx.send(Message::Flush(done)).await.is_ok() {
@@ -129,8 +223,8 @@ impl Audit {
     }
 }
 
-async fn write_entries(store: Store, mut rx: mpsc::Receiver<Message>, keep: i64) {
-    // Prune once at start: MAX_ROWS may have shrunk since the rows were written.
+async fn write_entries(store: Store, mut rx: mpsc::Receiver<Message>) {
+    // Prune once at start: the bounds may have shrunk since the rows were written.
     let mut since_prune = PRUNE_EVERY;
     while let Some(first) = rx.recv().await {
         let mut entries = Vec::new();
@@ -155,7 +249,7 @@ async fn write_entries(store: Store, mut rx: mpsc::Receiver<Message>, keep: i64)
                 .write(move |tx| {
                     store::audit::append(tx, &entries)?;
                     if prune {
-                        store::audit::prune(tx, keep)?;
+                        store::audit::prune(tx, MAX_ROWS, MAX_ANONYMOUS_ROWS, MAX_BYTES)?;
                     }
                     Ok::<_, StoreError>(())
                 })
@@ -188,6 +282,7 @@ mod tests {
             status: 404,
             code: Some("speakers.not_found".into()),
             duration_ms: 0,
+            count: 1,
         }
     }
 
@@ -209,5 +304,54 @@ mod tests {
         assert_eq!(page[0].time, 19);
         assert_eq!(page[0].code.as_deref(), Some("speakers.not_found"));
         assert_eq!(audit.dropped(), 0);
+    }
+
+    #[test]
+    fn every_text_field_is_cut_to_its_bound_on_a_character_boundary() {
+        let long = |c: &str| c.repeat(100_000);
+        let cut = AuditEntry {
+            user: Some(long("u")),
+            address: long("1"),
+            method: long("P"),
+            route: Some(long("/r")),
+            path: format!("/api/1/{}", long("é")),
+            code: Some(long("c")),
+            ..entry(1)
+        }
+        .bounded();
+        assert!(cut.path.len() <= MAX_PATH_BYTES && cut.path.ends_with('…'));
+        assert!(cut.path.starts_with("/api/1/é"));
+        for field in [&cut.address, &cut.method]
+            .into_iter()
+            .chain([&cut.user, &cut.route, &cut.code].into_iter().flatten())
+        {
+            assert!(field.len() <= MAX_FIELD_BYTES, "{field}");
+        }
+        let short = entry(2).bounded();
+        assert_eq!(short, entry(2));
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_calls_beyond_the_budget_become_one_counted_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::start(Store::open(&dir.path().join("a.db")).unwrap());
+        let now = now_ms();
+        for n in 0..500 {
+            audit.record(AuditEntry {
+                time: now,
+                path: format!("/api/1/{}", "A".repeat(60_000 + n)),
+                ..entry(0)
+            });
+        }
+        let (page, total) = audit
+            .list(AuditFilter {
+                limit: 1000,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(total <= i64::from(ANONYMOUS_PER_MINUTE) + 1, "{total}");
+        assert_eq!(page.iter().map(|e| e.count).sum::<i64>(), 500);
+        assert!(page.iter().all(|e| e.path.len() <= MAX_PATH_BYTES));
     }
 }

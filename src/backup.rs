@@ -3,8 +3,9 @@
 //!
 //! A backup is a tar archive of two files: `manifest.json` (what made it) and `castd.db`, a
 //! consistent snapshot taken with SQLite's online backup API while castd keeps running.
-//! Media files are not in it; they stay where they are and the package records point at
-//! them.
+//! The snapshot is a file in the data directory and the archive is streamed from it, so
+//! sending a backup costs a chunk of memory, not the size of the database. Media files are
+//! not in it; they stay where they are and the package records point at them.
 //!
 //! A restore is checked completely before anything changes (manifest, SQLite integrity,
 //! schema version not newer than ours, castd's tables present). The checked database is
@@ -17,7 +18,10 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt as _;
 use utoipa::ToSchema;
 
 use crate::store::backup::{self as sql, Inspection};
@@ -31,6 +35,11 @@ const MANIFEST_ENTRY: &str = "manifest.json";
 const DATABASE_ENTRY: &str = "castd.db";
 /// A manifest is a few hundred bytes; anything near this is not ours.
 const MAX_MANIFEST: u64 = 64 * 1024;
+/// The largest database a restore unpacks (as large as the largest upload it takes).
+pub const MAX_DATABASE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Free space a restore leaves on the data directory's file system after unpacking, so a
+/// large archive cannot fill the disk the recordings and the live database need.
+const SPACE_RESERVE: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -40,6 +49,10 @@ pub enum BackupError {
         "the backup has database schema version {found}, newer than this castd supports ({supported}); restore it on a newer castd"
     )]
     NewerSchema { found: i64, supported: i64 },
+    #[error(
+        "castd.db in the archive is {size} bytes; at most {limit} can be unpacked here (1 GiB, less when the data directory lacks the space)"
+    )]
+    TooLarge { size: u64, limit: u64 },
     #[error("backup I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("backup database error: {0}")]
@@ -69,59 +82,116 @@ pub struct Manifest {
     pub unit_name: String,
 }
 
-/// A finished backup archive.
+/// The bytes of an archive as they are sent.
+pub type ArchiveStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// A backup archive ready to be sent: its manifest, its exact size, and its bytes as a
+/// stream. Only the stream holds the snapshot, a file already unlinked from the data
+/// directory, so it goes when the stream does (sent, dropped, or castd stopped).
 pub struct Archive {
     pub manifest: Manifest,
-    pub bytes: Vec<u8>,
+    /// The archive's length in bytes.
+    pub size: u64,
+    pub body: ArchiveStream,
 }
 
-/// Takes a consistent snapshot of the live database and packs it with its manifest.
-/// `work_dir` holds the snapshot file while the archive is built.
+/// Bytes read from the snapshot at a time: the memory an archive costs while it is sent,
+/// whatever the size of the database.
+const CHUNK: usize = 64 * 1024;
+/// A tar block; headers are one, contents are padded to whole ones.
+const BLOCK: u64 = 512;
+
+/// Takes a consistent snapshot of the live database (a file in `work_dir`) and returns the
+/// archive of it and its manifest, to be streamed from disk.
 pub async fn create(
     store: &Store,
     unit_name: String,
     work_dir: &Path,
 ) -> Result<Archive, BackupError> {
     let snapshot = scratch_path(work_dir, "backup");
-    let result = async {
-        let version = store.snapshot_to(snapshot.clone()).await?;
-        let manifest = Manifest {
-            format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
-            castd_version: env!("CARGO_PKG_VERSION").into(),
-            schema_version: version,
-            created: now_ms(),
-            unit_name,
-        };
-        let database = snapshot.clone();
-        tokio::task::spawn_blocking(move || {
-            let bytes = pack(&manifest, &database)?;
-            Ok::<_, BackupError>(Archive { manifest, bytes })
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-    .await;
-    let _ = std::fs::remove_file(&snapshot);
-    result
+    // Opened, then unlinked at once: from here on nothing can leave the file behind.
+    let opened = match store.snapshot_to(snapshot.clone()).await {
+        Ok(version) => match tokio::fs::File::open(&snapshot).await {
+            Ok(file) => Ok((version, file)),
+            Err(e) => Err(BackupError::from(e)),
+        },
+        Err(e) => Err(BackupError::from(e)),
+    };
+    let _ = tokio::fs::remove_file(&snapshot).await;
+    let (version, file) = opened?;
+    let database_size = file.metadata().await?.len();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        castd_version: env!("CARGO_PKG_VERSION").into(),
+        schema_version: version,
+        created: now_ms(),
+        unit_name,
+    };
+    let (head, tail) = frame(&manifest, database_size)?;
+    let size = head.len() as u64 + database_size + tail.len() as u64;
+    let body = futures_util::stream::once(async move { Ok(head) })
+        .chain(read_exactly(file, database_size))
+        .chain(futures_util::stream::once(async move { Ok(tail) }))
+        .boxed();
+    Ok(Archive {
+        manifest,
+        size,
+        body,
+    })
 }
 
-fn pack(manifest: &Manifest, database: &Path) -> Result<Vec<u8>, BackupError> {
-    let mut tar = tar::Builder::new(Vec::new());
+/// The archive around the database's bytes: before them the manifest's member and the
+/// database's header, after them the database's padding and the end-of-archive blocks.
+fn frame(manifest: &Manifest, database_size: u64) -> Result<(Bytes, Bytes), BackupError> {
     let mtime = u64::try_from(manifest.created / 1000).unwrap_or(0);
     let manifest_json = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
+    let mut head = Vec::new();
+    head.extend_from_slice(
+        member_header(MANIFEST_ENTRY, manifest_json.len() as u64, mtime)?.as_bytes(),
+    );
+    head.extend_from_slice(&manifest_json);
+    head.resize(head.len() + padding(manifest_json.len() as u64), 0);
+    head.extend_from_slice(member_header(DATABASE_ENTRY, database_size, mtime)?.as_bytes());
+    let tail = vec![0; padding(database_size) + 2 * BLOCK as usize];
+    Ok((Bytes::from(head), Bytes::from(tail)))
+}
+
+fn member_header(name: &str, size: u64, mtime: u64) -> std::io::Result<tar::Header> {
     let mut header = tar::Header::new_ustar();
-    header.set_size(manifest_json.len() as u64);
+    header.set_path(name)?;
+    header.set_size(size);
     header.set_mode(0o600);
     header.set_mtime(mtime);
-    tar.append_data(&mut header, MANIFEST_ENTRY, manifest_json.as_slice())?;
-    let mut file = std::fs::File::open(database)?;
-    let mut header = tar::Header::new_ustar();
-    header.set_size(file.metadata()?.len());
-    header.set_mode(0o600);
-    header.set_mtime(mtime);
-    tar.append_data(&mut header, DATABASE_ENTRY, &mut file)?;
-    Ok(tar.into_inner()?)
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Ok(header)
+}
+
+/// Zero bytes that fill a member of `size` bytes to whole blocks.
+fn padding(size: u64) -> usize {
+    ((BLOCK - size % BLOCK) % BLOCK) as usize
+}
+
+/// Exactly `size` bytes of `file`, [`CHUNK`] at a time; a file that ends early is an
+/// error, so a client never gets an archive that looks complete but is not.
+fn read_exactly(file: tokio::fs::File, size: u64) -> ArchiveStream {
+    futures_util::stream::try_unfold((file, size), |(mut file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let mut chunk = vec![0; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
+        let n = file.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the database snapshot ended early",
+            ));
+        }
+        chunk.truncate(n);
+        Ok(Some((Bytes::from(chunk), (file, left - n as u64))))
+    })
+    .boxed()
 }
 
 /// A file name in `dir` no one else uses.
@@ -204,19 +274,37 @@ pub fn check(archive: &Path, database: &Path) -> Result<Checked, BackupError> {
 }
 
 /// Reads the manifest and writes the database entry to `database_out`.
+///
+/// Only regular files are read: a sparse member would unpack to far more than the archive
+/// holds, and links or devices have no business in a backup. The database is written only
+/// if it fits under [`MAX_DATABASE_BYTES`] and the data directory's free space, and the
+/// bytes are counted as they are written.
 fn unpack(archive: &Path, database_out: &Path) -> Result<Manifest, BackupError> {
     let mut tar = tar::Archive::new(std::fs::File::open(archive)?);
     let not_tar = |e: std::io::Error| invalid(format!("not a tar archive ({e})"));
     let mut manifest = None;
     let mut database = false;
-    for entry in tar.entries().map_err(not_tar)? {
+    // Raw: extension members (pax headers, GNU long names) come as they are, to be refused
+    // below, instead of being read whole into memory or changing the next member's size.
+    for entry in tar.entries().map_err(not_tar)?.raw(true) {
         let mut entry = entry.map_err(not_tar)?;
         let name = entry
             .path()
             .map_err(not_tar)?
             .to_string_lossy()
             .into_owned();
-        match name.trim_start_matches("./") {
+        let name = name.trim_start_matches("./");
+        let kind = entry.header().entry_type();
+        if matches!(name, "" | ".") && kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(invalid(format!(
+                "entry {name:?} is a {}; a backup holds only regular files",
+                kind_name(kind)
+            )));
+        }
+        match name {
             MANIFEST_ENTRY if manifest.is_none() => {
                 let mut text = Vec::new();
                 (&mut entry)
@@ -228,16 +316,26 @@ fn unpack(archive: &Path, database_out: &Path) -> Result<Manifest, BackupError> 
                 manifest = Some(parsed);
             }
             DATABASE_ENTRY if !database => {
+                let size = entry.header().entry_size().map_err(not_tar)?;
+                let limit = database_limit(database_out)?;
+                if size > limit {
+                    return Err(BackupError::TooLarge { size, limit });
+                }
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(database_out)?;
-                std::io::copy(&mut entry, &mut out).map_err(not_tar)?;
+                let written =
+                    std::io::copy(&mut (&mut entry).take(size), &mut out).map_err(not_tar)?;
+                if written != size {
+                    return Err(invalid(format!(
+                        "castd.db ends after {written} of its {size} bytes"
+                    )));
+                }
                 out.flush()?;
                 out.sync_all()?;
                 database = true;
             }
-            "" | "." => {}
             other => return Err(invalid(format!("unexpected entry {other:?}"))),
         }
     }
@@ -255,6 +353,28 @@ fn unpack(archive: &Path, database_out: &Path) -> Result<Manifest, BackupError> 
         return Err(invalid("castd.db is missing"));
     }
     Ok(manifest)
+}
+
+/// The largest database that may be unpacked next to `database_out`: [`MAX_DATABASE_BYTES`],
+/// or less when the file system would keep under [`SPACE_RESERVE`] free.
+fn database_limit(database_out: &Path) -> Result<u64, BackupError> {
+    let dir = database_out.parent().unwrap_or(Path::new("."));
+    let available = crate::sys::disk::usage(dir)?.available;
+    Ok(MAX_DATABASE_BYTES.min(available.saturating_sub(SPACE_RESERVE)))
+}
+
+fn kind_name(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::GNUSparse => "sparse file",
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char | tar::EntryType::Block => "device",
+        tar::EntryType::Fifo => "named pipe",
+        tar::EntryType::Directory => "directory",
+        tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => "pax extension header",
+        tar::EntryType::GNULongName | tar::EntryType::GNULongLink => "GNU long-name header",
+        _ => "special member",
+    }
 }
 
 /// Integrity, schema version as the manifest says, and castd's tables.
@@ -323,6 +443,8 @@ fn sync_dir(path: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::TryStreamExt as _;
+
     use super::*;
 
     async fn store_with_user(dir: &Path) -> Store {
@@ -340,8 +462,34 @@ mod tests {
         let store = store_with_user(dir.path()).await;
         let archive = create(&store, "Hall 3".into(), dir.path()).await.unwrap();
         assert_eq!(archive.manifest.schema_version, SCHEMA_VERSION);
+        let size = archive.size;
+        let bytes: Vec<u8> = archive
+            .body
+            .map_ok(|chunk| chunk.to_vec())
+            .try_concat()
+            .await
+            .unwrap();
+        assert_eq!(bytes.len() as u64, size);
+        // The snapshot is gone from the data directory once the archive is made.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+        // What the tar crate reads back: the two members, whole.
+        let mut members = Vec::new();
+        for entry in tar::Archive::new(bytes.as_slice()).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            members.push((entry.path().unwrap().display().to_string(), content.len()));
+        }
+        assert_eq!(members[0].0, MANIFEST_ENTRY);
+        assert_eq!(members[1].0, DATABASE_ENTRY);
+        assert_eq!(members[1].1 % 4096, 0, "whole SQLite pages");
         let file = dir.path().join("a.tar");
-        std::fs::write(&file, &archive.bytes).unwrap();
+        std::fs::write(&file, &bytes).unwrap();
 
         let other = tempfile::tempdir().unwrap();
         let database = other.path().join("castd.db");

@@ -274,6 +274,12 @@ impl GraphBook {
                 if graph.nodes.iter().any(|n| n.id == node.id) {
                     return Err(invalid(format!("node id {:?} is used twice", node.id)));
                 }
+                if graph.nodes.len() >= graph::MAX_NODES {
+                    return Err(invalid(format!(
+                        "the graph has {} nodes, the most allowed",
+                        graph::MAX_NODES
+                    )));
+                }
                 let known: Vec<String> = graph.nodes.iter().map(|n| n.id.clone()).collect();
                 let node = checked_node(node, &known)?;
                 let (parents, children) = (node.parents.clone(), node.children.clone());
@@ -587,6 +593,33 @@ mod tests {
         assert!(descendants(&g, "cam").contains("rec"));
         let rec = g.nodes.iter().find(|n| n.id == "rec").unwrap();
         assert_eq!(rec.parents, ["enc", "cam"]);
+    }
+
+    #[tokio::test]
+    async fn a_graph_grows_to_the_node_bound_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = GraphBook::new(Store::open(&dir.path().join("g.db")).unwrap());
+        let g = book
+            .create(node(json!({"id": "rec", "type": "fileRecorder"})), None)
+            .await
+            .unwrap();
+        for n in 1..graph::MAX_NODES {
+            let added = book
+                .add_node(
+                    &g.id,
+                    node(json!({"id": format!("cam{n}"), "type": "testVideo"})),
+                )
+                .await;
+            assert!(added.is_ok(), "{n}: {added:?}");
+        }
+        let refused = book
+            .add_node(&g.id, node(json!({"id": "one-more", "type": "testVideo"})))
+            .await;
+        assert!(
+            matches!(refused, Err(GraphBookError::Invalid(_))),
+            "{refused:?}"
+        );
+        assert_eq!(book.get(&g.id).await.unwrap().nodes.len(), graph::MAX_NODES);
     }
 
     #[test]

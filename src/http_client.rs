@@ -1,5 +1,8 @@
 //! Outgoing HTTP: the one place that sets up TLS (the ring provider, the system's trust
-//! store) and the user agent, for everything castd fetches or uploads.
+//! store) and the user agent, for everything castd fetches or uploads; and, in
+//! [`destination`], where a request whose URL a user chose may go.
+
+pub mod destination;
 
 use std::sync::Once;
 

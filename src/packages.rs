@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::model::{MediaPackage, PackageState};
+use crate::model::{Marker, MediaPackage, PackageState};
 use crate::store::{self, Store, StoreError};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -161,6 +161,16 @@ impl Packages {
             );
         }
         Ok(())
+    }
+
+    /// Appends a marker to a stored package; the package row and its manifest are not
+    /// rewritten (the manifest gets the marker at the next [`Packages::save`]).
+    pub async fn add_marker(&self, package_id: &str, marker: &Marker) -> Result<(), PackageError> {
+        let (id, marker) = (package_id.to_string(), marker.clone());
+        Ok(self
+            .store
+            .write(move |tx| store::packages::add_marker(tx, &id, &marker))
+            .await?)
     }
 
     pub async fn get(&self, id: &str) -> Result<MediaPackage, PackageError> {

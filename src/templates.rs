@@ -5,6 +5,10 @@ use crate::graph::{self, GraphError, schema};
 use crate::model::Template;
 use crate::store::{self, Store, StoreError};
 
+/// The largest template accepted, as JSON. The shipped ones are about 2 KiB; a graph at
+/// [`graph::MAX_NODES`] with every option set stays far below this.
+pub const MAX_TEMPLATE_BYTES: usize = 128 * 1024;
+
 /// The default templates, installed on first start.
 const DEFAULTS: &[&str] = &[
     include_str!("../assets/templates/lecture.json"),
@@ -26,6 +30,8 @@ pub enum TemplateError {
     DuplicateName { name: String, other: String },
     #[error("template {0} is in use: {1}")]
     InUse(String, String),
+    #[error("the template is {bytes} bytes of JSON; at most {limit} are allowed")]
+    TooLarge { bytes: usize, limit: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -155,6 +161,15 @@ impl Templates {
             ));
         }
         check_id(&template.id)?;
+        // Size first: everything after this costs in proportion to it.
+        graph::check_size(&template.graph)?;
+        let bytes = serde_json::to_vec(&template).map_or(usize::MAX, |json| json.len());
+        if bytes > MAX_TEMPLATE_BYTES {
+            return Err(TemplateError::TooLarge {
+                bytes,
+                limit: MAX_TEMPLATE_BYTES,
+            });
+        }
         let previous = {
             let id = template.id.clone();
             self.store

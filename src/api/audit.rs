@@ -66,6 +66,7 @@ pub async fn record(State(audit): State<Audit>, req: Request, next: Next) -> Res
             .get::<ErrorCode>()
             .map(|c| c.as_str().to_string()),
         duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        count: 1,
     });
     response
 }

@@ -131,6 +131,10 @@ error_codes! {
         "The request names no template and the defaultTemplate setting is empty.";
     CaptureInvalidRequest = "capture.invalid_request", UNPROCESSABLE_ENTITY,
         "The capture request is out of bounds (`message` says which field).";
+    CaptureInvalidMarker = "capture.invalid_marker", UNPROCESSABLE_ENTITY,
+        "A marker's title must be 1 to 256 characters and its description at most 4,096. `params.field` names the field, `params.limit` its maximum.";
+    CaptureTooManyMarkers = "capture.too_many_markers", CONFLICT,
+        "The session already has 1,000 markers, the most one may have. `params.limit`.";
     CaptureDiskLow = "capture.disk_low", CONFLICT,
         "Free space (minus diskReserveMb) is below what the requested duration needs. `params.needed`, `params.usable`.";
     CapturePipelineFailed = "capture.pipeline_failed", SERVICE_UNAVAILABLE,
@@ -148,7 +152,7 @@ error_codes! {
     TemplateNotFound = "templates.not_found", NOT_FOUND,
         "No template has this id or name.";
     TemplateInvalid = "templates.invalid", UNPROCESSABLE_ENTITY,
-        "The template or its graph does not validate. `params.node` and `params.option` locate the problem when one node is at fault.";
+        "The template or its graph does not validate. `params.node` and `params.option` locate the problem when one node is at fault; `params.limit` is set when the template is too large (64 nodes, 512 parent and child references, 128 KiB of JSON).";
     TemplateDuplicateName = "templates.duplicate_name", CONFLICT,
         "Another template has this name (`params.id`); names are references, so they stay unique ignoring case.";
     TemplateInUse = "templates.in_use", CONFLICT,
@@ -178,7 +182,7 @@ error_codes! {
     CalendarInvalid = "calendar.invalid", UNPROCESSABLE_ENTITY,
         "The text is not an iCalendar document; nothing was imported. `params.reason` says why.";
     CalendarFetchFailed = "calendar.fetch_failed", BAD_GATEWAY,
-        "The calendar URL could not be fetched (bad URL, unreachable, error status, too large); nothing was imported.";
+        "The calendar URL could not be fetched: unreachable, an error status, too large, or a loopback, private or link-local address the `calendarImportAllowedHosts` setting does not allow. The answer is the same whatever the cause (the unit's log has it); nothing was imported.";
     GraphNotFound = "graph.not_found", NOT_FOUND,
         "No graph (being edited or saved) has this id.";
     GraphInvalid = "graph.invalid", UNPROCESSABLE_ENTITY,
@@ -232,9 +236,11 @@ error_codes! {
     SpeakerDuplicateName = "speakers.duplicate_name", CONFLICT,
         "Another speaker has this name (names are compared ignoring case).";
     BackupInvalid = "backup.invalid", UNPROCESSABLE_ENTITY,
-        "The upload is not a castd backup (no manifest, not a SQLite database, failed integrity check, missing tables); nothing was changed. `params.reason` says why.";
+        "The upload is not a castd backup (no manifest, a member that is not a regular file, not a SQLite database, failed integrity check, missing tables); nothing was changed. `params.reason` says why.";
     BackupNewerSchema = "backup.newer_schema", UNPROCESSABLE_ENTITY,
         "The backup comes from a newer castd (its database schema is newer than this one's); nothing was changed. `params.schemaVersion`, `params.supported`.";
+    BackupTooLarge = "backup.too_large", UNPROCESSABLE_ENTITY,
+        "The archive's castd.db is larger than a restore unpacks: 1 GiB, or what the data directory can take while keeping 256 MiB free. `params.size`, `params.limit`; nothing was changed.";
     BackupCaptureRunning = "backup.capture_running", CONFLICT,
         "A restore is refused while a capture runs; stop it first. `params.sessions` lists them.";
     StoreBusy = "store.busy", SERVICE_UNAVAILABLE,
@@ -453,7 +459,13 @@ impl From<TemplateError> for ApiError {
                         .with("option", o.option.clone())
                         .with("reason", o.reason.clone());
                 }
+                if let crate::graph::GraphError::TooLarge { limit, .. } = &g {
+                    err = err.with("limit", *limit);
+                }
                 err
+            }
+            TemplateError::TooLarge { limit, .. } => {
+                ApiError::new(ErrorCode::TemplateInvalid, message).with("limit", limit)
             }
             TemplateError::DuplicateName { name, other } => {
                 ApiError::new(ErrorCode::TemplateDuplicateName, message)
@@ -517,6 +529,14 @@ impl From<CaptureError> for ApiError {
             CaptureError::Graph(g) => TemplateError::Graph(g).into(),
             CaptureError::InvalidRequest(_) => {
                 ApiError::new(ErrorCode::CaptureInvalidRequest, message)
+            }
+            CaptureError::InvalidMarker { field, max, .. } => {
+                ApiError::new(ErrorCode::CaptureInvalidMarker, message)
+                    .with("field", field)
+                    .with("limit", max)
+            }
+            CaptureError::TooManyMarkers { limit } => {
+                ApiError::new(ErrorCode::CaptureTooManyMarkers, message).with("limit", limit)
             }
             CaptureError::DiskLow { needed, usable } => {
                 ApiError::new(ErrorCode::CaptureDiskLow, message)
@@ -754,6 +774,11 @@ impl From<BackupError> for ApiError {
                 ApiError::new(ErrorCode::BackupNewerSchema, message)
                     .with("schemaVersion", found)
                     .with("supported", supported)
+            }
+            BackupError::TooLarge { size, limit } => {
+                ApiError::new(ErrorCode::BackupTooLarge, message)
+                    .with("size", size)
+                    .with("limit", limit)
             }
             BackupError::Store(e) => e.into(),
             BackupError::Io(_) | BackupError::Sqlite(_) => ApiError::internal(message),

@@ -852,11 +852,6 @@ impl Actor {
         description: Option<String>,
     ) -> Result<Marker, CaptureError> {
         let id = self.pick(session)?;
-        if title.trim().is_empty() || title.chars().count() > 256 {
-            return Err(CaptureError::InvalidRequest(
-                "title must be 1 to 256 characters".into(),
-            ));
-        }
         let session = self.sessions.get_mut(&id).expect("picked");
         if !matches!(
             session.view.state,
@@ -866,14 +861,21 @@ impl Actor {
                 format!("{:?}", session.view.state).to_lowercase(),
             ));
         }
+        if session.package.markers.len() >= super::MAX_MARKERS_PER_SESSION {
+            return Err(CaptureError::TooManyMarkers {
+                limit: super::MAX_MARKERS_PER_SESSION,
+            });
+        }
         let marker = Marker {
             time: session.view.recorded_now(Instant::now()).as_millis() as i64,
             title,
             description,
         };
+        // The session keeps its list for the manifest written at the next state change; the
+        // store gets one appended row, never the whole package again.
         session.package.markers.push(marker.clone());
-        let package = session.package.clone();
-        if let Err(e) = self.block_on(self.deps.packages.save(&package)) {
+        let package_id = session.package.id.clone();
+        if let Err(e) = self.block_on(self.deps.packages.add_marker(&package_id, &marker)) {
             log::error!("cannot store marker of {id}: {e}");
         }
         self.deps.bus.publish(Event::MarkerAdded {

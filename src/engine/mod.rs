@@ -52,6 +52,14 @@ pub struct Origin {
 }
 use timeline::Timeline;
 
+/// The longest marker title, in characters.
+pub const MAX_MARKER_TITLE_CHARS: usize = 256;
+/// The longest marker description, in characters.
+pub const MAX_MARKER_DESCRIPTION_CHARS: usize = 4096;
+/// Markers one session may carry: far more than a lecture has, few enough that the package
+/// stays a few megabytes at worst.
+pub const MAX_MARKERS_PER_SESSION: usize = 1000;
+
 /// Why a capture call was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -77,6 +85,14 @@ pub enum CaptureError {
     Graph(#[from] GraphError),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("marker {field} must be {min} to {max} characters")]
+    InvalidMarker {
+        field: &'static str,
+        min: usize,
+        max: usize,
+    },
+    #[error("the session has {limit} markers, the most it may have")]
+    TooManyMarkers { limit: usize },
     #[error("not enough disk space: {needed} bytes needed, {usable} usable")]
     DiskLow { needed: u64, usable: u64 },
     #[error("the capture pipeline failed: {0}")]
@@ -354,6 +370,7 @@ impl Engine {
         title: String,
         description: Option<String>,
     ) -> Result<Marker, CaptureError> {
+        check_marker(&title, description.as_deref())?;
         self.ask(|reply| Msg::Marker {
             session,
             title,
@@ -719,6 +736,26 @@ pub fn title_from(pattern: &str, template_name: &str, timezone: &str) -> String 
 /// Validates a template's graph for use (the compiler needs a normalised graph).
 pub fn normalised(template: &crate::model::Template) -> Result<crate::model::Graph, CaptureError> {
     Ok(graph::validate(&template.graph)?)
+}
+
+/// A marker's title and description within their lengths (checked before the engine
+/// thread sees the call).
+fn check_marker(title: &str, description: Option<&str>) -> Result<(), CaptureError> {
+    if title.trim().is_empty() || title.chars().count() > MAX_MARKER_TITLE_CHARS {
+        return Err(CaptureError::InvalidMarker {
+            field: "title",
+            min: 1,
+            max: MAX_MARKER_TITLE_CHARS,
+        });
+    }
+    if description.is_some_and(|d| d.chars().count() > MAX_MARKER_DESCRIPTION_CHARS) {
+        return Err(CaptureError::InvalidMarker {
+            field: "description",
+            min: 0,
+            max: MAX_MARKER_DESCRIPTION_CHARS,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

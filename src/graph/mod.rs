@@ -9,6 +9,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::model::{Graph, Node, NodeType};
 pub use schema::OptionError;
 
+/// The most nodes a graph may have. A lecture hall's graph has 5 to 20; the bound keeps the
+/// cost of validating, compiling and preflighting a hostile graph small (a 10,000-node
+/// graph cost about a second of CPU per check).
+pub const MAX_NODES: usize = 64;
+/// The most parent and child references all nodes together may list (each link is usually
+/// listed on both of its ends, so this allows 256 links).
+pub const MAX_LINK_REFERENCES: usize = 512;
+
 /// What flows out of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Media {
@@ -51,6 +59,12 @@ pub enum GraphError {
     Option(#[from] OptionError),
     #[error("the graph has no nodes")]
     Empty,
+    #[error("the graph has {found} {what}; at most {limit} are allowed")]
+    TooLarge {
+        what: &'static str,
+        found: usize,
+        limit: usize,
+    },
 }
 
 impl GraphError {
@@ -99,6 +113,7 @@ pub fn validate(graph: &Graph) -> Result<Graph, GraphError> {
     if graph.nodes.is_empty() {
         return Err(GraphError::Empty);
     }
+    check_size(graph)?;
     let mut ids = BTreeSet::new();
     for node in &graph.nodes {
         if !is_node_id(&node.id) {
@@ -184,6 +199,31 @@ pub fn validate(graph: &Graph) -> Result<Graph, GraphError> {
             .filter_map(|id| nodes.remove(&id))
             .collect(),
     })
+}
+
+/// Refuses graphs beyond [`MAX_NODES`] and [`MAX_LINK_REFERENCES`] before any work that
+/// grows with their size.
+pub fn check_size(graph: &Graph) -> Result<(), GraphError> {
+    if graph.nodes.len() > MAX_NODES {
+        return Err(GraphError::TooLarge {
+            what: "nodes",
+            found: graph.nodes.len(),
+            limit: MAX_NODES,
+        });
+    }
+    let references: usize = graph
+        .nodes
+        .iter()
+        .map(|n| n.parents.len() + n.children.len())
+        .sum();
+    if references > MAX_LINK_REFERENCES {
+        return Err(GraphError::TooLarge {
+            what: "parent and child references",
+            found: references,
+            limit: MAX_LINK_REFERENCES,
+        });
+    }
+    Ok(())
 }
 
 fn topological_order(nodes: &BTreeMap<String, Node>) -> Result<Vec<String>, GraphError> {
@@ -371,5 +411,39 @@ pub(crate) mod tests {
         let mut g = lecture_graph();
         g.nodes[5].id = "Preview!".into();
         assert!(matches!(validate(&g), Err(GraphError::InvalidId(_))));
+    }
+
+    #[test]
+    fn graphs_beyond_the_size_bounds_are_refused_before_any_work() {
+        let mut g = lecture_graph();
+        let template = g.nodes[5].clone();
+        while g.nodes.len() < MAX_NODES {
+            let mut extra = template.clone();
+            extra.id = format!("preview-{}", g.nodes.len());
+            extra.parents = vec!["camera".into()];
+            g.nodes.push(extra);
+        }
+        assert!(validate(&g).is_ok(), "{:?}", validate(&g));
+        let mut extra = template.clone();
+        extra.id = "one-too-many".into();
+        g.nodes.push(extra);
+        assert_eq!(
+            validate(&g),
+            Err(GraphError::TooLarge {
+                what: "nodes",
+                found: MAX_NODES + 1,
+                limit: MAX_NODES
+            })
+        );
+
+        let mut g = lecture_graph();
+        g.nodes[0].children = vec!["video".into(); MAX_LINK_REFERENCES];
+        assert!(matches!(
+            validate(&g),
+            Err(GraphError::TooLarge {
+                what: "parent and child references",
+                ..
+            })
+        ));
     }
 }

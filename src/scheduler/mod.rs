@@ -306,7 +306,10 @@ impl Scheduler {
             field: "url".into(),
             reason,
         })?;
-        let text = fetch::calendar(url, MAX_CALENDAR_BYTES)
+        let allowance = crate::http_client::destination::Allowance::parse(
+            &self.settings.calendar_import_allowed_hosts(),
+        );
+        let text = fetch::calendar(url, MAX_CALENDAR_BYTES, &allowance)
             .await
             .map_err(ScheduleError::Fetch)?;
         self.import(&text).await

@@ -129,6 +129,7 @@ pub const PREVIEW_INTERVAL_MS: &str = "previewIntervalMs";
 pub const PUBLIC_STATUS: &str = "publicStatus";
 pub const UPLOAD_LIMIT_KBPS: &str = "uploadLimitKbps";
 pub const PAUSE_UPLOADS_WHILE_CAPTURING: &str = "pauseUploadsWhileCapturing";
+pub const CALENDAR_IMPORT_ALLOWED_HOSTS: &str = "calendarImportAllowedHosts";
 
 /// Every known setting, in the order the API lists them.
 pub static DEFINITIONS: &[Definition] = &[
@@ -200,6 +201,12 @@ pub static DEFINITIONS: &[Definition] = &[
         description: "Hold publishing uploads while a capture runs, so they never compete with it for disk or network.",
         kind: Kind::Bool,
         default: |_| Value::Bool(false),
+    },
+    Definition {
+        key: CALENDAR_IMPORT_ALLOWED_HOSTS,
+        description: "Hosts calendar import may fetch from although they are on a loopback, private or link-local address (e.g. an LMS on the campus network): names or addresses separated by commas, `*` for every host, or null for public addresses only.",
+        kind: Kind::OptionalText { max_len: 1024 },
+        default: |_| Value::Null,
     },
 ];
 

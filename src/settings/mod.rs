@@ -200,6 +200,14 @@ impl Settings {
             .unwrap_or(0)
     }
 
+    /// Setting `calendarImportAllowedHosts`; empty when not set.
+    pub fn calendar_import_allowed_hosts(&self) -> String {
+        self.value(catalog::CALENDAR_IMPORT_ALLOWED_HOSTS)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn preview_interval_ms(&self) -> u64 {
         self.value(catalog::PREVIEW_INTERVAL_MS)
             .as_u64()

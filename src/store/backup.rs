@@ -24,6 +24,8 @@ const KNOWN_TABLES: &[(i64, &str)] = &[
     (5, "publish_jobs"),
     (6, "speakers"),
     (7, "audit"),
+    (8, "graphs"),
+    (9, "package_markers"),
 ];
 
 /// How long a snapshot waits, in all, for the writer to let go of its lock.
@@ -114,10 +116,13 @@ pub fn make_self_contained(path: &Path) -> rusqlite::Result<()> {
 }
 
 /// Replaces the staged database's audit rows with the live ones, so a restore never erases
-/// the record of what was done (including the restore itself). Does nothing when either
-/// database has no audit table.
-pub fn carry_audit(live: &Path, staged: &Path) -> rusqlite::Result<()> {
-    let conn = Connection::open(staged)?;
+/// the record of what was done (including the restore itself). The staged database is
+/// brought to the current schema first (the store would do it at the next open anyway), so
+/// both tables have the same columns. Does nothing when either has no audit table.
+pub fn carry_audit(live: &Path, staged: &Path) -> Result<(), StoreError> {
+    super::migrations::migrate(&mut Connection::open(live)?, live)?;
+    let mut conn = Connection::open(staged)?;
+    super::migrations::migrate(&mut conn, staged)?;
     let has_audit = |schema: &str| -> rusqlite::Result<bool> {
         conn.prepare(&format!(
             "SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = 'audit'"
@@ -129,8 +134,8 @@ pub fn carry_audit(live: &Path, staged: &Path) -> rusqlite::Result<()> {
         conn.execute_batch(
             "BEGIN;
              DELETE FROM main.audit;
-             INSERT INTO main.audit (id, time, user, address, method, route, path, status, code, duration_ms)
-                 SELECT id, time, user, address, method, route, path, status, code, duration_ms FROM live.audit;
+             INSERT INTO main.audit (id, time, user, address, method, route, path, status, code, duration_ms, count)
+                 SELECT id, time, user, address, method, route, path, status, code, duration_ms, count FROM live.audit;
              COMMIT;",
         )?;
     }

@@ -20,6 +20,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_speakers.sql"),
     include_str!("migrations/0007_audit.sql"),
     include_str!("migrations/0008_graphs.sql"),
+    include_str!("migrations/0009_package_markers.sql"),
+    include_str!("migrations/0010_audit_summaries.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

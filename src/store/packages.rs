@@ -1,12 +1,15 @@
-//! The `media_packages` table.
+//! The `media_packages` table, and `package_markers`: a package's markers live in rows of
+//! their own, so adding one is an append however many there are, and are put back into
+//! the package when it is read.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, now_ms};
 use crate::model::speaker::settle_stored;
-use crate::model::{MediaPackage, PackageState};
+use crate::model::{Marker, MediaPackage, PackageState};
 
-fn decode(text: String) -> Result<MediaPackage, StoreError> {
+/// The package stored as `text`, with its markers.
+fn decode(conn: &Connection, text: String) -> Result<MediaPackage, StoreError> {
     let mut package: MediaPackage =
         serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
             table: "media_packages",
@@ -15,7 +18,40 @@ fn decode(text: String) -> Result<MediaPackage, StoreError> {
     settle_stored(&mut package.speaker, &mut package.speaker_info);
     let request = &mut package.request;
     settle_stored(&mut request.speaker, &mut request.speaker_info);
+    package.markers = markers(conn, &package.id)?;
     Ok(package)
+}
+
+/// The markers of a package, in recorded time (then in the order they were added, so one
+/// stored late by `put` still lands in its place).
+pub fn markers(conn: &Connection, package_id: &str) -> Result<Vec<Marker>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT time, title, description FROM package_markers WHERE package_id = ?1
+         ORDER BY time, seq",
+    )?;
+    let rows = stmt.query_map(params![package_id], |r| {
+        Ok(Marker {
+            time: r.get(0)?,
+            title: r.get(1)?,
+            description: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Appends a marker to a stored package (one row; the package itself is not rewritten).
+pub fn add_marker(conn: &Connection, package_id: &str, marker: &Marker) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO package_markers (package_id, seq, time, title, description)
+         SELECT ?1, coalesce(max(seq) + 1, 0), ?2, ?3, ?4 FROM package_markers WHERE package_id = ?1",
+    )?;
+    stmt.execute(params![
+        package_id,
+        marker.time,
+        marker.title,
+        marker.description
+    ])?;
+    Ok(())
 }
 
 fn state_name(state: PackageState) -> String {
@@ -25,8 +61,16 @@ fn state_name(state: PackageState) -> String {
         .unwrap_or_default()
 }
 
+/// Inserts or updates a package. Its markers go to their own rows: the package's JSON keeps
+/// an empty list, and markers the table lacks (an append that failed) are added, so the
+/// session's save at its end stores every marker it accepted. A copy that knows fewer
+/// markers (read before the latest were added) removes none.
 pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> {
-    let text = serde_json::to_string(package).expect("packages serialise");
+    let text = serde_json::to_string(&MediaPackage {
+        markers: Vec::new(),
+        ..package.clone()
+    })
+    .expect("packages serialise");
     let mut stmt = conn.prepare_cached(
         "INSERT INTO media_packages (id, state, created_at, updated_at, package) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
@@ -39,6 +83,12 @@ pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> 
         now_ms(),
         text
     ])?;
+    if !package.markers.is_empty() {
+        let stored = markers(conn, &package.id)?;
+        for marker in package.markers.iter().filter(|m| !stored.contains(m)) {
+            add_marker(conn, &package.id, marker)?;
+        }
+    }
     Ok(())
 }
 
@@ -46,7 +96,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<MediaPackage>, StoreErr
     let mut stmt = conn.prepare_cached("SELECT package FROM media_packages WHERE id = ?1")?;
     stmt.query_row(params![id], |r| r.get::<_, String>(0))
         .optional()?
-        .map(decode)
+        .map(|text| decode(conn, text))
         .transpose()
 }
 
@@ -70,7 +120,9 @@ pub fn list(
     let rows = stmt.query_map(params![since, tag, limit, offset], |r| {
         r.get::<_, String>(0)
     })?;
-    let packages = rows.map(|r| decode(r?)).collect::<Result<Vec<_>, _>>()?;
+    let packages = rows
+        .map(|r| decode(conn, r?))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((packages, total))
 }
 
@@ -80,10 +132,130 @@ pub fn unfinished(conn: &Connection) -> Result<Vec<MediaPackage>, StoreError> {
         "SELECT package FROM media_packages WHERE state IN ('capturing', 'processing') ORDER BY created_at",
     )?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    rows.map(|r| decode(r?)).collect()
+    rows.map(|r| decode(conn, r?)).collect()
 }
 
 pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM media_packages WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::*;
+
+    fn package(id: &str, markers: serde_json::Value) -> MediaPackage {
+        serde_json::from_value(json!({
+            "id": id, "title": "Lecture", "creationDate": 1_700_000_000_000i64,
+            "root": "/x", "outputs": {}, "sources": [], "publishing": {},
+            "processing": {"root": "recording", "nodes": []}, "state": "capturing",
+            "duration": 0, "tags": [], "metadata": {}, "templateID": "t",
+            "markers": markers, "request": {}
+        }))
+        .unwrap()
+    }
+
+    fn marker(n: i64) -> Marker {
+        Marker {
+            time: n * 1000,
+            title: format!("m{n}"),
+            description: (n % 2 == 0).then(|| "why".to_string()),
+        }
+    }
+
+    fn stored_json(conn: &Connection, id: &str) -> String {
+        conn.query_row(
+            "SELECT package FROM media_packages WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn markers_are_appended_as_rows_and_come_back_with_the_package() {
+        let conn = crate::store::memory();
+        put(&conn, &package("p1", json!([]))).unwrap();
+        let row = stored_json(&conn, "p1").len();
+        for n in 0..3 {
+            add_marker(&conn, "p1", &marker(n)).unwrap();
+        }
+        // The package row is untouched by markers.
+        assert_eq!(stored_json(&conn, "p1").len(), row);
+        let read = get(&conn, "p1").unwrap().unwrap();
+        assert_eq!(read.markers, [marker(0), marker(1), marker(2)]);
+        assert_eq!(
+            list(&conn, 10, 0, None, None).unwrap().0[0].markers.len(),
+            3
+        );
+
+        // A save from a copy that knew fewer markers loses none, and writes none into
+        // the row.
+        let mut stale = package("p1", json!([]));
+        stale.markers.push(marker(0));
+        stale.state = PackageState::Complete;
+        put(&conn, &stale).unwrap();
+        assert!(stored_json(&conn, "p1").contains("\"markers\":[]"));
+        assert_eq!(get(&conn, "p1").unwrap().unwrap().markers.len(), 3);
+
+        // The session's own save brings in a marker whose append failed, in its place.
+        let mut session = package("p1", json!([]));
+        session.markers = vec![marker(0), marker(1), marker(2), marker(3)];
+        conn.execute("DELETE FROM package_markers WHERE title = 'm1'", [])
+            .unwrap();
+        put(&conn, &session).unwrap();
+        assert_eq!(get(&conn, "p1").unwrap().unwrap().markers, session.markers);
+        put(&conn, &session).unwrap();
+        assert_eq!(get(&conn, "p1").unwrap().unwrap().markers.len(), 4);
+
+        // A marker for a package that is not stored is refused; deleting a package
+        // deletes its markers.
+        assert!(add_marker(&conn, "ghost", &marker(0)).is_err());
+        assert!(delete(&conn, "p1").unwrap());
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM package_markers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn markers_stored_inside_older_packages_move_to_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        // The database as version 8 left it: markers inside the package JSON.
+        let migrations = [
+            include_str!("migrations/0001_users_settings.sql"),
+            include_str!("migrations/0002_plugin_settings.sql"),
+            include_str!("migrations/0003_templates_packages.sql"),
+            include_str!("migrations/0004_schedule.sql"),
+            include_str!("migrations/0005_publish.sql"),
+            include_str!("migrations/0006_speakers.sql"),
+            include_str!("migrations/0007_audit.sql"),
+            include_str!("migrations/0008_graphs.sql"),
+        ];
+        for sql in migrations {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        let old = package("p1", json!([marker(0), marker(1)]));
+        conn.execute(
+            "INSERT INTO media_packages (id, state, created_at, updated_at, package) VALUES ('p1', 'complete', 1, 1, ?1)",
+            [serde_json::to_string(&old).unwrap()],
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = crate::store::Store::open(&path).unwrap();
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        assert!(stored_json(&conn, "p1").contains("\"markers\":[]"));
+        assert_eq!(
+            get(&conn, "p1").unwrap().unwrap().markers,
+            [marker(0), marker(1)]
+        );
+    }
 }

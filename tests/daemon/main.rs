@@ -14,6 +14,7 @@ mod hostile;
 mod hostile_auth;
 mod hostile_http;
 mod hostile_secrets;
+mod hostile_storage;
 mod http_core;
 mod lifecycle;
 mod maintenance;

@@ -381,7 +381,15 @@ async fn the_calendar_round_trips_and_a_broken_one_imports_nothing() {
     };
     assert_eq!(fields(&after), fields(&before));
 
-    // The same calendar again, from a URL this time: nothing changes.
+    // The same calendar again, from a URL this time: nothing changes. The server is on
+    // loopback, which calendar import reaches only when the setting allows it.
+    let allowed = d
+        .admin_post(
+            "/api/1/settings/calendarImportAllowedHosts",
+            &[("value", "127.0.0.1")],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text);
     let server = serve_once(ics.clone()).await;
     let again = d
         .admin_post("/api/1/scheduler/calendar", &[("url", server.as_str())])

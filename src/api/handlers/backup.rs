@@ -31,7 +31,10 @@ const RESTORE_LIMIT: u64 = 1024 * 1024 * 1024;
 /// consistent snapshot of the SQLite database taken while castd keeps running: users (with
 /// their password hashes), settings, templates, plugin and publisher configurations
 /// (including their secrets), the schedule, speakers, media package records and the audit
-/// trail. Media files are not included. Keep the archive as safe as the unit itself.
+/// trail. Media files are not included. Keep the archive as safe as the unit itself. The
+/// archive is streamed from a snapshot file in the data directory (which needs free space
+/// for one copy of the database) with its `Content-Length`; memory use does not grow with
+/// the database.
 #[utoipa::path(get, path = "/maintenance/backup", tag = "maintenance", operation_id = "backup",
     responses((status = 200, description = "the archive", content_type = "application/x-tar",
         headers(("Content-Disposition" = String, description = "attachment; filename=\"castd-backup-<unit>-<UTC time>.tar\"")))))]
@@ -67,7 +70,10 @@ pub async fn backup(State(daemon): State<Daemon>) -> Result<Response, ApiError> 
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
     );
-    Ok((headers, archive.bytes).into_response())
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(archive.size));
+    // Streamed from the snapshot on disk as the client reads; a read failure midway ends
+    // the connection, so the client sees fewer bytes than Content-Length promised.
+    Ok((headers, Body::from_stream(archive.body)).into_response())
 }
 
 /// Answer of restore.
@@ -87,7 +93,10 @@ pub struct Restoring {
 /// 1 GiB. The archive is checked completely first: its manifest, that `castd.db` is a
 /// SQLite database passing `PRAGMA integrity_check`, that its schema version is not newer
 /// than this castd's (422 `backup.newer_schema`) and that castd's tables are there (422
-/// `backup.invalid` for anything else); a refused archive changes nothing. While a capture
+/// `backup.invalid` for anything else, including members that are not regular files:
+/// sparse files, links, devices, pax or GNU extension headers). `castd.db` is unpacked only
+/// up to 1 GiB and while the data directory keeps 256 MiB free (422 `backup.too_large`).
+/// A refused archive changes nothing. While a capture
 /// runs the restore is refused (409 `backup.capture_running`). Then the database is staged
 /// next to the live one, the answer is 202, and castd restarts (as `restart` does); at the
 /// start the restored database replaces the live one, which is kept as
@@ -302,9 +311,13 @@ pub struct AuditQuery {
 /// `/devices/redetect` and `/maintenance/backup`), refused ones included: time, user
 /// (`null` without valid credentials), client address, method, the route pattern and the
 /// concrete path, status, the error `code` of an error answer, and the duration. Newest
-/// first; the total matching is in `X-Total-Count`. The newest 100 000 entries are kept.
-/// Entries are written in the background: under extreme load some may be dropped (and the
-/// loss logged) rather than slow requests down.
+/// first; the total matching is in `X-Total-Count`. Paths are cut to 256 bytes and other
+/// text to 64. Calls without valid credentials (or matching no route) beyond 60 a minute
+/// are not listed one by one: one entry per client address and status counts them
+/// (`count` > 1, `path` `*`; `address` `*` beyond the 16th address of a minute). The
+/// newest 100 000 entries are kept, at most 10 000 of them without a user, and at most
+/// 32 MiB of text. Entries are written in the background: under extreme load some may be
+/// dropped (and the loss logged) rather than slow requests down.
 #[utoipa::path(get, path = "/maintenance/audit", tag = "maintenance", operation_id = "audit",
     params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>, headers(("X-Total-Count" = i64)))))]

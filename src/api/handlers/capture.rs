@@ -180,8 +180,12 @@ pub async fn extend(
 /// Parameters of addMarker.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MarkerForm {
+    /// 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
     pub title: String,
+    /// At most 4,096 characters.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
     #[serde(rename = "sessionID", default)]
     pub session_id: Option<String>,
@@ -189,7 +193,9 @@ pub struct MarkerForm {
 
 /// Mark a point of the recording
 ///
-/// The marker's time is the recorded time (pauses left out) at the call.
+/// The marker's time is the recorded time (pauses left out) at the call. A title is 1 to
+/// 256 characters and a description at most 4,096 (422 `capture.invalid_marker`); a session
+/// takes at most 1,000 markers (409 `capture.too_many_markers`).
 #[utoipa::path(post, path = "/capture/marker", tag = "capture", operation_id = "addMarker",
     request_body(content = MarkerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Marker)))]

@@ -297,7 +297,8 @@ pub async fn export_calendar(State(daemon): State<Daemon>) -> Result<impl IntoRe
 pub struct ImportForm {
     /// The iCalendar text.
     pub ics: Option<String>,
-    /// Where to fetch it: http, https or webcal.
+    /// Where to fetch it: http, https or webcal. Only public addresses, unless the
+    /// `calendarImportAllowedHosts` setting names the host.
     pub url: Option<String>,
 }
 
@@ -309,6 +310,12 @@ pub struct ImportForm {
 /// or the `defaultTemplate` setting. Entries that cannot be recordings (all-day, ended,
 /// overlapping, too short) are skipped with the reason; a document that is not iCalendar is
 /// refused whole (422 `calendar.invalid`) and nothing is imported.
+///
+/// A `url` is fetched (redirects included, at most 5, 30 s and 4 MiB in all) only from
+/// public addresses: loopback, private (RFC 1918, fc00::/7), shared (100.64/10),
+/// link-local, multicast and reserved addresses are refused after the name is resolved and
+/// on every redirect, unless the `calendarImportAllowedHosts` setting names the host. Any
+/// failure to fetch answers the same 502 `calendar.fetch_failed`; the reason is logged.
 #[utoipa::path(post, path = "/scheduler/calendar", tag = "scheduler", operation_id = "importCalendar",
     request_body(content = ImportForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = ImportReport)))]
