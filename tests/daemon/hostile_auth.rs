@@ -27,8 +27,13 @@ async fn start(auth: &str) -> TestDaemon {
             section.push_str(&format!("\n{key} = {shipped}"));
         }
     }
+    // The bursts open up to 500 connections from one address: the connection caps (their own
+    // tests are in `hostile_http`) are raised so that these tests meet the login limits only.
     TestDaemon::start_with(Options {
-        config_toml: format!("[auth]\n{section}\n[capture]\nkeep_inputs_hot = false\n"),
+        config_toml: format!(
+            "[auth]\n{section}\n[capture]\nkeep_inputs_hot = false\n\
+             [http]\nmax_connections = 4096\nmax_connections_per_address = 2048\n"
+        ),
         ..Options::default()
     })
     .await
