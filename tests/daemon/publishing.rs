@@ -615,11 +615,13 @@ async fn an_s3_upload_killed_midway_resumes_after_restart_without_a_second_uploa
     let id = package["id"].as_str().unwrap().to_string();
     let big = attach_random(&d, &id, "slides", 18 * 1024 * 1024).await;
     configure(&d, "s3", s3_config(&moto)).await;
-    // 40 Mbit/s: the 18 MiB file takes about 4 s, long enough to kill the daemon midway.
+    // 16 Mbit/s: the 18 MiB file takes about 9 s and each 5 MiB part about 2.6 s, long
+    // enough for the progress poll to see a part land and kill the daemon midway even on a
+    // loaded machine.
     let reply = d
         .post("/api/1/settings/uploadLimitKbps")
         .admin()
-        .form(&[("value", "40000")])
+        .form(&[("value", "16000")])
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
