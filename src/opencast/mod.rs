@@ -2,16 +2,17 @@
 //! (registered by name, fed its schedule by Opencast, reporting its state and each
 //! recording's, ingesting what it records).
 //!
-//! This folder owns the protocol; the capture path never waits on it. What is here today
-//! are the parts of the conversation that are pure text: reading Opencast's calendar and
-//! the agent properties inside it ([`calendar`]), the service registry's answers
-//! ([`registry`]), the agent's name, states and configuration ([`agent`]), which roles the
-//! configured user holds ([`identity`]) and HTTP Digest answers ([`digest`]). None of them
-//! does I/O, so each is tested on the exact texts Opencast sends, including the shapes the
-//! field has tripped on.
+//! This folder owns the protocol; the capture path never waits on it. The parts of the
+//! conversation that are pure text do no I/O and are tested on the exact texts Opencast
+//! sends, including the shapes the field has tripped on: Opencast's calendar and the agent
+//! properties inside it ([`calendar`]), the service registry's answers ([`registry`]), the
+//! agent's name, states and configuration ([`agent`]), which roles the configured user
+//! holds ([`identity`]) and HTTP Digest answers ([`digest`]). [`client`] sends the agent's
+//! requests (sign-in, registry, agent and recording states, configuration, calendar).
 
 pub mod agent;
 pub mod calendar;
+pub mod client;
 pub mod digest;
 pub mod identity;
 pub mod registry;
