@@ -303,7 +303,7 @@ fn authenticate(
     uri: &Uri,
     headers: &HeaderMap,
     anonymous_allowed: bool,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Box<Response>> {
     let mut inner = inner.lock().unwrap();
     let requested = headers
         .get("x-requested-auth")
@@ -321,10 +321,12 @@ fn authenticate(
                  login page (Basic must be sent up front)"
             );
             inner.violations.record(what);
-            Err((StatusCode::FOUND, [(header::LOCATION, "/login.html")], "").into_response())
+            Err(Box::new(
+                (StatusCode::FOUND, [(header::LOCATION, "/login.html")], "").into_response(),
+            ))
         }
-        (None, Some("digest")) => Err(challenge(&mut inner, false)),
-        (None, Some(_)) => Err(basic_challenge()),
+        (None, Some("digest")) => Err(Box::new(challenge(&mut inner, false))),
+        (None, Some(_)) => Err(Box::new(basic_challenge())),
         (Some(value), _) if value.starts_with("Basic ") => {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(value["Basic ".len()..].trim())
@@ -334,7 +336,7 @@ fn authenticate(
             match decoded.split_once(':') {
                 Some((AGENT_USER, AGENT_PASSWORD)) => Ok(Caller::User(AGENT_USER)),
                 Some((LECTURER_USER, LECTURER_PASSWORD)) => Ok(Caller::User(LECTURER_USER)),
-                _ => Err(basic_challenge()),
+                _ => Err(Box::new(basic_challenge())),
             }
         }
         (Some(value), _) if value.starts_with("Digest ") => {
@@ -342,7 +344,7 @@ fn authenticate(
             let get = |k: &str| f.get(k).cloned().unwrap_or_default();
             let nonce = get("nonce");
             let Some(&last) = inner.nonces.get(&nonce) else {
-                return Err(challenge(&mut inner, false));
+                return Err(Box::new(challenge(&mut inner, false)));
             };
             let issued = inner.nonce_order.iter().position(|n| *n == nonce).unwrap();
             let expected_uri = uri
@@ -355,10 +357,10 @@ fn authenticate(
                     get("uri")
                 );
                 inner.violations.record(what);
-                return Err(challenge(&mut inner, false));
+                return Err(Box::new(challenge(&mut inner, false)));
             }
             if get("username") != DIGEST_USER || get("realm") != REALM || get("qop") != "auth" {
-                return Err(challenge(&mut inner, false));
+                return Err(Box::new(challenge(&mut inner, false)));
             }
             let nc = u32::from_str_radix(&get("nc"), 16).unwrap_or(0);
             let ha1 = md5_hex(&format!("{DIGEST_USER}:{REALM}:{DIGEST_PASSWORD}"));
@@ -369,20 +371,20 @@ fn authenticate(
                 get("cnonce")
             ));
             if response != get("response") {
-                return Err(challenge(&mut inner, false));
+                return Err(Box::new(challenge(&mut inner, false)));
             }
             if issued < inner.stale_before {
-                return Err(challenge(&mut inner, true));
+                return Err(Box::new(challenge(&mut inner, true)));
             }
             if nc <= last {
                 let what = format!("Digest nc {nc} reused on a nonce (last {last})");
                 inner.violations.record(what);
-                return Err(challenge(&mut inner, false));
+                return Err(Box::new(challenge(&mut inner, false)));
             }
             inner.nonces.insert(nonce, nc);
             Ok(Caller::User(DIGEST_USER))
         }
-        (Some(_), _) => Err(basic_challenge()),
+        (Some(_), _) => Err(Box::new(basic_challenge())),
     }
 }
 
@@ -392,10 +394,12 @@ fn agent(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<&'static str, Response> {
+) -> Result<&'static str, Box<Response>> {
     match authenticate(inner, method, uri, headers, false)? {
         Caller::User(user) if roles(user).contains(&"ROLE_CAPTURE_AGENT") => Ok(user),
-        _ => Err((StatusCode::FORBIDDEN, "Forbidden").into_response()),
+        _ => Err(Box::new(
+            (StatusCode::FORBIDDEN, "Forbidden").into_response(),
+        )),
     }
 }
 
@@ -419,7 +423,7 @@ async fn unknown(State((inner, _)): Ctx, request: axum::extract::Request) -> Res
 async fn me(State((inner, _)): Ctx, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let caller = match authenticate(&inner, &method, &uri, &headers, true) {
         Ok(caller) => caller,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     see(&inner, "me", String::new());
     let (username, roles) = match caller {
@@ -443,7 +447,7 @@ async fn available(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(answer) = agent(&inner, &method, &uri, &headers) {
-        return answer;
+        return *answer;
     }
     let Some(service_type) = query.get("serviceType") else {
         return refuse(&inner, StatusCode::BAD_REQUEST, "no serviceType".into());
@@ -513,7 +517,7 @@ async fn agent_state(
     body: Bytes,
 ) -> Response {
     if let Err(answer) = agent(&inner, &method, &uri, &headers) {
-        return answer;
+        return *answer;
     }
     if !good_name(&name) {
         return refuse(
@@ -556,7 +560,7 @@ async fn agent_configuration(
     body: Bytes,
 ) -> Response {
     if let Err(answer) = agent(&inner, &method, &uri, &headers) {
-        return answer;
+        return *answer;
     }
     let fields = form(&body);
     let Some(text) = field(&fields, "configuration") else {
@@ -604,7 +608,7 @@ async fn recording_state(
     body: Bytes,
 ) -> Response {
     if let Err(answer) = agent(&inner, &method, &uri, &headers) {
-        return answer;
+        return *answer;
     }
     let fields = form(&body);
     let Some(state) = field(&fields, "state") else {
@@ -710,7 +714,7 @@ async fn calendars(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(answer) = agent(&inner, &method, &uri, &headers) {
-        return answer;
+        return *answer;
     }
     let Some(agent_id) = query.get("agentid").cloned() else {
         return refuse(
