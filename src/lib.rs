@@ -23,6 +23,7 @@ pub mod maintenance;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod opencast;
 pub mod packages;
 pub mod plugins;
 pub mod publish;

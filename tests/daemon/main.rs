@@ -20,6 +20,7 @@ mod lifecycle;
 mod maintenance;
 mod metrics;
 mod network_camera;
+mod opencast_agent;
 mod packages;
 mod peers;
 mod permissions;
