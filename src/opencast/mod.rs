@@ -8,11 +8,15 @@
 //! properties inside it ([`calendar`]), the service registry's answers ([`registry`]), the
 //! agent's name, states and configuration ([`agent`]), which roles the configured user
 //! holds ([`identity`]) and HTTP Digest answers ([`digest`]). [`client`] sends the agent's
-//! requests (sign-in, registry, agent and recording states, configuration, calendar).
+//! requests (sign-in, registry, agent and recording states, configuration, calendar);
+//! [`config`] is what an Administrator sets; [`sync`] decides how a new calendar changes
+//! the schedule.
 
 pub mod agent;
 pub mod calendar;
 pub mod client;
+pub mod config;
 pub mod digest;
 pub mod identity;
 pub mod registry;
+pub mod sync;
