@@ -154,7 +154,10 @@ pub fn settled(package: &MediaPackage) -> Result<(), PackageError> {
 
 /// Applies the title, tags and metadata of `changes` to `package`, each checked first;
 /// the speaker fields are left to the caller, which settles them with the speakers.
-pub fn apply_fields(package: &mut MediaPackage, changes: &mut PackageChanges) -> Result<(), PackageError> {
+pub fn apply_fields(
+    package: &mut MediaPackage,
+    changes: &mut PackageChanges,
+) -> Result<(), PackageError> {
     if let Some(title) = changes.title.take() {
         if title.trim().is_empty()
             || title.chars().count() > 256

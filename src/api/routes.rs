@@ -99,13 +99,22 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(templates::get_templates))
     .add(admin, routes!(templates::save_template))
     .add(view, routes!(templates::get_template))
-    .add(admin, routes!(templates::update_template, templates::delete_template))
+    .add(
+        admin,
+        routes!(templates::update_template, templates::delete_template),
+    )
     .add(admin, routes!(templates::test_template))
     .add(view, routes!(templates::preflight_template))
     .add(admin, routes!(templates::pipeline_preview))
     .add(view, routes!(packages::get_media_packages))
     .add(view, routes!(packages::get_media_package))
-    .add(media, routes!(packages::update_media_package, packages::delete_media_package))
+    .add(
+        media,
+        routes!(
+            packages::update_media_package,
+            packages::delete_media_package
+        ),
+    )
     .add(media, routes!(packages::attach_output))
     .add(view, routes!(packages::download_output))
     .add(media, routes!(publishing::publish_media_package))
@@ -130,12 +139,27 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(session::get_node_output_file))
     // liveStreamViewer
     .add(view, routes!(live::get_session_preview))
-    .add(view, routes!(live::get_video_device_preview, live::create_video_device_preview))
-    .add(view, routes!(live::get_audio_device_preview, live::create_audio_device_preview))
+    .add(
+        view,
+        routes!(
+            live::get_video_device_preview,
+            live::create_video_device_preview
+        ),
+    )
+    .add(
+        view,
+        routes!(
+            live::get_audio_device_preview,
+            live::create_audio_device_preview
+        ),
+    )
     // devices
     .add(view, routes!(devices::get_audio_devices))
     .add(view, routes!(devices::get_video_devices))
-    .add(admin, routes!(devices::redetect_devices, devices::redetect_devices_get))
+    .add(
+        admin,
+        routes!(devices::redetect_devices, devices::redetect_devices_get),
+    )
     // graphBuilder
     .add(view, routes!(graph::graph_builder))
     .add(view, routes!(graph::list_graphs))
@@ -194,7 +218,10 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(view, routes!(speakers::get_speakers))
     .add(view, routes!(speakers::get_speaker))
     .add(media, routes!(speakers::create_speaker))
-    .add(media, routes!(speakers::update_speaker, speakers::delete_speaker))
+    .add(
+        media,
+        routes!(speakers::update_speaker, speakers::delete_speaker),
+    )
     // maintenance: backup, restore, audit
     .add(admin, routes!(backup::backup))
     .add(admin, routes!(backup::restore))

@@ -5,9 +5,9 @@
 
 use std::future::Future;
 
+use super::Daemon;
 use super::maintenance::{Action, MaintenanceError, MediaRestarted};
 use super::stop::Scope;
-use super::Daemon;
 use crate::store::StoreError;
 
 impl Daemon {

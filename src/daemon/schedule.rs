@@ -27,7 +27,10 @@ impl Daemon {
         Ok(self.0.scheduler.update_event(id, changes).await?)
     }
 
-    pub async fn schedule_group(&self, mut group: EventGroup) -> Result<EventGroup, OperationError> {
+    pub async fn schedule_group(
+        &self,
+        mut group: EventGroup,
+    ) -> Result<EventGroup, OperationError> {
         (group.speaker, group.speaker_info) = self
             .0
             .speakers

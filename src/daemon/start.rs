@@ -203,13 +203,8 @@ async fn start_capture_parts(
         store, settings, ..
     } = foundation;
     let device_settings = crate::plugins::load_device_settings(store).await?;
-    let devices = Devices::start(
-        config.devices,
-        bus.clone(),
-        device_settings,
-        &tasks.child(),
-    )
-    .await;
+    let devices =
+        Devices::start(config.devices, bus.clone(), device_settings, &tasks.child()).await;
     let plugins = Plugins::new(store.clone(), devices.clone());
     let env = crate::media::init().map_err(StartError::Media)?;
     let templates = Templates::new(store.clone());

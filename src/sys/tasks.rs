@@ -102,7 +102,10 @@ mod tests {
         let root = Tasks::default();
         let first = root.child();
         let second = root.child();
-        let (first_done, second_done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (first_done, second_done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
         for (group, done) in [(&first, first_done.clone()), (&second, second_done.clone())] {
             let ended = Ended(done);
             group.spawn(async move {

@@ -144,7 +144,10 @@ pub async fn extend_capture(
     Form(form): Form<ExtendForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
     Ok(Json(
-        daemon.engine().extend(form.session_id, form.duration).await?,
+        daemon
+            .engine()
+            .extend(form.session_id, form.duration)
+            .await?,
     ))
 }
 

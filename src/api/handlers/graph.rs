@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use crate::api::auth::CurrentUser;
 use crate::api::error::ApiError;
 use crate::api::params::{Form, PathParam};
 use crate::daemon::Daemon;
-use crate::api::auth::CurrentUser;
 use crate::model::{CaptureRequest, CaptureStatus, Graph, Node};
 
 /// Parameters of invokeService.
@@ -381,7 +381,10 @@ pub async fn configure_node(
     Form(form): Form<ConfigureForm>,
 ) -> Result<Json<Node>, ApiError> {
     Ok(Json(
-        daemon.graphs().configure(&graph, &node, form.options).await?,
+        daemon
+            .graphs()
+            .configure(&graph, &node, form.options)
+            .await?,
     ))
 }
 

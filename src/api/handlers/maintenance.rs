@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::params::Form;
-use crate::daemon::Daemon;
 use crate::daemon::Action;
+use crate::daemon::Daemon;
 use crate::model::Device;
 
 /// Whether a running capture may be cut short.
@@ -137,7 +137,11 @@ impl Drop for Answered {
 }
 
 /// A JSON answer that signals `sent` once its body has been handed over.
-fn tracked_json<T: Serialize>(status: StatusCode, value: &T, sent: oneshot::Sender<()>) -> Response {
+fn tracked_json<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    sent: oneshot::Sender<()>,
+) -> Response {
     let bytes = Bytes::from(serde_json::to_vec(value).expect("answers serialise"));
     let length = bytes.len();
     let tx = sent;

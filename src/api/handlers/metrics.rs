@@ -24,5 +24,8 @@ use crate::daemon::Daemon;
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(daemon): State<Daemon>) -> Result<impl IntoResponse, ApiError> {
     let text = daemon.scrape_metrics().await.map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, crate::daemon::metrics::CONTENT_TYPE)], text))
+    Ok((
+        [(header::CONTENT_TYPE, crate::daemon::metrics::CONTENT_TYPE)],
+        text,
+    ))
 }

@@ -66,7 +66,9 @@ pub async fn update_plugin_settings(
     PathParam(id): PathParam<String>,
     Form(form): Form<UpdatePluginSettingsForm>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(daemon.update_plugin_settings(&id, form.settings).await?))
+    Ok(Json(
+        daemon.update_plugin_settings(&id, form.settings).await?,
+    ))
 }
 
 /// Parameters of invokePluginService.

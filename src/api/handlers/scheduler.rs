@@ -313,6 +313,8 @@ pub async fn import_calendar(
 /// Events from local midnight to midnight in the unit's time zone, by start time.
 #[utoipa::path(get, path = "/status/schedule", tag = "status", operation_id = "getTodaysSchedule",
     responses((status = 200, body = Vec<Event>)))]
-pub async fn get_todays_schedule(State(daemon): State<Daemon>) -> Result<Json<Vec<Event>>, ApiError> {
+pub async fn get_todays_schedule(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<Event>>, ApiError> {
     Ok(Json(daemon.scheduler().today().await?))
 }

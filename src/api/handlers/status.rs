@@ -15,8 +15,7 @@ use crate::model::{CaptureStatus, DiskSpace, NetworkStatus, UnitInfo, UnitStatus
 #[utoipa::path(get, path = "/status", tag = "status", operation_id = "getStatus",
     responses((status = 200, body = UnitStatus)))]
 pub async fn get_status(State(daemon): State<Daemon>) -> Result<Json<UnitStatus>, ApiError> {
-    daemon.status().map(Json)
-        .map_err(ApiError::internal)
+    daemon.status().map(Json).map_err(ApiError::internal)
 }
 
 /// Basic information about the unit
@@ -43,8 +42,7 @@ pub async fn get_network(State(daemon): State<Daemon>) -> Result<Json<NetworkSta
 #[utoipa::path(get, path = "/status/diskSpace", tag = "status", operation_id = "getDiskSpace",
     responses((status = 200, body = DiskSpace)))]
 pub async fn get_disk_space(State(daemon): State<Daemon>) -> Result<Json<DiskSpace>, ApiError> {
-    daemon.disk_space().map(Json)
-        .map_err(ApiError::internal)
+    daemon.disk_space().map(Json).map_err(ApiError::internal)
 }
 
 /// The current capture's state

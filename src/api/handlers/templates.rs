@@ -20,7 +20,13 @@ use crate::templates::masked;
     responses((status = 200, body = Vec<Template>)))]
 pub async fn get_templates(State(daemon): State<Daemon>) -> Result<Json<Vec<Template>>, ApiError> {
     Ok(Json(
-        daemon.templates().list().await?.iter().map(masked).collect(),
+        daemon
+            .templates()
+            .list()
+            .await?
+            .iter()
+            .map(masked)
+            .collect(),
     ))
 }
 
