@@ -111,8 +111,7 @@ pub async fn pipeline_preview(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let template = daemon.templates().get(&id).await?;
-    let text = daemon.engine().pipeline_text(&template)?;
+    let text = daemon.template_pipeline(&id).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
@@ -146,11 +145,9 @@ pub async fn test_template(
             format!("duration must be 1000 to 60000 ms, got {ms}"),
         ));
     }
-    let template = daemon.templates().get(&id).await?;
     Ok(Json(
         daemon
-            .engine()
-            .test_template(template, Duration::from_millis(ms as u64))
+            .test_template(&id, Duration::from_millis(ms as u64))
             .await?,
     ))
 }
@@ -169,6 +166,5 @@ pub async fn preflight_template(
     PathParam(id): PathParam<String>,
     Form(form): Form<DurationForm>,
 ) -> Result<Json<Preflight>, ApiError> {
-    let template = daemon.templates().get(&id).await?;
-    Ok(Json(daemon.engine().preflight(&template, form.duration)))
+    Ok(Json(daemon.preflight_template(&id, form.duration).await?))
 }
