@@ -42,7 +42,7 @@ fn start_castd(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> SocketAdd
             .expect("castd starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(castd::daemon::run(daemon, listener, std::future::pending()));
+        tokio::spawn(castd::serve::run(daemon, listener, std::future::pending()));
         addr
     })
 }

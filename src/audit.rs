@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
 use crate::store::{self, Store, StoreError, now_ms};
+use crate::sys::tasks::Tasks;
 
 /// Entries kept; older ones are pruned.
 pub const MAX_ROWS: i64 = 100_000;
@@ -131,10 +132,11 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Starts the writer task on the current runtime.
-    pub fn start(store: Store) -> Audit {
+    /// Starts the writer task among `tasks`. The stop sequence flushes the trail before it
+    /// stops them.
+    pub fn start(store: Store, tasks: &Tasks) -> Audit {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_entries(store.clone(), rx));
+        tasks.spawn(write_entries(store.clone(), rx));
         let audit = Audit {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -143,7 +145,7 @@ impl Audit {
         };
         // A minute's summaries are written once it has passed, even if no call follows.
         let summaries = audit.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
             loop {
                 tick.tick().await;
@@ -289,7 +291,10 @@ mod tests {
     #[tokio::test]
     async fn entries_are_written_in_order_and_listed_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let audit = Audit::start(Store::open(&dir.path().join("a.db")).unwrap());
+        let audit = Audit::start(
+            Store::open(&dir.path().join("a.db")).unwrap(),
+            &Tasks::default(),
+        );
         for n in 0..20 {
             audit.record(entry(n));
         }
@@ -334,7 +339,10 @@ mod tests {
     #[tokio::test]
     async fn unauthenticated_calls_beyond_the_budget_become_one_counted_row() {
         let dir = tempfile::tempdir().unwrap();
-        let audit = Audit::start(Store::open(&dir.path().join("a.db")).unwrap());
+        let audit = Audit::start(
+            Store::open(&dir.path().join("a.db")).unwrap(),
+            &Tasks::default(),
+        );
         let now = now_ms();
         for n in 0..500 {
             audit.record(AuditEntry {

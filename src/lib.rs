@@ -1,8 +1,10 @@
 //! castd: the daemon of a lecture-capture appliance.
 //!
 //! The library holds every part of the daemon; the `castd` binary only parses the command
-//! line and calls [`daemon::run`]. Tests and benchmarks drive the library or the binary the
-//! same way a deployment does: a real SQLite store, real HTTP on a real socket.
+//! line, starts a [`daemon::Daemon`] and calls [`serve::run`]. The README's "Layout"
+//! section says what each module owns and which way imports run. Tests and benchmarks
+//! drive the library or the binary the same way a deployment does: a real SQLite store,
+//! real HTTP on a real socket.
 
 pub mod api;
 pub mod audit;
@@ -19,9 +21,7 @@ pub mod fuzzing;
 pub mod graph;
 pub mod graphs;
 pub mod http_client;
-pub mod maintenance;
 pub mod media;
-pub mod metrics;
 pub mod model;
 pub mod opencast;
 pub mod packages;
@@ -32,7 +32,6 @@ pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod speakers;
-pub mod status;
 pub mod store;
 pub mod sys;
 pub mod templates;

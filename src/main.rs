@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use castd::config::{Cli, Config};
-use castd::daemon::{self, Daemon};
+use castd::daemon::Daemon;
 use castd::sys;
 use clap::Parser as _;
 
@@ -64,11 +64,11 @@ async fn serve(config: Config) -> ExitCode {
     let _ = std::io::stdout().flush();
     log::info!(
         "control page http://{addr}/ — API http://{addr}/api/1/ — docs http://{addr}/api/1/docs — data in {}",
-        daemon.config.data_dir.display()
+        daemon.data_dir().display()
     );
     sys::notify::notify("READY=1");
 
-    match daemon::run(daemon, listener, termination()).await {
+    match castd::serve::run(daemon, listener, termination()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("server failed: {e}");

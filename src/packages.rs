@@ -1,12 +1,17 @@
 //! Media packages on disk and in the store: one directory per package under the media
 //! directory, holding its files and a `manifest.json`, so a package can be understood even
 //! without the database. Also the one place that turns a client-supplied file name into a
-//! path, and refuses any that would leave the package directory.
+//! path, and refuses any that would leave the package directory. The rules of what a
+//! client may change in a package (fields, attached outputs) are here too.
 
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::model::{Marker, MediaPackage, PackageState};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::model::{Marker, MediaPackage, Output, PackageState};
 use crate::store::{self, Store, StoreError};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -109,6 +114,100 @@ pub fn manifest(package: &MediaPackage) -> Vec<u8> {
             Some(crate::publish::overrides::without_secrets(overrides));
     }
     serde_json::to_vec_pretty(&package).expect("packages serialise")
+}
+
+/// Fields of a package that can be changed.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PackageChanges {
+    pub title: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Object)]
+    pub metadata: Option<Map<String, Value>>,
+    /// A speaker id, name or Speaker object; `0` or `null` removes the speaker.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Value)]
+    pub speaker: Option<Value>,
+    /// As answered with the same `speaker`: kept as it is (see Event).
+    #[serde(default, rename = "speakerInfo", deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    pub speaker_info: Option<Value>,
+}
+
+/// A field that was sent, `null` included (serde reads a `null` Option as absent).
+fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(de).map(Some)
+}
+
+/// Refuses changes to a package that is being recorded or processed.
+pub fn settled(package: &MediaPackage) -> Result<(), PackageError> {
+    if matches!(
+        package.state,
+        PackageState::Capturing | PackageState::Processing
+    ) {
+        return Err(PackageError::Busy {
+            id: package.id.clone(),
+            reason: format!("{:?}", package.state).to_lowercase(),
+        });
+    }
+    Ok(())
+}
+
+/// Applies the title, tags and metadata of `changes` to `package`, each checked first;
+/// the speaker fields are left to the caller, which settles them with the speakers.
+pub fn apply_fields(
+    package: &mut MediaPackage,
+    changes: &mut PackageChanges,
+) -> Result<(), PackageError> {
+    if let Some(title) = changes.title.take() {
+        if title.trim().is_empty()
+            || title.chars().count() > 256
+            || title.chars().any(char::is_control)
+        {
+            return Err(PackageError::Invalid(
+                "title must be 1 to 256 characters without control characters".into(),
+            ));
+        }
+        package.title = title;
+    }
+    if let Some(tags) = changes.tags.take() {
+        if tags.len() > 50 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 64) {
+            return Err(PackageError::Invalid(
+                "at most 50 tags of 1 to 64 characters".into(),
+            ));
+        }
+        package.tags = tags;
+    }
+    if let Some(metadata) = changes.metadata.take() {
+        if serde_json::to_string(&metadata).map_or(0, |s| s.len()) > 64 * 1024 {
+            return Err(PackageError::Invalid(
+                "metadata must be at most 64 KiB of JSON".into(),
+            ));
+        }
+        package.metadata = metadata;
+    }
+    Ok(())
+}
+
+/// Checks an output a client attaches: its entry name and MIME type.
+pub fn check_output(output: &Output) -> Result<(), PackageError> {
+    let entry_ok = !output.entry.is_empty()
+        && output.entry.len() <= 64
+        && output
+            .entry
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !entry_ok {
+        return Err(PackageError::Invalid(
+            "entry must be 1-64 of letters, digits, - _ .".into(),
+        ));
+    }
+    if output.mime.parse::<mime::Mime>().is_err() {
+        return Err(PackageError::Invalid(format!(
+            "type {:?} is not a MIME type",
+            output.mime
+        )));
+    }
+    Ok(())
 }
 
 /// Cheap, cloneable handle to the packages.
@@ -243,6 +342,20 @@ impl Packages {
         .await
         .map_err(|e| PackageError::Io(e.to_string()))?
         .map_err(|e| PackageError::Io(e.to_string()))
+    }
+
+    /// Fills in the size, checksum and duration of `output`, a file already inside the
+    /// package directory (read off the async threads: it may be large).
+    pub async fn measure(&self, id: &str, output: &mut Output) -> Result<(), PackageError> {
+        let path = safe_join(&self.dir(id), &output.file)?;
+        let facts = tokio::task::spawn_blocking(move || crate::media::finalize::facts(&path))
+            .await
+            .map_err(|e| PackageError::Io(e.to_string()))?
+            .map_err(PackageError::Io)?;
+        output.size = Some(facts.size);
+        output.md5 = Some(facts.md5);
+        output.duration = facts.duration_ms;
+        Ok(())
     }
 
     /// The path of an output of a package.

@@ -30,6 +30,8 @@ pub enum TemplateError {
     DuplicateName { name: String, other: String },
     #[error("template {0} is in use: {1}")]
     InUse(String, String),
+    #[error("template {0} is recording now")]
+    Recording(String),
     #[error("the template is {bytes} bytes of JSON; at most {limit} are allowed")]
     TooLarge { bytes: usize, limit: usize },
     #[error(transparent)]

@@ -32,7 +32,13 @@ fn sh(script: &str) -> String {
 
 async fn registry() -> (Devices, Bus) {
     let bus = Bus::new(4096);
-    let devices = Devices::start(DeviceMode::Auto, bus.clone(), DeviceSettings::default()).await;
+    let devices = Devices::start(
+        DeviceMode::Auto,
+        bus.clone(),
+        DeviceSettings::default(),
+        &castd::sys::tasks::Tasks::default(),
+    )
+    .await;
     (devices, bus)
 }
 

@@ -69,7 +69,7 @@ pub async fn require(
 ) -> Response {
     let permission = guard.permission();
     if permission == Permission::None
-        || (guard == Guard::StatusView && daemon.settings.public_status())
+        || (guard == Guard::StatusView && daemon.settings().public_status())
     {
         return next.run(req).await;
     }
@@ -78,14 +78,14 @@ pub async fn require(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("invalid"));
     // Read before checking: a change during the check must count as after it.
-    let checked_at = CheckedAt(daemon.auth.generation());
-    let user = match daemon.auth.authenticate(header, client_ip(&req)).await {
+    let checked_at = CheckedAt(daemon.auth().generation());
+    let user = match daemon.auth().authenticate(header, client_ip(&req)).await {
         Ok(user) => user,
         Err(e) => {
             match e {
-                AuthError::Invalid => daemon.metrics.auth_failure("invalid_credentials"),
-                AuthError::Throttled { .. } => daemon.metrics.auth_failure("throttled"),
-                AuthError::Busy { .. } => daemon.metrics.auth_failure("busy"),
+                AuthError::Invalid => daemon.metrics().auth_failure("invalid_credentials"),
+                AuthError::Throttled { .. } => daemon.metrics().auth_failure("throttled"),
+                AuthError::Busy { .. } => daemon.metrics().auth_failure("busy"),
                 AuthError::Missing | AuthError::Store(_) => {}
             }
             return ApiError::from(e).into_response();

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{AuthError, UsersError};
 use crate::backup::BackupError;
+use crate::daemon::OperationError;
 use crate::engine::CaptureError;
 use crate::graphs::GraphBookError;
 use crate::packages::PackageError;
@@ -472,7 +473,7 @@ impl From<TemplateError> for ApiError {
                     .with("name", name)
                     .with("id", other)
             }
-            TemplateError::InUse(id, _) => {
+            TemplateError::InUse(id, _) | TemplateError::Recording(id) => {
                 ApiError::new(ErrorCode::TemplateInUse, message).with("id", id)
             }
             TemplateError::Store(e) => e.into(),
@@ -720,9 +721,9 @@ impl From<GraphBookError> for ApiError {
     }
 }
 
-impl From<crate::maintenance::MaintenanceError> for ApiError {
-    fn from(e: crate::maintenance::MaintenanceError) -> Self {
-        use crate::maintenance::MaintenanceError;
+impl From<crate::daemon::MaintenanceError> for ApiError {
+    fn from(e: crate::daemon::MaintenanceError) -> Self {
+        use crate::daemon::MaintenanceError;
         let message = e.to_string();
         match e {
             MaintenanceError::Capturing { sessions } => {
@@ -759,6 +760,28 @@ impl From<SpeakerError> for ApiError {
                 ApiError::new(ErrorCode::SpeakerDuplicateName, message).with("name", name)
             }
             SpeakerError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// An operation of the daemon is refused as the part that refused it would be.
+impl From<OperationError> for ApiError {
+    fn from(e: OperationError) -> Self {
+        let message = e.to_string();
+        match e {
+            OperationError::Capture(e) => e.into(),
+            OperationError::Speaker(e) => e.into(),
+            OperationError::Publish(e) => e.into(),
+            OperationError::Package(e) => e.into(),
+            OperationError::Template(e) => e.into(),
+            OperationError::Schedule(e) => e.into(),
+            OperationError::Plugin(e) => e.into(),
+            OperationError::Graph(e) => e.into(),
+            OperationError::Backup(e) => e.into(),
+            OperationError::Maintenance(e) => e.into(),
+            OperationError::RestoreWhileCapturing { sessions } => {
+                ApiError::new(ErrorCode::BackupCaptureRunning, message).with("sessions", sessions)
+            }
         }
     }
 }

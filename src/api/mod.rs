@@ -1,8 +1,8 @@
 //! HTTP only: the router (every route under `/api/1` and `/api`), the permission gate,
 //! tolerant parameter parsing, the one error format, and the generated API docs.
 //!
-//! Knows nothing of GStreamer or SQL: handlers call the daemon's parts and map their typed
-//! results to answers.
+//! Knows nothing of GStreamer or SQL: a handler parses and authorises, calls one method of
+//! the [`Daemon`] façade, and maps its typed result to an answer.
 
 pub mod audit;
 pub mod auth;
@@ -26,7 +26,7 @@ use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::daemon::Daemon;
-use crate::metrics::Metrics;
+use crate::daemon::metrics::Metrics;
 use error::{ApiError, ErrorCode};
 use openapi::ApiDocs;
 use params::BodyLimit;
@@ -39,7 +39,7 @@ pub fn router(daemon: Daemon) -> Router {
     let api = api
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(daemon.clone());
-    let timeout = Duration::from_secs(daemon.config.http.request_timeout_secs);
+    let timeout = Duration::from_secs(daemon.http_config().request_timeout_secs);
 
     Router::new()
         .nest("/api/1", api.clone())
@@ -48,7 +48,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route_layer(from_fn(mark_route))
         .fallback(not_found)
         .layer(Extension(docs))
-        .layer(Extension(BodyLimit(daemon.config.http.max_body_bytes)))
+        .layer(Extension(BodyLimit(daemon.http_config().max_body_bytes)))
         .layer(from_fn_with_state(timeout, limit_time))
         // Before any handler or authentication: a forged request costs nothing and changes
         // nothing.
@@ -60,9 +60,9 @@ pub fn router(daemon: Daemon) -> Router {
         // Outside the panic catcher, so that a panic's 500 cannot be framed either.
         .layer(from_fn(web::no_framing))
         // Outside the panic catcher, so that a panic's 500 is counted too.
-        .layer(from_fn_with_state(daemon.metrics.clone(), count_request))
+        .layer(from_fn_with_state(daemon.metrics().clone(), count_request))
         // Outermost, so that every answer is recorded, a panic's 500 included.
-        .layer(from_fn_with_state(daemon.audit.clone(), audit::record))
+        .layer(from_fn_with_state(daemon.audit().clone(), audit::record))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

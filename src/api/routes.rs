@@ -76,8 +76,8 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
         router: OpenApiRouter::with_openapi(openapi::base()),
     }
     // docs
-    .add(open, routes!(meta::openapi_json))
-    .add(open, routes!(meta::docs_page))
+    .add(open, routes!(meta::openapi))
+    .add(open, routes!(meta::docs))
     // status
     .add(open, routes!(status::health))
     .add(status, routes!(status::get_status))
@@ -86,71 +86,95 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(status, routes!(status::get_disk_space))
     .add(status, routes!(status::get_capture_status))
     .add(status, routes!(devices::get_status_devices))
-    .add(status, routes!(scheduler::todays_schedule))
+    .add(status, routes!(scheduler::get_todays_schedule))
     // capture
-    .add(view, routes!(capture::start))
-    .add(view, routes!(capture::stop))
-    .add(view, routes!(capture::pause))
-    .add(view, routes!(capture::resume))
-    .add(view, routes!(capture::extend))
-    .add(view, routes!(capture::marker))
+    .add(view, routes!(capture::start_capture))
+    .add(view, routes!(capture::stop_capture))
+    .add(view, routes!(capture::pause_capture))
+    .add(view, routes!(capture::resume_capture))
+    .add(view, routes!(capture::extend_capture))
+    .add(view, routes!(capture::add_marker))
     .add(view, routes!(capture::device_capture_available))
     .add(view, routes!(capture::concurrent_captures_enabled))
-    .add(view, routes!(templates::list))
-    .add(admin, routes!(templates::save))
-    .add(view, routes!(templates::get))
-    .add(admin, routes!(templates::update, templates::delete))
-    .add(admin, routes!(templates::test))
-    .add(view, routes!(templates::preflight))
-    .add(admin, routes!(templates::pipeline))
-    .add(view, routes!(packages::list))
-    .add(view, routes!(packages::get))
-    .add(media, routes!(packages::update, packages::delete))
-    .add(media, routes!(packages::attach))
-    .add(view, routes!(packages::download))
-    .add(media, routes!(publishing::publish))
-    .add(media, routes!(publishing::test))
-    .add(media, routes!(publishing::tested))
+    .add(view, routes!(templates::get_templates))
+    .add(admin, routes!(templates::save_template))
+    .add(view, routes!(templates::get_template))
+    .add(
+        admin,
+        routes!(templates::update_template, templates::delete_template),
+    )
+    .add(admin, routes!(templates::test_template))
+    .add(view, routes!(templates::preflight_template))
+    .add(admin, routes!(templates::pipeline_preview))
+    .add(view, routes!(packages::get_media_packages))
+    .add(view, routes!(packages::get_media_package))
+    .add(
+        media,
+        routes!(
+            packages::update_media_package,
+            packages::delete_media_package
+        ),
+    )
+    .add(media, routes!(packages::attach_output))
+    .add(view, routes!(packages::download_output))
+    .add(media, routes!(publishing::publish_media_package))
+    .add(media, routes!(publishing::test_publishing))
+    .add(media, routes!(publishing::get_tested_configurations))
     .add(
         admin,
         routes!(
-            publishing::configurations,
-            publishing::update_configurations
+            publishing::get_publishing_configurations,
+            publishing::update_publishing_configurations
         ),
     )
-    .add(admin, routes!(publishing::update_configuration))
-    .add(view, routes!(publishing::jobs))
-    .add(view, routes!(publishing::job))
-    .add(media, routes!(publishing::cancel))
-    .add(media, routes!(publishing::retry))
+    .add(admin, routes!(publishing::update_publishing_configuration))
+    .add(view, routes!(publishing::get_publish_jobs))
+    .add(view, routes!(publishing::get_publish_job))
+    .add(media, routes!(publishing::cancel_publish_job))
+    .add(media, routes!(publishing::retry_publish_job))
     // sessionStatus, sessionOutput
-    .add(view, routes!(session::status))
-    .add(view, routes!(session::all))
-    .add(view, routes!(session::node))
-    .add(view, routes!(session::file))
+    .add(view, routes!(session::get_session_status))
+    .add(view, routes!(session::get_all_outputs))
+    .add(view, routes!(session::get_node_outputs))
+    .add(view, routes!(session::get_node_output_file))
     // liveStreamViewer
-    .add(view, routes!(live::session))
-    .add(view, routes!(live::video, live::create_video))
-    .add(view, routes!(live::audio, live::create_audio))
+    .add(view, routes!(live::get_session_preview))
+    .add(
+        view,
+        routes!(
+            live::get_video_device_preview,
+            live::create_video_device_preview
+        ),
+    )
+    .add(
+        view,
+        routes!(
+            live::get_audio_device_preview,
+            live::create_audio_device_preview
+        ),
+    )
     // devices
     .add(view, routes!(devices::get_audio_devices))
     .add(view, routes!(devices::get_video_devices))
-    .add(admin, routes!(devices::redetect, devices::redetect_get))
+    .add(
+        admin,
+        routes!(devices::redetect_devices, devices::redetect_devices_get),
+    )
     // graphBuilder
-    .add(view, routes!(graph::summary))
-    .add(view, routes!(graph::list))
-    .add(admin, routes!(graph::create))
-    .add(admin, routes!(graph::save))
-    .add(admin, routes!(graph::copy))
-    .add(view, routes!(graph::get))
-    .add(admin, routes!(graph::update, graph::delete))
-    .add(view, routes!(graph::nodes))
+    .add(view, routes!(graph::graph_builder))
+    .add(view, routes!(graph::list_graphs))
+    .add(admin, routes!(graph::new_graph))
+    .add(admin, routes!(graph::save_graph))
+    .add(admin, routes!(graph::copy_graph))
+    .add(view, routes!(graph::get_graph_json))
+    .add(admin, routes!(graph::update_graph, graph::delete_graph))
+    .add(view, routes!(graph::get_nodes))
     .add(admin, routes!(graph::add_node))
     .add(view, routes!(graph::get_node))
     .add(admin, routes!(graph::update_node, graph::remove_node))
-    .add(admin, routes!(graph::attach))
-    .add(view, routes!(graph::options))
-    .add(admin, routes!(graph::configure))
+    .add(admin, routes!(graph::attach_node))
+    .add(view, routes!(graph::get_node_options))
+    .add(admin, routes!(graph::configure_node))
     .add(admin, routes!(graph::invoke_service))
     .add(admin, routes!(graph::start_session))
     .add(admin, routes!(graph::stop_session))
@@ -166,21 +190,21 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     )
     .add(admin, routes!(plugins::invoke_plugin_service))
     // scheduler
-    .add(sched, routes!(scheduler::create_event))
-    .add(view, routes!(scheduler::list_events))
+    .add(sched, routes!(scheduler::schedule_capture))
+    .add(view, routes!(scheduler::get_events))
     .add(view, routes!(scheduler::get_event))
     .add(
         sched,
         routes!(scheduler::update_event, scheduler::delete_event),
     )
-    .add(view, routes!(scheduler::list_groups))
-    .add(sched, routes!(scheduler::create_group))
+    .add(view, routes!(scheduler::get_groups))
+    .add(sched, routes!(scheduler::schedule_group))
     .add(view, routes!(scheduler::get_group))
     .add(
         sched,
         routes!(scheduler::update_group, scheduler::delete_group),
     )
-    .add(view, routes!(scheduler::group_events))
+    .add(view, routes!(scheduler::get_group_events))
     .add(view, routes!(scheduler::export_calendar))
     .add(sched, routes!(scheduler::import_calendar))
     // status: events and metrics
@@ -191,10 +215,13 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     .add(admin, routes!(maintenance::restart))
     .add(admin, routes!(maintenance::restart_media))
     // speakers
-    .add(view, routes!(speakers::list))
-    .add(view, routes!(speakers::get))
-    .add(media, routes!(speakers::create))
-    .add(media, routes!(speakers::update, speakers::delete))
+    .add(view, routes!(speakers::get_speakers))
+    .add(view, routes!(speakers::get_speaker))
+    .add(media, routes!(speakers::create_speaker))
+    .add(
+        media,
+        routes!(speakers::update_speaker, speakers::delete_speaker),
+    )
     // maintenance: backup, restore, audit
     .add(admin, routes!(backup::backup))
     .add(admin, routes!(backup::restore))

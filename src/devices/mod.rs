@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use crate::config::DeviceMode;
 use crate::events::{Bus, Event};
 use crate::model::{Device, DeviceType, Signal};
+use crate::sys::tasks::Tasks;
 pub use network::{NetworkCamera, NetworkSettings};
 pub use selector::{Selector, SelectorError};
 pub use test_devices::{Fault, TestDeviceConfig, TestEnabled, TestSettings};
@@ -87,7 +88,12 @@ pub struct Devices {
 
 impl Devices {
     /// Scans once and starts the hotplug watch and the refresh loops.
-    pub async fn start(mode: DeviceMode, bus: Bus, settings: DeviceSettings) -> Devices {
+    pub async fn start(
+        mode: DeviceMode,
+        bus: Bus,
+        settings: DeviceSettings,
+        tasks: &Tasks,
+    ) -> Devices {
         let devices = Devices {
             inner: Arc::new(Inner {
                 mode,
@@ -109,9 +115,9 @@ impl Devices {
         {
             log::warn!("no hotplug watch ({e}); devices are found at start and on redetect only");
         }
-        tokio::spawn(devices.clone().hotplug_loop());
-        tokio::spawn(devices.clone().refresh_loop());
-        tokio::spawn(devices.clone().network_loop());
+        tasks.spawn(devices.clone().hotplug_loop());
+        tasks.spawn(devices.clone().refresh_loop());
+        tasks.spawn(devices.clone().network_loop());
         devices
     }
 
@@ -495,7 +501,13 @@ mod tests {
     async fn test_mode_lists_the_simulated_devices_and_faults_show_up_as_events() {
         let bus = Bus::default();
         let mut events = bus.subscribe();
-        let devices = Devices::start(DeviceMode::Test, bus, DeviceSettings::default()).await;
+        let devices = Devices::start(
+            DeviceMode::Test,
+            bus,
+            DeviceSettings::default(),
+            &crate::sys::tasks::Tasks::default(),
+        )
+        .await;
         assert_eq!(devices.list(Some(DeviceType::Video)).len(), 2);
         assert_eq!(devices.list(Some(DeviceType::Audio)).len(), 1);
         assert!(devices.plugin_enabled("test") && !devices.plugin_enabled("v4l2"));

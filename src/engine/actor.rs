@@ -147,7 +147,7 @@ pub(super) async fn spawn(
     // Device changes reach the thread as messages.
     let mut events = deps.bus.subscribe();
     let forward = tx.clone();
-    tokio::spawn(async move {
+    deps.tasks.spawn(async move {
         loop {
             match events.recv().await {
                 Ok(e)
@@ -175,7 +175,7 @@ pub(super) async fn spawn(
         deps.media_dir.clone(),
         deps.bus.clone(),
     );
-    tokio::spawn(async move {
+    deps.tasks.spawn(async move {
         let recovered = recover(&packages, &bus).await;
         if recovered > 0 {
             log::warn!(

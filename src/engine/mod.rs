@@ -126,6 +126,8 @@ pub struct Deps {
     /// Keep the default template's pipeline running while idle, so start only opens a gate.
     pub keep_inputs_hot: bool,
     pub env: MediaEnv,
+    /// Where the engine's background tasks run, and are stopped.
+    pub tasks: crate::sys::tasks::Tasks,
 }
 
 /// A session as readers see it.

@@ -37,6 +37,7 @@ use crate::packages::{PackageError, Packages};
 use crate::settings::Settings;
 use crate::store::publish::{Enqueued, Outcome};
 use crate::store::{self, Store, StoreError, now_ms};
+use crate::sys::tasks::Tasks;
 use crate::templates::Templates;
 use job::{CaptureGate, Failure, Job, Live, PackageFile};
 use publishers::Publisher;
@@ -130,7 +131,8 @@ struct Inner {
     running: Mutex<HashMap<String, Arc<Live>>>,
     /// Serialises configuration updates (read-merge-write).
     config_lock: tokio::sync::Mutex<()>,
-    stop: tokio::sync::watch::Sender<bool>,
+    /// The queue's background tasks and their stop.
+    tasks: Tasks,
 }
 
 impl Publishing {
@@ -143,6 +145,7 @@ impl Publishing {
         settings: Settings,
         bus: Bus,
         capture_running: CaptureGate,
+        tasks: Tasks,
     ) -> Result<Publishing, StoreError> {
         let recovered = store
             .write(|tx| store::publish::requeue_interrupted(tx))
@@ -159,7 +162,6 @@ impl Publishing {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("the HTTP client builds");
-        let (stop, _) = tokio::sync::watch::channel(false);
         let publishing = Publishing {
             inner: Arc::new(Inner {
                 store,
@@ -173,19 +175,20 @@ impl Publishing {
                 wake: Notify::new(),
                 running: Mutex::default(),
                 config_lock: tokio::sync::Mutex::new(()),
-                stop,
+                tasks,
             }),
         };
-        tokio::spawn(publishing.clone().worker());
-        tokio::spawn(publishing.clone().auto_publisher());
-        tokio::spawn(publishing.clone().janitor());
+        let tasks = &publishing.inner.tasks;
+        tasks.spawn_finishing(publishing.clone().worker());
+        tasks.spawn_finishing(publishing.clone().auto_publisher());
+        tasks.spawn_finishing(publishing.clone().janitor());
         Ok(publishing)
     }
 
     /// Stops the background tasks; a running upload stops where it is and resumes from
     /// its checkpoint at the next start.
     pub fn shutdown(&self) {
-        let _ = self.inner.stop.send(true);
+        self.inner.tasks.stop();
         for live in self.running().values() {
             live.cancelled.store(true, Ordering::Relaxed);
         }
@@ -199,7 +202,7 @@ impl Publishing {
     }
 
     fn stopped(&self) -> bool {
-        *self.inner.stop.borrow()
+        self.inner.tasks.is_stopped()
     }
 
     // ----- configurations -----
@@ -770,7 +773,8 @@ impl Publishing {
     // ----- background tasks -----
 
     async fn worker(self) {
-        let mut stop = self.inner.stop.subscribe();
+        let stop = self.inner.tasks.stopped();
+        tokio::pin!(stop);
         loop {
             if self.stopped() {
                 return;
@@ -796,7 +800,7 @@ impl Publishing {
                     tokio::select! {
                         () = self.inner.wake.notified() => {}
                         () = tokio::time::sleep(wait) => {}
-                        _ = stop.changed() => {}
+                        () = &mut stop => {}
                     }
                 }
                 Err(e) => {
@@ -1022,7 +1026,8 @@ impl Publishing {
     /// (at start, then whenever a capture ends).
     async fn auto_publisher(self) {
         let mut events = self.inner.bus.subscribe();
-        let mut stop = self.inner.stop.subscribe();
+        let stop = self.inner.tasks.stopped();
+        tokio::pin!(stop);
         loop {
             match self.inner.store.read(store::publish::undecided).await {
                 Ok(ids) => {
@@ -1037,7 +1042,7 @@ impl Publishing {
             // Wait for a capture to end (or lost events: then look anyway).
             loop {
                 tokio::select! {
-                    _ = stop.changed() => return,
+                    () = &mut stop => return,
                     received = events.recv() => match received {
                         Ok(envelope) => {
                             if let Event::CaptureState { state: CaptureState::Idle, .. } = envelope.event {
@@ -1055,7 +1060,8 @@ impl Publishing {
     /// Deletes local media of packages every publisher confirmed, `mediaRetentionDays`
     /// after the last confirmation.
     async fn janitor(self) {
-        let mut stop = self.inner.stop.subscribe();
+        let stop = self.inner.tasks.stopped();
+        tokio::pin!(stop);
         loop {
             let days = self.inner.settings.media_retention_days();
             if days > 0 {
@@ -1080,7 +1086,7 @@ impl Publishing {
                 }
             }
             tokio::select! {
-                _ = stop.changed() => return,
+                () = &mut stop => return,
                 () = tokio::time::sleep(RETENTION_EVERY) => {}
             }
         }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use book::Follow;
 pub use book::{Rules, ScheduleError};
@@ -30,6 +30,7 @@ use crate::events::{Bus, Event as BusEvent};
 use crate::model::{AlarmLevel, CaptureRequest, CaptureState, Event, EventGroup, ImportReport};
 use crate::settings::Settings;
 use crate::store::{self, Store};
+use crate::sys::tasks::Tasks;
 
 /// How often the clock's synchronisation is looked at.
 const CLOCK_CHECK: Duration = Duration::from_secs(60);
@@ -54,7 +55,7 @@ pub struct Scheduler {
     settings: Settings,
     engine: Engine,
     changed: Arc<Notify>,
-    stop: Arc<watch::Sender<bool>>,
+    tasks: Tasks,
 }
 
 impl Scheduler {
@@ -64,17 +65,17 @@ impl Scheduler {
         settings: Settings,
         engine: Engine,
         bus: Bus,
+        tasks: Tasks,
     ) -> std::io::Result<Scheduler> {
         let changed = Arc::new(Notify::new());
-        let (stop, stop_rx) = watch::channel(false);
         let ended = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(listen(
+        tasks.spawn_finishing(listen(
             bus.clone(),
             changed.clone(),
             ended.clone(),
-            stop_rx.clone(),
+            tasks.stopped(),
         ));
-        tokio::spawn(watch_clock(bus, stop_rx.clone()));
+        tasks.spawn_finishing(watch_clock(bus, tasks.stopped()));
         let runner = Runner {
             store: store.clone(),
             clock: SystemClock::new()?,
@@ -85,20 +86,20 @@ impl Scheduler {
             },
             changed: changed.clone(),
         };
-        tokio::spawn(runner.run(stop_rx));
+        tasks.spawn_finishing(runner.run(tasks.clone()));
         Ok(Scheduler {
             store,
             settings,
             engine,
             changed,
-            stop: Arc::new(stop),
+            tasks,
         })
     }
 
     /// Stops the timer loop (before the engine shuts down, so an interrupted recording
     /// stays `recording` and is resumed at the next start).
     pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+        self.tasks.stop();
     }
 
     fn rules(&self) -> Rules {
@@ -434,13 +435,14 @@ async fn listen(
     bus: Bus,
     changed: Arc<Notify>,
     ended: Arc<Mutex<HashMap<String, Option<String>>>>,
-    mut stop: watch::Receiver<bool>,
+    stop: impl Future<Output = ()>,
 ) {
+    tokio::pin!(stop);
     let mut rx = bus.subscribe();
     loop {
         let envelope = tokio::select! {
             got = rx.recv() => got,
-            _ = stop.wait_for(|s| *s) => return,
+            () = &mut stop => return,
         };
         match envelope {
             Ok(envelope) => {
@@ -475,7 +477,8 @@ async fn listen(
 
 /// Raises an alarm when the clock is not synchronised (scheduled recordings would start at
 /// the wrong time), and says when it is again.
-async fn watch_clock(bus: Bus, mut stop: watch::Receiver<bool>) {
+async fn watch_clock(bus: Bus, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
     let mut was_synced = true;
     loop {
         let synced = crate::sys::unit::clock_synchronized();
@@ -497,7 +500,7 @@ async fn watch_clock(bus: Bus, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             () = tokio::time::sleep(CLOCK_CHECK) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            () = &mut stop => return,
         }
     }
 }

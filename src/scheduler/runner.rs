@@ -9,13 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::due::{Step, due};
 use super::timer::WallTimer;
 use crate::engine::CaptureError;
 use crate::model::{Event, Outcome};
 use crate::store::{self, Store, StoreError};
+use crate::sys::tasks::Tasks;
 
 /// A start this much after `startTime` (or later) makes the recording partial.
 pub const LATE_MS: i64 = 1000;
@@ -102,8 +103,8 @@ pub struct Runner<C: Clock, K: Captures> {
 }
 
 impl<C: Clock, K: Captures> Runner<C, K> {
-    /// Runs until `stop` turns true.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` is told to stop; a step under way is finished first.
+    pub async fn run(self, stop: Tasks) {
         let mut ours: HashMap<String, String> = HashMap::new();
         let mut blocked: HashMap<String, Blocked> = HashMap::new();
         loop {
@@ -118,9 +119,9 @@ impl<C: Clock, K: Captures> Runner<C, K> {
             tokio::select! {
                 () = self.clock.sleep_until(wake) => {}
                 () = self.changed.notified() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.stopped() => return,
             }
-            if *stop.borrow() {
+            if stop.is_stopped() {
                 return;
             }
         }
@@ -444,7 +445,7 @@ mod tests {
         captures: TestCaptures,
         changed: Arc<Notify>,
         actions: tokio::sync::mpsc::UnboundedReceiver<String>,
-        stop: watch::Sender<bool>,
+        stop: Tasks,
         _dir: tempfile::TempDir,
     }
 
@@ -471,14 +472,14 @@ mod tests {
             tx,
         };
         let changed = Arc::new(Notify::new());
-        let (stop, stop_rx) = watch::channel(false);
+        let stop = Tasks::default();
         let runner = Runner {
             store: store.clone(),
             clock: clock.clone(),
             captures: captures.clone(),
             changed: changed.clone(),
         };
-        tokio::spawn(runner.run(stop_rx));
+        tokio::spawn(runner.run(stop.clone()));
         Bench {
             store,
             clock,
@@ -547,7 +548,7 @@ mod tests {
                 ("b".to_string(), 70_000, 130_000)
             ]
         );
-        let _ = b.stop.send(true);
+        b.stop.stop();
     }
 
     #[tokio::test]
@@ -559,7 +560,7 @@ mod tests {
         b.clock.set(70_000);
         let a = b.outcome("a", Outcome::Failed).await;
         assert_eq!(a.outcome_reason.as_deref(), Some("busy"));
-        let _ = b.stop.send(true);
+        b.stop.stop();
 
         // The manual capture ends in the window: the event starts late, partial.
         let mut b = bench(0, vec![event("c", 10_000, 70_000)]).await;
@@ -572,7 +573,7 @@ mod tests {
         b.clock.set(70_000);
         let c = b.outcome("c", Outcome::Partial).await;
         assert_eq!(c.outcome_reason.as_deref(), Some("started 2 s late (busy)"));
-        let _ = b.stop.send(true);
+        b.stop.stop();
 
         // castd (re)starts inside one window and after another.
         let mut recording = event("d", 10_000, 70_000);
@@ -588,6 +589,6 @@ mod tests {
             Some("resumed after castd restarted")
         );
         assert_eq!(b.captures.started.lock().unwrap().len(), 1, "started once");
-        let _ = b.stop.send(true);
+        b.stop.stop();
     }
 }

@@ -7,4 +7,5 @@ pub mod lock;
 pub mod logging;
 pub mod network;
 pub mod notify;
+pub mod tasks;
 pub mod unit;

@@ -700,3 +700,39 @@ async fn concurrent_captures_run_side_by_side_when_enabled() {
     assert_eq!(audio["state"], "complete");
     assert_eq!(audio["outputs"]["recording"]["type"], "audio/mp4");
 }
+
+/// A template is never deleted while a capture of it starts: either the deletion comes
+/// first (and the start finds no template) or the start does (and the deletion is refused
+/// while it records). The deletion is sent while the start is under way, when the engine
+/// has read the template but not yet reported the session.
+#[tokio::test]
+async fn a_template_is_not_deleted_while_a_capture_of_it_starts() {
+    let d = TestDaemon::start().await;
+    small_template(&d).await;
+    let starting = start(&d, json!({"templateID": "small", "duration": 60000}));
+    let deleting = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        d.delete("/api/1/capture/templates/small")
+            .admin()
+            .send()
+            .await
+    };
+    let (started, deleted) = tokio::join!(starting, deleting);
+    let template = d.get("/api/1/capture/templates/small").admin().send().await;
+    if started.status == StatusCode::CREATED {
+        assert_eq!(
+            (deleted.status, deleted.code()),
+            (StatusCode::CONFLICT, "templates.in_use"),
+            "{}",
+            deleted.text
+        );
+        assert_eq!(template.status, StatusCode::OK, "{}", template.text);
+        let id = started.body["sessionID"].as_str().unwrap().to_string();
+        assert_eq!(action(&d, "stop").await.status, StatusCode::OK);
+        finished_package(&d, &id).await;
+    } else {
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+        assert_eq!(started.code(), "templates.not_found", "{}", started.text);
+        assert_eq!(template.status, StatusCode::NOT_FOUND);
+    }
+}

@@ -1,7 +1,7 @@
 //! The `maintenance` group's backup, restore and audit routes.
 
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::Json;
 use axum::body::Body;
@@ -16,9 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::params::Query;
 use crate::audit::{AuditEntry, AuditFilter};
-use crate::backup::{self, Manifest};
+use crate::backup::Manifest;
 use crate::daemon::Daemon;
-use crate::maintenance::{Action, MaintenanceError};
 
 /// The largest archive a restore accepts. The database holds no media, so even a unit
 /// with years of packages and a full audit trail stays far below this.
@@ -39,12 +38,7 @@ const RESTORE_LIMIT: u64 = 1024 * 1024 * 1024;
     responses((status = 200, description = "the archive", content_type = "application/x-tar",
         headers(("Content-Disposition" = String, description = "attachment; filename=\"castd-backup-<unit>-<UTC time>.tar\"")))))]
 pub async fn backup(State(daemon): State<Daemon>) -> Result<Response, ApiError> {
-    let archive = backup::create(
-        &daemon.store,
-        daemon.settings.unit_name(),
-        &daemon.config.data_dir,
-    )
-    .await?;
+    let archive = daemon.backup().await?;
     let created = chrono::DateTime::from_timestamp_millis(archive.manifest.created)
         .unwrap_or_default()
         .format("%Y%m%dT%H%M%SZ");
@@ -109,46 +103,17 @@ pub struct Restoring {
         (Vec<u8> = "multipart/form-data"))),
     responses((status = 202, body = Restoring)))]
 pub async fn restore(State(daemon): State<Daemon>, request: Request) -> Result<Response, ApiError> {
-    let upload = Upload::new(&daemon.config.data_dir);
+    let upload = daemon.new_upload();
     receive(request, upload.path()).await?;
-    let database = daemon.config.database_path();
-    let archive = upload.path().to_path_buf();
-    let checked = tokio::task::spawn_blocking(move || backup::check(&archive, &database))
-        .await
-        .map_err(ApiError::internal)??;
-    drop(upload);
-
-    let ticket = match daemon
-        .maintenance
-        .accept(Action::Restart, false, &daemon.engine)
-    {
-        Ok(ticket) => ticket,
-        Err(MaintenanceError::Capturing { sessions }) => {
-            return Err(ApiError::new(
-                ErrorCode::BackupCaptureRunning,
-                format!(
-                    "a capture is running ({}); stop it before restoring",
-                    sessions.join(", ")
-                ),
-            )
-            .with("sessions", sessions));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let manifest = tokio::task::spawn_blocking(move || checked.stage())
-        .await
-        .map_err(ApiError::internal)??;
-    log::warn!(
-        "restore: staged a backup of {:?} made {} (schema {}); castd restarts to use it",
-        manifest.unit_name,
-        manifest.created,
-        manifest.schema_version
-    );
-
     // The restart waits until the answer has been handed to the connection.
     let (sent, answered) = tokio::sync::oneshot::channel::<()>();
+    let restoring = daemon
+        .restore(upload, async move {
+            let _ = answered.await;
+        })
+        .await?;
     let body = serde_json::to_vec(&Restoring {
-        manifest,
+        manifest: restoring.manifest,
         restarting: true,
     })
     .expect("the answer serialises");
@@ -159,18 +124,6 @@ pub async fn restore(State(daemon): State<Daemon>, request: Request) -> Result<R
             chunk
         },
     );
-    let maintenance = daemon.maintenance.clone();
-    tokio::spawn(async move {
-        maintenance
-            .carry_out(
-                ticket,
-                async move {
-                    let _ = answered.await;
-                },
-                daemon,
-            )
-            .await;
-    });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::ACCEPTED;
     response.headers_mut().insert(
@@ -188,29 +141,6 @@ impl Drop for SignalOnDrop {
         if let Some(sent) = self.0.take() {
             let _ = sent.send(());
         }
-    }
-}
-
-/// An uploaded archive on disk, removed when dropped.
-struct Upload(PathBuf);
-
-impl Upload {
-    fn new(dir: &Path) -> Upload {
-        Upload(dir.join(format!(
-            ".upload-{}-{:016x}.tmp",
-            std::process::id(),
-            rand::random::<u64>()
-        )))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -326,7 +256,7 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Result<(HeaderMap, Json<Vec<AuditEntry>>), ApiError> {
     let (entries, total) = daemon
-        .audit
+        .audit()
         .list(AuditFilter {
             limit: q.limit.unwrap_or(100).clamp(1, 1000),
             offset: q.offset.unwrap_or(0).max(0),

@@ -9,9 +9,7 @@ use utoipa::ToSchema;
 use crate::api::auth::CurrentUser;
 use crate::api::error::ApiError;
 use crate::api::params::Form;
-use crate::auth::Permission;
 use crate::daemon::Daemon;
-use crate::engine::Origin;
 use crate::model::{CaptureRequest, CaptureStatus, Marker};
 
 /// Answer of deviceCaptureAvailable.
@@ -27,7 +25,7 @@ pub struct Available {
     responses((status = 200, body = Available)))]
 pub async fn device_capture_available(State(daemon): State<Daemon>) -> Json<Available> {
     Json(Available {
-        available: daemon.plugins.device_capture_available(),
+        available: daemon.plugins().device_capture_available(),
     })
 }
 
@@ -44,7 +42,7 @@ pub struct Enabled {
     responses((status = 200, body = Enabled)))]
 pub async fn concurrent_captures_enabled(State(daemon): State<Daemon>) -> Json<Enabled> {
     Json(Enabled {
-        enabled: daemon.settings.concurrent_captures(),
+        enabled: daemon.settings().concurrent_captures(),
     })
 }
 
@@ -71,40 +69,13 @@ pub struct StartForm {
 #[utoipa::path(post, path = "/capture/start", tag = "capture", operation_id = "startCapture",
     request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = CaptureStatus)))]
-pub async fn start(
+pub async fn start_capture(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     Form(form): Form<StartForm>,
 ) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
-    let mut request = form.capture_request;
-    let overrides_by_administrator = vet_overrides(&daemon, &user, &request).await?;
-    // The package keeps the whole speaker as it is now, not a reference that may go away.
-    (request.speaker, request.speaker_info) = daemon
-        .speakers
-        .settle(Some(&request.speaker), request.speaker_info.as_ref())
-        .await?;
-    let origin = Origin {
-        overrides_by_administrator,
-        ..Origin::default()
-    };
-    let status = daemon.engine.start_capture(request, origin).await?;
+    let status = daemon.start_capture(&user, form.capture_request).await?;
     Ok((StatusCode::CREATED, Json(status)))
-}
-
-/// Holds a capture request's `publishingOverrides` to its caller's role before anything
-/// starts (see `publish::overrides`); true when they come from an Administrator, which
-/// the package records so that publishing applies them whole.
-pub async fn vet_overrides(
-    daemon: &Daemon,
-    user: &crate::model::User,
-    request: &CaptureRequest,
-) -> Result<bool, ApiError> {
-    let by_administrator = Permission::Admin.granted_to(&user.roles);
-    daemon
-        .publishing
-        .check_overrides(request, by_administrator)
-        .await?;
-    Ok(by_administrator)
 }
 
 /// Which session an action is for.
@@ -122,11 +93,11 @@ pub struct SessionForm {
 #[utoipa::path(post, path = "/capture/stop", tag = "capture", operation_id = "stopCapture",
     request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn stop(
+pub async fn stop_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<SessionForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
-    Ok(Json(daemon.engine.stop(form.session_id).await?))
+    Ok(Json(daemon.engine().stop(form.session_id).await?))
 }
 
 /// Pause a capture session
@@ -135,11 +106,11 @@ pub async fn stop(
 #[utoipa::path(post, path = "/capture/pause", tag = "capture", operation_id = "pauseCapture",
     request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn pause(
+pub async fn pause_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<SessionForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
-    Ok(Json(daemon.engine.pause(form.session_id).await?))
+    Ok(Json(daemon.engine().pause(form.session_id).await?))
 }
 
 /// Resume a paused capture session
@@ -148,11 +119,11 @@ pub async fn pause(
 #[utoipa::path(post, path = "/capture/resume", tag = "capture", operation_id = "resumeCapture",
     request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn resume(
+pub async fn resume_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<SessionForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
-    Ok(Json(daemon.engine.resume(form.session_id).await?))
+    Ok(Json(daemon.engine().resume(form.session_id).await?))
 }
 
 /// Parameters of extendCapture.
@@ -168,12 +139,15 @@ pub struct ExtendForm {
 #[utoipa::path(post, path = "/capture/extend", tag = "capture", operation_id = "extendCapture",
     request_body(content = ExtendForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn extend(
+pub async fn extend_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<ExtendForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
     Ok(Json(
-        daemon.engine.extend(form.session_id, form.duration).await?,
+        daemon
+            .engine()
+            .extend(form.session_id, form.duration)
+            .await?,
     ))
 }
 
@@ -199,12 +173,12 @@ pub struct MarkerForm {
 #[utoipa::path(post, path = "/capture/marker", tag = "capture", operation_id = "addMarker",
     request_body(content = MarkerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Marker)))]
-pub async fn marker(
+pub async fn add_marker(
     State(daemon): State<Daemon>,
     Form(form): Form<MarkerForm>,
 ) -> Result<(StatusCode, Json<Marker>), ApiError> {
     let marker = daemon
-        .engine
+        .engine()
         .marker(form.session_id, form.title, form.description)
         .await?;
     Ok((StatusCode::CREATED, Json(marker)))

@@ -93,8 +93,8 @@ pub async fn events(
         ),
         None => query.last_event_id,
     };
-    let revoked = daemon.auth.until_changed(user.id, generation);
-    let feed = Feed::new(&daemon.bus, resume, daemon.maintenance.stopping()).until(revoked);
+    let revoked = daemon.auth().until_changed(user.id, generation);
+    let feed = Feed::new(daemon.bus(), resume, daemon.serving_stopped()).until(revoked);
     let mut response = Sse::new(feed.into_stream())
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response();

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use crate::api::auth::CurrentUser;
 use crate::api::error::ApiError;
 use crate::api::params::{Form, PathParam};
 use crate::daemon::Daemon;
-use crate::engine::Origin;
-use crate::model::{CaptureRequest, CaptureStatus, Graph, Node, Template, TemplateDefaults};
+use crate::model::{CaptureRequest, CaptureStatus, Graph, Node};
 
 /// Parameters of invokeService.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -39,7 +39,7 @@ pub async fn invoke_service(
     PathParam((graph, node, service)): PathParam<(String, String, String)>,
     Form(_form): Form<ServiceForm>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(daemon.engine.node_service(&graph, &node, &service)?))
+    Ok(Json(daemon.engine().node_service(&graph, &node, &service)?))
 }
 
 /// Summary of the graph builder
@@ -49,9 +49,9 @@ pub async fn invoke_service(
 /// services it offers while a session runs.
 #[utoipa::path(get, path = "/graphBuilder", tag = "graphBuilder", operation_id = "graphBuilder",
     responses((status = 200, description = "`{graphs: [{id, name, root, saved}], processorTypes: [{type, produces, options, services}]}`")))]
-pub async fn summary(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiError> {
-    let saved = daemon.graphs.saved().await?;
-    let unsaved = daemon.graphs.unsaved().await?;
+pub async fn graph_builder(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiError> {
+    let saved = daemon.graphs().saved().await?;
+    let unsaved = daemon.graphs().unsaved().await?;
     let mut graphs: Vec<Value> = saved
         .iter()
         .map(|g| json!({"id": g.id, "name": g.name, "root": g.root, "saved": !unsaved.contains(&g.id)}))
@@ -60,7 +60,7 @@ pub async fn summary(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiErr
         .iter()
         .filter(|id| !saved.iter().any(|g| &g.id == *id))
     {
-        let g = daemon.graphs.get(id).await?;
+        let g = daemon.graphs().get(id).await?;
         graphs.push(json!({"id": g.id, "name": g.name, "root": g.root, "saved": false}));
     }
     Ok(Json(json!({
@@ -72,8 +72,8 @@ pub async fn summary(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiErr
 /// Saved graphs
 #[utoipa::path(get, path = "/graphBuilder/graphs", tag = "graphBuilder", operation_id = "listGraphs",
     responses((status = 200, body = Vec<Graph>)))]
-pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Graph>>, ApiError> {
-    Ok(Json(daemon.graphs.saved().await?))
+pub async fn list_graphs(State(daemon): State<Daemon>) -> Result<Json<Vec<Graph>>, ApiError> {
+    Ok(Json(daemon.graphs().saved().await?))
 }
 
 /// Parameters of newGraph.
@@ -94,11 +94,11 @@ pub struct NewGraphForm {
 #[utoipa::path(post, path = "/graphBuilder/graphs", tag = "graphBuilder", operation_id = "newGraph",
     request_body(content = NewGraphForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Graph)))]
-pub async fn create(
+pub async fn new_graph(
     State(daemon): State<Daemon>,
     Form(form): Form<NewGraphForm>,
 ) -> Result<(StatusCode, Json<Graph>), ApiError> {
-    let graph = daemon.graphs.create(form.root, form.name).await?;
+    let graph = daemon.graphs().create(form.root, form.name).await?;
     Ok((StatusCode::CREATED, Json(graph)))
 }
 
@@ -109,11 +109,11 @@ pub async fn create(
 #[utoipa::path(post, path = "/graphBuilder/graphs/{graphID}/save", tag = "graphBuilder", operation_id = "saveGraph",
     params(("graphID" = String, Path)),
     responses((status = 200, body = Graph)))]
-pub async fn save(
+pub async fn save_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Graph>, ApiError> {
-    Ok(Json(daemon.graphs.save(&graph).await?))
+    Ok(Json(daemon.graphs().save(&graph).await?))
 }
 
 /// Parameters of copyGraph.
@@ -128,12 +128,12 @@ pub struct CopyForm {
     params(("graphID" = String, Path)),
     request_body(content = CopyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Graph)))]
-pub async fn copy(
+pub async fn copy_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
     Form(form): Form<CopyForm>,
 ) -> Result<Json<Graph>, ApiError> {
-    Ok(Json(daemon.graphs.copy(&graph, &form.root).await?))
+    Ok(Json(daemon.graphs().copy(&graph, &form.root).await?))
 }
 
 /// The complete graph JSON
@@ -143,11 +143,11 @@ pub async fn copy(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}", tag = "graphBuilder", operation_id = "getGraphJson",
     params(("graphID" = String, Path)),
     responses((status = 200, body = Graph)))]
-pub async fn get(
+pub async fn get_graph_json(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Graph>, ApiError> {
-    Ok(Json(daemon.graphs.get(&graph).await?))
+    Ok(Json(daemon.graphs().get(&graph).await?))
 }
 
 /// Parameters of updateGraph.
@@ -176,14 +176,14 @@ pub struct UpdateGraphForm {
     params(("graphID" = String, Path)),
     request_body(content = UpdateGraphForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Graph)))]
-pub async fn update(
+pub async fn update_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
     Form(form): Form<UpdateGraphForm>,
 ) -> Result<Json<Graph>, ApiError> {
     Ok(Json(
         daemon
-            .graphs
+            .graphs()
             .update(&graph, form.graph.name, form.graph.root)
             .await?,
     ))
@@ -196,11 +196,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/graphBuilder/graphs/{graphID}", tag = "graphBuilder", operation_id = "deleteGraph",
     params(("graphID" = String, Path)),
     responses((status = 204)))]
-pub async fn delete(
+pub async fn delete_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
-    daemon.graphs.delete(&graph).await?;
+    daemon.graphs().delete(&graph).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -210,11 +210,11 @@ pub async fn delete(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}/nodes", tag = "graphBuilder", operation_id = "getNodes",
     params(("graphID" = String, Path)),
     responses((status = 200, body = Vec<Node>)))]
-pub async fn nodes(
+pub async fn get_nodes(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Vec<Node>>, ApiError> {
-    Ok(Json(daemon.graphs.get(&graph).await?.nodes))
+    Ok(Json(daemon.graphs().get(&graph).await?.nodes))
 }
 
 /// Parameters of updateNode.
@@ -253,7 +253,7 @@ pub async fn update_node(
     let changes = form.node;
     Ok(Json(
         daemon
-            .graphs
+            .graphs()
             .update_node(
                 &graph,
                 &node,
@@ -286,7 +286,7 @@ pub async fn add_node(
     PathParam(graph): PathParam<String>,
     Form(form): Form<AddNodeForm>,
 ) -> Result<(StatusCode, Json<Node>), ApiError> {
-    let node = daemon.graphs.add_node(&graph, form.node).await?;
+    let node = daemon.graphs().add_node(&graph, form.node).await?;
     Ok((StatusCode::CREATED, Json(node)))
 }
 
@@ -298,7 +298,7 @@ pub async fn get_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
 ) -> Result<Json<Node>, ApiError> {
-    Ok(Json(daemon.graphs.node(&graph, &node).await?))
+    Ok(Json(daemon.graphs().node(&graph, &node).await?))
 }
 
 /// Remove a node
@@ -311,7 +311,7 @@ pub async fn remove_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    daemon.graphs.remove_node(&graph, &node).await?;
+    daemon.graphs().remove_node(&graph, &node).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -334,14 +334,14 @@ pub struct AttachForm {
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     request_body(content = AttachForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Node)))]
-pub async fn attach(
+pub async fn attach_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
     Form(form): Form<AttachForm>,
 ) -> Result<Json<Node>, ApiError> {
     Ok(Json(
         daemon
-            .graphs
+            .graphs()
             .attach(&graph, &node, form.parents, form.children)
             .await?,
     ))
@@ -351,11 +351,11 @@ pub async fn attach(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}/nodes/{nodeID}/options", tag = "graphBuilder", operation_id = "getNodeOptions",
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     responses((status = 200, description = "`{nodeID, type, options, schema}`; secrets masked")))]
-pub async fn options(
+pub async fn get_node_options(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(daemon.graphs.options(&graph, &node).await?))
+    Ok(Json(daemon.graphs().options(&graph, &node).await?))
 }
 
 /// Parameters of configureNode.
@@ -375,13 +375,16 @@ pub struct ConfigureForm {
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     request_body(content = ConfigureForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Node)))]
-pub async fn configure(
+pub async fn configure_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
     Form(form): Form<ConfigureForm>,
 ) -> Result<Json<Node>, ApiError> {
     Ok(Json(
-        daemon.graphs.configure(&graph, &node, form.options).await?,
+        daemon
+            .graphs()
+            .configure(&graph, &node, form.options)
+            .await?,
     ))
 }
 
@@ -407,38 +410,13 @@ pub struct StartForm {
     responses((status = 201, body = CaptureStatus)))]
 pub async fn start_session(
     State(daemon): State<Daemon>,
-    crate::api::auth::CurrentUser(user): crate::api::auth::CurrentUser,
+    CurrentUser(user): CurrentUser,
     PathParam((graph_id, node)): PathParam<(String, String)>,
     Form(form): Form<StartForm>,
 ) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
-    let graph = daemon.graphs.session_graph(&graph_id, &node).await?;
-    let template = Template {
-        id: graph_id.clone(),
-        name: if graph.name.is_empty() {
-            graph_id.clone()
-        } else {
-            graph.name.clone()
-        },
-        description: String::new(),
-        graph,
-        publishing: Vec::new(),
-        defaults: TemplateDefaults::default(),
-        options: Map::new(),
-    };
-    let mut request = form.capture_request.unwrap_or_default();
-    request.template_id = Some(graph_id);
-    let overrides_by_administrator =
-        super::capture::vet_overrides(&daemon, &user, &request).await?;
-    (request.speaker, request.speaker_info) = daemon
-        .speakers
-        .settle(Some(&request.speaker), request.speaker_info.as_ref())
+    let status = daemon
+        .start_graph_session(&user, &graph_id, &node, form.capture_request)
         .await?;
-    let origin = Origin {
-        template: Some(Box::new(template)),
-        overrides_by_administrator,
-        ..Origin::default()
-    };
-    let status = daemon.engine.start_capture(request, origin).await?;
     Ok((StatusCode::CREATED, Json(status)))
 }
 
@@ -453,9 +431,5 @@ pub async fn stop_session(
     State(daemon): State<Daemon>,
     PathParam((graph_id, _node)): PathParam<(String, String)>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
-    let session = daemon
-        .engine
-        .session_of(&graph_id)
-        .ok_or(crate::engine::CaptureError::Idle)?;
-    Ok(Json(daemon.engine.stop(Some(session)).await?))
+    Ok(Json(daemon.stop_graph_session(&graph_id).await?))
 }

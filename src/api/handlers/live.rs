@@ -39,11 +39,11 @@ pub struct NodeQuery {
 #[utoipa::path(get, path = "/liveStreamViewer/session", tag = "liveStreamViewer", operation_id = "getSessionPreview",
     params(NodeQuery),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn session(
+pub async fn get_session_preview(
     State(daemon): State<Daemon>,
     Query(q): Query<NodeQuery>,
 ) -> Result<Response, ApiError> {
-    match daemon.engine.session_snapshot(q.node.as_deref()) {
+    match daemon.engine().session_snapshot(q.node.as_deref()) {
         Ok(bytes) => Ok(jpeg(bytes)),
         Err(CaptureError::Idle) => Err(ApiError::new(
             ErrorCode::PreviewNoSession,
@@ -63,11 +63,11 @@ pub async fn session(
 #[utoipa::path(get, path = "/liveStreamViewer/video/{deviceID}", tag = "liveStreamViewer", operation_id = "getVideoDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn video(
+pub async fn get_video_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    Ok(jpeg(daemon.engine.device_snapshot(&device).await?))
+    Ok(jpeg(daemon.engine().device_snapshot(&device).await?))
 }
 
 /// Start previewing a video device
@@ -77,11 +77,11 @@ pub async fn video(
 #[utoipa::path(post, path = "/liveStreamViewer/video/{deviceID}", tag = "liveStreamViewer", operation_id = "createVideoDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn create_video(
+pub async fn create_video_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    Ok(jpeg(daemon.engine.device_snapshot(&device).await?))
+    Ok(jpeg(daemon.engine().device_snapshot(&device).await?))
 }
 
 /// An audio device's levels
@@ -90,20 +90,20 @@ pub async fn create_video(
 #[utoipa::path(get, path = "/liveStreamViewer/audio/{deviceID}", tag = "liveStreamViewer", operation_id = "getAudioDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, body = AudioLevels)))]
-pub async fn audio(
+pub async fn get_audio_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Json<AudioLevels>, ApiError> {
-    Ok(Json(daemon.engine.device_levels(&device).await?))
+    Ok(Json(daemon.engine().device_levels(&device).await?))
 }
 
 /// Start metering an audio device
 #[utoipa::path(post, path = "/liveStreamViewer/audio/{deviceID}", tag = "liveStreamViewer", operation_id = "createAudioDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, body = AudioLevels)))]
-pub async fn create_audio(
+pub async fn create_audio_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Json<AudioLevels>, ApiError> {
-    Ok(Json(daemon.engine.device_levels(&device).await?))
+    Ok(Json(daemon.engine().device_levels(&device).await?))
 }

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::params::Form;
+use crate::daemon::Action;
 use crate::daemon::Daemon;
-use crate::maintenance::Action;
 use crate::model::Device;
 
 /// Whether a running capture may be cut short.
@@ -105,32 +105,24 @@ pub async fn restart_media(
     State(daemon): State<Daemon>,
     Form(form): Form<ForceForm>,
 ) -> Result<Json<MediaRestarted>, ApiError> {
-    let ticket = daemon
-        .maintenance
-        .accept(Action::RestartMedia, form.force, &daemon.engine)?;
-    let done = daemon.maintenance.restart_media(ticket, &daemon).await?;
+    let done = daemon.restart_media(form.force).await?;
     Ok(Json(MediaRestarted {
         stopped_sessions: done.stopped_sessions,
         devices: done.devices,
     }))
 }
 
-/// Accepts `action`, answers 202, and carries the action out once the answer is out.
+/// Accepts `action`, answers 202, and has it carried out once the answer is out.
 fn accept_and_carry_out(daemon: Daemon, action: Action, force: bool) -> Result<Response, ApiError> {
-    let ticket = daemon.maintenance.accept(action, force, &daemon.engine)?;
+    let (sent, answered) = oneshot::channel();
+    let stopped_sessions = daemon.reboot_or_restart(action, force, async move {
+        let _ = answered.await;
+    })?;
     let accepted = MaintenanceAccepted {
         action: action.as_str().to_string(),
-        stopped_sessions: ticket.sessions.clone(),
+        stopped_sessions,
     };
-    let (response, answered) = tracked_json(StatusCode::ACCEPTED, &accepted);
-    let maintenance = daemon.maintenance.clone();
-    tokio::spawn(async move {
-        let answered = async move {
-            let _ = answered.await;
-        };
-        maintenance.carry_out(ticket, answered, daemon).await;
-    });
-    Ok(response)
+    Ok(tracked_json(StatusCode::ACCEPTED, &accepted, sent))
 }
 
 /// Signals when the connection has taken the whole answer (the body is dropped).
@@ -144,20 +136,23 @@ impl Drop for Answered {
     }
 }
 
-/// A JSON answer, and a receiver that resolves once its body has been handed over.
-fn tracked_json<T: Serialize>(status: StatusCode, value: &T) -> (Response, oneshot::Receiver<()>) {
+/// A JSON answer that signals `sent` once its body has been handed over.
+fn tracked_json<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    sent: oneshot::Sender<()>,
+) -> Response {
     let bytes = Bytes::from(serde_json::to_vec(value).expect("answers serialise"));
     let length = bytes.len();
-    let (tx, rx) = oneshot::channel();
+    let tx = sent;
     let body = futures_util::stream::unfold(
         (Some(bytes), Answered(Some(tx))),
         |(bytes, answered)| async move { bytes.map(|b| (Ok::<_, Infallible>(b), (None, answered))) },
     );
-    let response = Response::builder()
+    Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONTENT_LENGTH, length)
         .body(Body::from_stream(body))
-        .expect("a valid answer");
-    (response, rx)
+        .expect("a valid answer")
 }

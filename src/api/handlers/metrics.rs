@@ -23,10 +23,9 @@ use crate::daemon::Daemon;
 #[utoipa::path(get, path = "/metrics", tag = "status", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(daemon): State<Daemon>) -> Result<impl IntoResponse, ApiError> {
-    let text = daemon
-        .metrics
-        .render(&daemon)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text))
+    let text = daemon.scrape_metrics().await.map_err(ApiError::internal)?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::daemon::metrics::CONTENT_TYPE)],
+        text,
+    ))
 }

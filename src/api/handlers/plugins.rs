@@ -12,16 +12,13 @@ use crate::api::error::ApiError;
 use crate::api::handlers::publishing::service_failure;
 use crate::api::params::{Form, PathParam};
 use crate::daemon::Daemon;
-use crate::plugins::{Plugin, PluginError};
-use crate::publish::publishers::{is_publisher, services};
+use crate::plugins::Plugin;
 
 /// All installed plugins
 #[utoipa::path(get, path = "/plugins", tag = "plugins", operation_id = "getPlugins",
     responses((status = 200, body = Vec<Plugin>)))]
 pub async fn get_plugins(State(daemon): State<Daemon>) -> Result<Json<Vec<Plugin>>, ApiError> {
-    let mut all = daemon.plugins.list();
-    all.extend(daemon.publishing.plugins().await?);
-    Ok(Json(all))
+    Ok(Json(daemon.all_plugins().await?))
 }
 
 /// One installed plugin
@@ -32,13 +29,8 @@ pub async fn get_plugin(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Plugin>, ApiError> {
-    let Json(all) = get_plugins(State(daemon)).await?;
-    all.into_iter()
-        .find(|p| p.id == id)
-        .map(Json)
-        .ok_or_else(|| PluginError::NotFound(id).into())
+    Ok(Json(daemon.plugin(&id).await?))
 }
-
 /// A plugin's settings
 ///
 /// Secrets (passwords, keys) are shown masked as `••••` plus, for long ones, their last
@@ -50,11 +42,7 @@ pub async fn get_plugin_settings(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if is_publisher(&id) {
-        let shown = daemon.publishing.configuration(&id).await?;
-        return Ok(Json(Value::Object(shown.config)));
-    }
-    Ok(Json(daemon.plugins.settings(&id)?))
+    Ok(Json(daemon.plugin_settings(&id).await?))
 }
 
 /// Parameters of updatePluginSettings.
@@ -78,15 +66,8 @@ pub async fn update_plugin_settings(
     PathParam(id): PathParam<String>,
     Form(form): Form<UpdatePluginSettingsForm>,
 ) -> Result<Json<Value>, ApiError> {
-    if is_publisher(&id) {
-        let saved = daemon
-            .publishing
-            .update_configuration(&id, form.settings.into_iter().collect())
-            .await?;
-        return Ok(Json(Value::Object(saved.config)));
-    }
     Ok(Json(
-        daemon.plugins.update_settings(&id, form.settings).await?,
+        daemon.update_plugin_settings(&id, form.settings).await?,
     ))
 }
 
@@ -116,18 +97,8 @@ pub async fn invoke_plugin_service(
     Form(form): Form<InvokeServiceForm>,
 ) -> Result<Json<Value>, ApiError> {
     let args = form.args.unwrap_or(Value::Null);
-    if is_publisher(&id) {
-        if !services(&id).iter().any(|(name, _)| *name == service) {
-            return Err(PluginError::UnknownService {
-                plugin: id,
-                service,
-            }
-            .into());
-        }
-        return match daemon.publishing.service(&id, &service, args).await? {
-            Ok(result) => Ok(Json(result)),
-            Err(failure) => Err(service_failure(&id, failure)),
-        };
+    match daemon.invoke_plugin_service(&id, &service, args).await? {
+        Ok(result) => Ok(Json(result)),
+        Err(failure) => Err(service_failure(&id, failure)),
     }
-    Ok(Json(daemon.plugins.invoke(&id, &service, args).await?))
 }

@@ -39,7 +39,7 @@ pub struct PublishForm {
     params(("id" = String, Path)),
     request_body(content = PublishForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Vec<PublishJob>)))]
-pub async fn publish(
+pub async fn publish_media_package(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     PathParam(id): PathParam<String>,
@@ -48,7 +48,7 @@ pub async fn publish(
     let request = form.publish_request.unwrap_or_default();
     let by_administrator = Permission::Admin.granted_to(&user.roles);
     let jobs = daemon
-        .publishing
+        .publishing()
         .publish(&id, request, by_administrator)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(jobs)))
@@ -76,7 +76,7 @@ pub struct TestForm {
 #[utoipa::path(post, path = "/capture/publishing/test", tag = "capture", operation_id = "testPublishing",
     request_body(content = TestForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = PublishTestResult)))]
-pub async fn test(
+pub async fn test_publishing(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     Form(form): Form<TestForm>,
@@ -84,7 +84,7 @@ pub async fn test(
     let by_administrator = Permission::Admin.granted_to(&user.roles);
     Ok(Json(
         daemon
-            .publishing
+            .publishing()
             .test(form.config, by_administrator)
             .await?,
     ))
@@ -93,19 +93,19 @@ pub async fn test(
 /// The last test result of each publisher
 #[utoipa::path(get, path = "/capture/publishing/tested", tag = "capture", operation_id = "getTestedConfigurations",
     responses((status = 200, body = Vec<PublishTestResult>)))]
-pub async fn tested(
+pub async fn get_tested_configurations(
     State(daemon): State<Daemon>,
 ) -> Result<Json<Vec<PublishTestResult>>, ApiError> {
-    Ok(Json(daemon.publishing.tested().await?))
+    Ok(Json(daemon.publishing().tested().await?))
 }
 
 /// Every publisher's configuration, secrets masked
 #[utoipa::path(get, path = "/capture/publishing/configurations", tag = "capture", operation_id = "getPublishingConfigurations",
     responses((status = 200, body = Vec<PublishPlatformConfiguration>)))]
-pub async fn configurations(
+pub async fn get_publishing_configurations(
     State(daemon): State<Daemon>,
 ) -> Result<Json<Vec<PublishPlatformConfiguration>>, ApiError> {
-    Ok(Json(daemon.publishing.configurations().await?))
+    Ok(Json(daemon.publishing().configurations().await?))
 }
 
 /// Parameters of updatePublishingConfiguration.
@@ -126,14 +126,14 @@ pub struct ConfigForm {
     params(("publisherID" = String, Path)),
     request_body(content = ConfigForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = PublishPlatformConfiguration)))]
-pub async fn update_configuration(
+pub async fn update_publishing_configuration(
     State(daemon): State<Daemon>,
     PathParam(publisher): PathParam<String>,
     Form(form): Form<ConfigForm>,
 ) -> Result<Json<PublishPlatformConfiguration>, ApiError> {
     Ok(Json(
         daemon
-            .publishing
+            .publishing()
             .update_configuration(&publisher, form.config)
             .await?,
     ))
@@ -149,13 +149,13 @@ pub struct ConfigsForm {
 #[utoipa::path(post, path = "/capture/publishing/configurations", tag = "capture", operation_id = "updatePublishingConfigurations",
     request_body(content = ConfigsForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Vec<PublishPlatformConfiguration>)))]
-pub async fn update_configurations(
+pub async fn update_publishing_configurations(
     State(daemon): State<Daemon>,
     Form(form): Form<ConfigsForm>,
 ) -> Result<Json<Vec<PublishPlatformConfiguration>>, ApiError> {
     Ok(Json(
         daemon
-            .publishing
+            .publishing()
             .update_configurations(form.configs)
             .await?,
     ))
@@ -183,13 +183,13 @@ pub struct JobsQuery {
 #[utoipa::path(get, path = "/capture/publishing/jobs", tag = "capture", operation_id = "getPublishJobs",
     params(JobsQuery),
     responses((status = 200, body = Vec<PublishJob>)))]
-pub async fn jobs(
+pub async fn get_publish_jobs(
     State(daemon): State<Daemon>,
     Query(q): Query<JobsQuery>,
 ) -> Result<Json<Vec<PublishJob>>, ApiError> {
     Ok(Json(
         daemon
-            .publishing
+            .publishing()
             .jobs(
                 q.media_package_id,
                 q.state,
@@ -203,11 +203,11 @@ pub async fn jobs(
 #[utoipa::path(get, path = "/capture/publishing/jobs/{id}", tag = "capture", operation_id = "getPublishJob",
     params(("id" = String, Path)),
     responses((status = 200, body = PublishJob)))]
-pub async fn job(
+pub async fn get_publish_job(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<PublishJob>, ApiError> {
-    Ok(Json(daemon.publishing.job(&id).await?))
+    Ok(Json(daemon.publishing().job(&id).await?))
 }
 
 /// Cancel a publish job
@@ -217,11 +217,11 @@ pub async fn job(
 #[utoipa::path(post, path = "/capture/publishing/jobs/{id}/cancel", tag = "capture", operation_id = "cancelPublishJob",
     params(("id" = String, Path)),
     responses((status = 200, body = PublishJob)))]
-pub async fn cancel(
+pub async fn cancel_publish_job(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<PublishJob>, ApiError> {
-    Ok(Json(daemon.publishing.cancel(&id).await?))
+    Ok(Json(daemon.publishing().cancel(&id).await?))
 }
 
 /// Retry a publish job now
@@ -231,11 +231,11 @@ pub async fn cancel(
 #[utoipa::path(post, path = "/capture/publishing/jobs/{id}/retry", tag = "capture", operation_id = "retryPublishJob",
     params(("id" = String, Path)),
     responses((status = 200, body = PublishJob)))]
-pub async fn retry(
+pub async fn retry_publish_job(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<PublishJob>, ApiError> {
-    Ok(Json(daemon.publishing.retry(&id).await?))
+    Ok(Json(daemon.publishing().retry(&id).await?))
 }
 
 /// A publisher service's failure as an API error (the target, not the request, failed).

@@ -15,23 +15,6 @@ use crate::daemon::Daemon;
 use crate::model::{Event, EventGroup, ImportReport};
 use crate::scheduler::EventFilter;
 
-/// Settles the `speaker` and `speakerInfo` of a partial update in place, when it names
-/// either: both are then replaced (an absent `speakerInfo` is none).
-async fn settle_speaker_fields(
-    daemon: &Daemon,
-    changes: &mut Map<String, Value>,
-) -> Result<(), ApiError> {
-    if changes.contains_key("speaker") || changes.contains_key("speakerInfo") {
-        let (speaker, info) = daemon
-            .speakers
-            .settle(changes.get("speaker"), changes.get("speakerInfo"))
-            .await?;
-        changes.insert("speaker".into(), speaker);
-        changes.insert("speakerInfo".into(), info.unwrap_or(Value::Null));
-    }
-    Ok(())
-}
-
 /// Parameters of scheduleCapture.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EventForm {
@@ -53,16 +36,11 @@ pub struct EventForm {
 #[utoipa::path(post, path = "/scheduler/events", tag = "scheduler", operation_id = "scheduleCapture",
     request_body(content = EventForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Event)))]
-pub async fn create_event(
+pub async fn schedule_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<EventForm>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
-    let mut event = form.event;
-    (event.speaker, event.speaker_info) = daemon
-        .speakers
-        .settle(Some(&event.speaker), event.speaker_info.as_ref())
-        .await?;
-    let event = daemon.scheduler.create_event(event).await?;
+    let event = daemon.schedule_capture(form.event).await?;
     Ok((StatusCode::CREATED, Json(event)))
 }
 
@@ -90,9 +68,7 @@ pub async fn update_event(
     PathParam(id): PathParam<String>,
     Form(form): Form<EventPatch>,
 ) -> Result<Json<Event>, ApiError> {
-    let mut changes = form.event;
-    settle_speaker_fields(&daemon, &mut changes).await?;
-    Ok(Json(daemon.scheduler.update_event(&id, changes).await?))
+    Ok(Json(daemon.update_event(&id, form.event).await?))
 }
 
 /// One scheduled event
@@ -105,7 +81,7 @@ pub async fn get_event(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
-    Ok(Json(daemon.scheduler.get_event(&id).await?))
+    Ok(Json(daemon.scheduler().get_event(&id).await?))
 }
 
 /// Filters and paging of getEvents.
@@ -133,24 +109,20 @@ pub struct EventsQuery {
 #[utoipa::path(get, path = "/scheduler/events", tag = "scheduler", operation_id = "getEvents",
     params(EventsQuery),
     responses((status = 200, body = Vec<Event>, headers(("X-Total-Count" = i64)))))]
-pub async fn list_events(
+pub async fn get_events(
     State(daemon): State<Daemon>,
     Query(q): Query<EventsQuery>,
 ) -> Result<(HeaderMap, Json<Vec<Event>>), ApiError> {
-    let template = match q.template_id {
-        // Names are accepted like everywhere else; events store the id.
-        Some(key) => Some(daemon.templates.get(&key).await.map_or(key, |t| t.id)),
-        None => None,
-    };
     let filter = EventFilter {
         start: q.start,
         end: q.end,
-        template,
+        // Names are accepted like everywhere else; events store the id.
+        template: q.template_id,
         group: q.group_id,
         limit: q.limit.unwrap_or(500).clamp(1, 5000),
         offset: q.offset.unwrap_or(0).max(0),
     };
-    let (events, total) = daemon.scheduler.list_events(filter).await?;
+    let (events, total) = daemon.list_events(filter).await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(total));
     Ok((headers, Json(events)))
@@ -166,7 +138,7 @@ pub async fn delete_event(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
-    daemon.scheduler.delete_event(&id).await?;
+    daemon.scheduler().delete_event(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,16 +159,11 @@ pub struct GroupForm {
 #[utoipa::path(post, path = "/scheduler/groups", tag = "scheduler", operation_id = "scheduleGroup",
     request_body(content = GroupForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = EventGroup)))]
-pub async fn create_group(
+pub async fn schedule_group(
     State(daemon): State<Daemon>,
     Form(form): Form<GroupForm>,
 ) -> Result<(StatusCode, Json<EventGroup>), ApiError> {
-    let mut group = form.group;
-    (group.speaker, group.speaker_info) = daemon
-        .speakers
-        .settle(Some(&group.speaker), group.speaker_info.as_ref())
-        .await?;
-    let group = daemon.scheduler.create_group(group).await?;
+    let group = daemon.schedule_group(form.group).await?;
     Ok((StatusCode::CREATED, Json(group)))
 }
 
@@ -222,9 +189,7 @@ pub async fn update_group(
     PathParam(id): PathParam<String>,
     Form(form): Form<GroupPatch>,
 ) -> Result<Json<EventGroup>, ApiError> {
-    let mut changes = form.group;
-    settle_speaker_fields(&daemon, &mut changes).await?;
-    Ok(Json(daemon.scheduler.update_group(&id, changes).await?))
+    Ok(Json(daemon.update_group(&id, form.group).await?))
 }
 
 /// All recurring series, with their events
@@ -232,8 +197,8 @@ pub async fn update_group(
 /// By the start of their first occurrence.
 #[utoipa::path(get, path = "/scheduler/groups", tag = "scheduler", operation_id = "getGroups",
     responses((status = 200, body = Vec<EventGroup>)))]
-pub async fn list_groups(State(daemon): State<Daemon>) -> Result<Json<Vec<EventGroup>>, ApiError> {
-    Ok(Json(daemon.scheduler.list_groups().await?))
+pub async fn get_groups(State(daemon): State<Daemon>) -> Result<Json<Vec<EventGroup>>, ApiError> {
+    Ok(Json(daemon.scheduler().list_groups().await?))
 }
 
 /// One recurring series, with its events
@@ -244,18 +209,18 @@ pub async fn get_group(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<EventGroup>, ApiError> {
-    Ok(Json(daemon.scheduler.get_group(&id).await?))
+    Ok(Json(daemon.scheduler().get_group(&id).await?))
 }
 
 /// The events of a recurring series
 #[utoipa::path(get, path = "/scheduler/groups/{id}/events", tag = "scheduler", operation_id = "getGroupEvents",
     params(("id" = String, Path)),
     responses((status = 200, body = Vec<Event>)))]
-pub async fn group_events(
+pub async fn get_group_events(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
-    Ok(Json(daemon.scheduler.get_group(&id).await?.events))
+    Ok(Json(daemon.scheduler().get_group(&id).await?.events))
 }
 
 /// Delete a recurring series
@@ -268,7 +233,7 @@ pub async fn delete_group(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
-    daemon.scheduler.delete_group(&id).await?;
+    daemon.scheduler().delete_group(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -279,7 +244,7 @@ pub async fn delete_group(
 #[utoipa::path(get, path = "/scheduler/calendar.ics", tag = "scheduler", operation_id = "exportCalendar",
     responses((status = 200, description = "iCalendar", content_type = "text/calendar")))]
 pub async fn export_calendar(State(daemon): State<Daemon>) -> Result<impl IntoResponse, ApiError> {
-    let text = daemon.scheduler.export().await?;
+    let text = daemon.scheduler().export().await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
@@ -324,8 +289,8 @@ pub async fn import_calendar(
     Form(form): Form<ImportForm>,
 ) -> Result<Json<ImportReport>, ApiError> {
     let report = match (form.ics, form.url) {
-        (Some(ics), None) => daemon.scheduler.import(&ics).await?,
-        (None, Some(url)) => daemon.scheduler.import_url(&url).await?,
+        (Some(ics), None) => daemon.scheduler().import(&ics).await?,
+        (None, Some(url)) => daemon.scheduler().import_url(&url).await?,
         (Some(_), Some(_)) => {
             return Err(
                 ApiError::new(ErrorCode::BadParam, "send either ics or url, not both")
@@ -348,6 +313,8 @@ pub async fn import_calendar(
 /// Events from local midnight to midnight in the unit's time zone, by start time.
 #[utoipa::path(get, path = "/status/schedule", tag = "status", operation_id = "getTodaysSchedule",
     responses((status = 200, body = Vec<Event>)))]
-pub async fn todays_schedule(State(daemon): State<Daemon>) -> Result<Json<Vec<Event>>, ApiError> {
-    Ok(Json(daemon.scheduler.today().await?))
+pub async fn get_todays_schedule(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    Ok(Json(daemon.scheduler().today().await?))
 }

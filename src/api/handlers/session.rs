@@ -38,12 +38,12 @@ fn no_session(e: CaptureError) -> ApiError {
 #[utoipa::path(get, path = "/sessionStatus", tag = "sessionStatus", operation_id = "getSessionStatus",
     params(SessionQuery),
     responses((status = 200, body = Vec<NodeStatus>)))]
-pub async fn status(
+pub async fn get_session_status(
     State(daemon): State<Daemon>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Json<Vec<NodeStatus>>, ApiError> {
     daemon
-        .engine
+        .engine()
         .node_statuses(q.session_id.as_deref())
         .map(Json)
         .map_err(no_session)
@@ -60,7 +60,7 @@ pub struct NodeFile {
 fn files_of(
     daemon: &Daemon,
 ) -> Result<(std::path::PathBuf, BTreeMap<String, Vec<NodeFile>>), ApiError> {
-    let (dir, outputs) = daemon.engine.session_outputs().map_err(no_session)?;
+    let (dir, outputs) = daemon.engine().session_outputs().map_err(no_session)?;
     let listed = outputs
         .into_iter()
         .map(|(node, files)| {
@@ -82,7 +82,7 @@ fn files_of(
 /// Files every node of the session produced
 #[utoipa::path(get, path = "/sessionOutput", tag = "sessionOutput", operation_id = "getAllOutputs",
     responses((status = 200, description = "node id → files", body = BTreeMap<String, Vec<NodeFile>>)))]
-pub async fn all(
+pub async fn get_all_outputs(
     State(daemon): State<Daemon>,
 ) -> Result<Json<BTreeMap<String, Vec<NodeFile>>>, ApiError> {
     Ok(Json(files_of(&daemon)?.1))
@@ -92,7 +92,7 @@ pub async fn all(
 #[utoipa::path(get, path = "/sessionOutput/{nodeID}", tag = "sessionOutput", operation_id = "getNodeOutputs",
     params(("nodeID" = String, Path)),
     responses((status = 200, body = Vec<NodeFile>)))]
-pub async fn node(
+pub async fn get_node_outputs(
     State(daemon): State<Daemon>,
     PathParam(node): PathParam<String>,
 ) -> Result<Json<Vec<NodeFile>>, ApiError> {
@@ -112,7 +112,7 @@ pub async fn node(
 #[utoipa::path(get, path = "/sessionOutput/{nodeID}/{file}", tag = "sessionOutput", operation_id = "getNodeOutputFile",
     params(("nodeID" = String, Path), ("file" = String, Path)),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file")))]
-pub async fn file(
+pub async fn get_node_output_file(
     State(daemon): State<Daemon>,
     PathParam((node, file)): PathParam<(String, String)>,
     request: Request,

@@ -16,7 +16,7 @@ use crate::model::Setting;
 #[utoipa::path(get, path = "/settings", tag = "settings", operation_id = "getSettings",
     responses((status = 200, body = Vec<Setting>)))]
 pub async fn get_settings(State(daemon): State<Daemon>) -> Json<Vec<Setting>> {
-    Json(daemon.settings.all())
+    Json(daemon.settings().all())
 }
 
 /// Parameters of updateSettings.
@@ -38,7 +38,7 @@ pub async fn update_settings(
     State(daemon): State<Daemon>,
     Form(form): Form<UpdateSettingsForm>,
 ) -> Result<Json<Vec<Setting>>, ApiError> {
-    Ok(Json(daemon.settings.update_many(form.settings).await?))
+    Ok(Json(daemon.settings().update_many(form.settings).await?))
 }
 
 /// One setting
@@ -49,7 +49,7 @@ pub async fn get_setting(
     State(daemon): State<Daemon>,
     PathParam(key): PathParam<String>,
 ) -> Result<Json<Setting>, ApiError> {
-    Ok(Json(daemon.settings.get(&key)?))
+    Ok(Json(daemon.settings().get(&key)?))
 }
 
 /// Parameters of updateSetting.
@@ -70,5 +70,5 @@ pub async fn update_setting(
     PathParam(key): PathParam<String>,
     Form(form): Form<UpdateSettingForm>,
 ) -> Result<Json<Setting>, ApiError> {
-    Ok(Json(daemon.settings.update(&key, form.value).await?))
+    Ok(Json(daemon.settings().update(&key, form.value).await?))
 }

@@ -17,19 +17,19 @@ use crate::model::Speaker;
 /// In the order they were created.
 #[utoipa::path(get, path = "/speakers", tag = "speakers", operation_id = "getSpeakers",
     responses((status = 200, body = Vec<Speaker>)))]
-pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Speaker>>, ApiError> {
-    Ok(Json(daemon.speakers.list().await?))
+pub async fn get_speakers(State(daemon): State<Daemon>) -> Result<Json<Vec<Speaker>>, ApiError> {
+    Ok(Json(daemon.speakers().list().await?))
 }
 
 /// One speaker
 #[utoipa::path(get, path = "/speakers/{id}", tag = "speakers", operation_id = "getSpeaker",
     params(("id" = i64, Path, description = "The speaker's id")),
     responses((status = 200, body = Speaker)))]
-pub async fn get(
+pub async fn get_speaker(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<Json<Speaker>, ApiError> {
-    Ok(Json(daemon.speakers.get(id).await?))
+    Ok(Json(daemon.speakers().get(id).await?))
 }
 
 /// Parameters of createSpeaker and updateSpeaker.
@@ -52,11 +52,11 @@ pub struct SpeakerForm {
 #[utoipa::path(post, path = "/speakers", tag = "speakers", operation_id = "createSpeaker",
     request_body(content = SpeakerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Speaker)))]
-pub async fn create(
+pub async fn create_speaker(
     State(daemon): State<Daemon>,
     Form(form): Form<SpeakerForm>,
 ) -> Result<(StatusCode, Json<Speaker>), ApiError> {
-    let speaker = daemon.speakers.create(form.speaker).await?;
+    let speaker = daemon.speakers().create(form.speaker).await?;
     Ok((StatusCode::CREATED, Json(speaker)))
 }
 
@@ -69,12 +69,12 @@ pub async fn create(
     params(("id" = i64, Path, description = "The speaker's id")),
     request_body(content = SpeakerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Speaker)))]
-pub async fn update(
+pub async fn update_speaker(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
     Form(form): Form<SpeakerForm>,
 ) -> Result<Json<Speaker>, ApiError> {
-    Ok(Json(daemon.speakers.update(id, form.speaker).await?))
+    Ok(Json(daemon.speakers().update(id, form.speaker).await?))
 }
 
 /// Delete a speaker
@@ -83,10 +83,10 @@ pub async fn update(
 #[utoipa::path(delete, path = "/speakers/{id}", tag = "speakers", operation_id = "deleteSpeaker",
     params(("id" = i64, Path, description = "The speaker's id")),
     responses((status = 204)))]
-pub async fn delete(
+pub async fn delete_speaker(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<StatusCode, ApiError> {
-    daemon.speakers.delete(id).await?;
+    daemon.speakers().delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use crate::api::error::ApiError;
 use crate::daemon::Daemon;
 use crate::model::{CaptureStatus, DiskSpace, NetworkStatus, UnitInfo, UnitStatus};
-use crate::status;
 
 /// Unit, capture, disk and alarms in one call
 ///
@@ -16,16 +15,14 @@ use crate::status;
 #[utoipa::path(get, path = "/status", tag = "status", operation_id = "getStatus",
     responses((status = 200, body = UnitStatus)))]
 pub async fn get_status(State(daemon): State<Daemon>) -> Result<Json<UnitStatus>, ApiError> {
-    status::unit_status(&daemon)
-        .map(Json)
-        .map_err(ApiError::internal)
+    daemon.status().map(Json).map_err(ApiError::internal)
 }
 
 /// Basic information about the unit
 #[utoipa::path(get, path = "/status/unit", tag = "status", operation_id = "getUnitInfo",
     responses((status = 200, body = UnitInfo)))]
 pub async fn get_unit_info(State(daemon): State<Daemon>) -> Json<UnitInfo> {
-    Json(status::unit_info(&daemon))
+    Json(daemon.unit_info())
 }
 
 /// Network connectivity of the unit
@@ -35,7 +32,7 @@ pub async fn get_unit_info(State(daemon): State<Daemon>) -> Json<UnitInfo> {
 #[utoipa::path(get, path = "/status/network", tag = "status", operation_id = "getNetwork",
     responses((status = 200, body = NetworkStatus)))]
 pub async fn get_network(State(daemon): State<Daemon>) -> Result<Json<NetworkStatus>, ApiError> {
-    crate::sys::network::status(&daemon.dns)
+    crate::sys::network::status(daemon.dns())
         .await
         .map(Json)
         .map_err(ApiError::internal)
@@ -45,9 +42,7 @@ pub async fn get_network(State(daemon): State<Daemon>) -> Result<Json<NetworkSta
 #[utoipa::path(get, path = "/status/diskSpace", tag = "status", operation_id = "getDiskSpace",
     responses((status = 200, body = DiskSpace)))]
 pub async fn get_disk_space(State(daemon): State<Daemon>) -> Result<Json<DiskSpace>, ApiError> {
-    status::disk_space(&daemon)
-        .map(Json)
-        .map_err(ApiError::internal)
+    daemon.disk_space().map(Json).map_err(ApiError::internal)
 }
 
 /// The current capture's state
@@ -57,7 +52,7 @@ pub async fn get_disk_space(State(daemon): State<Daemon>) -> Result<Json<DiskSpa
 #[utoipa::path(get, path = "/status/capture", tag = "status", operation_id = "getCaptureStatus",
     responses((status = 200, body = CaptureStatus)))]
 pub async fn get_capture_status(State(daemon): State<Daemon>) -> Json<CaptureStatus> {
-    Json(status::capture(&daemon))
+    Json(daemon.capture_status())
 }
 
 /// Liveness answer.

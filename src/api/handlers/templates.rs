@@ -18,9 +18,15 @@ use crate::templates::masked;
 /// All templates
 #[utoipa::path(get, path = "/capture/templates", tag = "capture", operation_id = "getTemplates",
     responses((status = 200, body = Vec<Template>)))]
-pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Template>>, ApiError> {
+pub async fn get_templates(State(daemon): State<Daemon>) -> Result<Json<Vec<Template>>, ApiError> {
     Ok(Json(
-        daemon.templates.list().await?.iter().map(masked).collect(),
+        daemon
+            .templates()
+            .list()
+            .await?
+            .iter()
+            .map(masked)
+            .collect(),
     ))
 }
 
@@ -30,11 +36,11 @@ pub async fn list(State(daemon): State<Daemon>) -> Result<Json<Vec<Template>>, A
 #[utoipa::path(get, path = "/capture/templates/{id}", tag = "capture", operation_id = "getTemplate",
     params(("id" = String, Path, description = "Template id or name")),
     responses((status = 200, body = Template)))]
-pub async fn get(
+pub async fn get_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Template>, ApiError> {
-    Ok(Json(masked(&daemon.templates.get(&id).await?)))
+    Ok(Json(masked(&daemon.templates().get(&id).await?)))
 }
 
 /// Parameters of saveTemplate.
@@ -54,11 +60,11 @@ pub struct SaveForm {
 #[utoipa::path(post, path = "/capture/templates", tag = "capture", operation_id = "saveTemplate",
     request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Template)))]
-pub async fn save(
+pub async fn save_template(
     State(daemon): State<Daemon>,
     Form(form): Form<SaveForm>,
 ) -> Result<Json<Template>, ApiError> {
-    Ok(Json(masked(&daemon.templates.save(form.template).await?)))
+    Ok(Json(masked(&daemon.templates().save(form.template).await?)))
 }
 
 /// Update a template
@@ -70,13 +76,13 @@ pub async fn save(
     params(("id" = String, Path, description = "Template id or name")),
     request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Template)))]
-pub async fn update(
+pub async fn update_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<SaveForm>,
 ) -> Result<Json<Template>, ApiError> {
     Ok(Json(masked(
-        &daemon.templates.update(&id, form.template).await?,
+        &daemon.templates().update(&id, form.template).await?,
     )))
 }
 
@@ -86,19 +92,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/capture/templates/{id}", tag = "capture", operation_id = "deleteTemplate",
     params(("id" = String, Path)),
     responses((status = 204)))]
-pub async fn delete(
+pub async fn delete_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
-    let template = daemon.templates.get(&id).await?;
-    if daemon.engine.template_in_use(&template.id) {
-        return Err(ApiError::new(
-            ErrorCode::TemplateInUse,
-            format!("template {} is recording now", template.id),
-        )
-        .with("id", template.id));
-    }
-    daemon.templates.delete(&template.id).await?;
+    daemon.delete_template(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -109,12 +107,11 @@ pub async fn delete(
 #[utoipa::path(get, path = "/capture/templates/{id}/pipeline", tag = "capture", operation_id = "pipelinePreview",
     params(("id" = String, Path)),
     responses((status = 200, description = "The pipeline as text", content_type = "text/plain")))]
-pub async fn pipeline(
+pub async fn pipeline_preview(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let template = daemon.templates.get(&id).await?;
-    let text = daemon.engine.pipeline_text(&template)?;
+    let text = daemon.template_pipeline(&id).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
@@ -136,7 +133,7 @@ pub struct DurationForm {
     params(("id" = String, Path)),
     request_body(content = DurationForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TestReport)))]
-pub async fn test(
+pub async fn test_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<DurationForm>,
@@ -148,11 +145,9 @@ pub async fn test(
             format!("duration must be 1000 to 60000 ms, got {ms}"),
         ));
     }
-    let template = daemon.templates.get(&id).await?;
     Ok(Json(
         daemon
-            .engine
-            .test_template(template, Duration::from_millis(ms as u64))
+            .test_template(&id, Duration::from_millis(ms as u64))
             .await?,
     ))
 }
@@ -166,11 +161,10 @@ pub async fn test(
     params(("id" = String, Path)),
     request_body(content = DurationForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Preflight)))]
-pub async fn preflight(
+pub async fn preflight_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<DurationForm>,
 ) -> Result<Json<Preflight>, ApiError> {
-    let template = daemon.templates.get(&id).await?;
-    Ok(Json(daemon.engine.preflight(&template, form.duration)))
+    Ok(Json(daemon.preflight_template(&id, form.duration).await?))
 }

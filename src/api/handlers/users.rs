@@ -16,7 +16,7 @@ use crate::model::{User, UserInput};
 #[utoipa::path(get, path = "/users", tag = "users", operation_id = "getUsers",
     responses((status = 200, body = Vec<User>)))]
 pub async fn get_users(State(daemon): State<Daemon>) -> Result<Json<Vec<User>>, ApiError> {
-    Ok(Json(daemon.users.list().await?))
+    Ok(Json(daemon.users().list().await?))
 }
 
 /// One user
@@ -27,7 +27,7 @@ pub async fn get_user(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(daemon.users.get(id).await?))
+    Ok(Json(daemon.users().get(id).await?))
 }
 
 /// The calling user
@@ -56,7 +56,7 @@ pub async fn create_user(
     let username = form.user.username.unwrap_or_default();
     let roles = form.user.roles.unwrap_or_default();
     let user = daemon
-        .users
+        .users()
         .create(&username, &roles, &form.password)
         .await?;
     Ok((StatusCode::CREATED, Json(user)))
@@ -85,7 +85,7 @@ pub async fn update_user(
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(
         daemon
-            .users
+            .users()
             .update(id, form.user, form.password.as_deref())
             .await?,
     ))
@@ -99,6 +99,6 @@ pub async fn delete_user(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<StatusCode, ApiError> {
-    daemon.users.delete(id).await?;
+    daemon.users().delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

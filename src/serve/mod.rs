@@ -7,10 +7,12 @@
 //! ([`connection`]). A connection beyond the caps is answered `503 http.too_many_connections`
 //! and closed; when even that would cost too much (a flood), it is closed at once.
 //! [`connection`] serves one accepted byte stream and knows nothing of sockets, so HTTPS
-//! can hand it TLS streams.
+//! can hand it TLS streams. [`run`] serves a daemon's API and runs its shutdown: this
+//! module sits above both `api` and `daemon`.
 
 mod connection;
 mod limits;
+mod run;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use crate::api::error::{ApiError, ErrorCode};
 use crate::config::HttpConfig;
 pub use connection::Timeouts;
 pub use limits::{Limits, Refusal};
+pub use run::run;
 
 /// Connections beyond the caps that are being told so; beyond this many they are closed
 /// without an answer, so refusing costs a bounded number of descriptors too.

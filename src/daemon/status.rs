@@ -1,11 +1,27 @@
 //! The unit's status answers, composed from machine facts (`sys`), settings and the
-//! capture state. Owns the alarm rules that status derives (disk, clock).
+//! capture state. Owns the alarm rules that status derives (disk, clock). Reads the parts
+//! it is given ([`Sources`]), never the daemon.
+
+use std::path::Path;
+use std::time::Instant;
 
 use serde_json::json;
 
-use crate::daemon::Daemon;
+use crate::devices::Devices;
+use crate::engine::Engine;
 use crate::model::{Alarm, AlarmLevel, CaptureStatus, DiskSpace, UnitInfo, UnitStatus};
+use crate::settings::Settings;
 use crate::sys;
+
+/// The parts a status answer reads.
+pub(crate) struct Sources<'a> {
+    pub settings: &'a Settings,
+    pub engine: &'a Engine,
+    pub devices: &'a Devices,
+    pub media_dir: &'a Path,
+    pub serial: &'a str,
+    pub started: Instant,
+}
 
 /// Bits per second assumed for "minutes left" when no session tells better: a 1080p
 /// lecture at 4 Mbit/s video plus 128 kbit/s audio and container overhead.
@@ -14,26 +30,26 @@ pub const DEFAULT_RECORDING_BITRATE: u64 = 4_500_000;
 /// Below this many minutes of recording left, the disk raises a warning.
 const DISK_WARNING_MINUTES: u64 = 60;
 
-pub fn unit_info(daemon: &Daemon) -> UnitInfo {
+pub(crate) fn unit_info(parts: &Sources<'_>) -> UnitInfo {
     UnitInfo {
-        unit_name: daemon.settings.unit_name(),
+        unit_name: parts.settings.unit_name(),
         machine_name: sys::unit::hostname(),
-        serial: daemon.serial.clone(),
+        serial: parts.serial.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        uptime: i64::try_from(daemon.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        uptime: i64::try_from(parts.started.elapsed().as_millis()).unwrap_or(i64::MAX),
         system_uptime: i64::try_from(sys::unit::system_uptime().as_millis()).unwrap_or(i64::MAX),
         time: crate::store::now_ms(),
-        timezone: daemon.settings.timezone(),
+        timezone: parts.settings.timezone(),
         clock_synchronized: sys::unit::clock_synchronized(),
     }
 }
 
-pub fn disk_space(daemon: &Daemon) -> std::io::Result<DiskSpace> {
-    let usage = sys::disk::usage(&daemon.config.media_dir)?;
+pub(crate) fn disk_space(parts: &Sources<'_>) -> std::io::Result<DiskSpace> {
+    let usage = sys::disk::usage(parts.media_dir)?;
     let usable = usage
         .available
-        .saturating_sub(daemon.settings.disk_reserve_bytes());
-    let bitrate = daemon.engine.bitrate().unwrap_or(DEFAULT_RECORDING_BITRATE);
+        .saturating_sub(parts.settings.disk_reserve_bytes());
+    let bitrate = parts.engine.bitrate().unwrap_or(DEFAULT_RECORDING_BITRATE);
     Ok(DiskSpace {
         free: usage.free,
         usable,
@@ -44,8 +60,8 @@ pub fn disk_space(daemon: &Daemon) -> std::io::Result<DiskSpace> {
 }
 
 /// The capture state a panel shows.
-pub fn capture(daemon: &Daemon) -> CaptureStatus {
-    daemon.engine.status()
+pub(crate) fn capture(parts: &Sources<'_>) -> CaptureStatus {
+    parts.engine.status()
 }
 
 /// Conditions a person should see on the panel right now.
@@ -80,14 +96,14 @@ pub fn alarms(disk: &DiskSpace, unit: &UnitInfo) -> Vec<Alarm> {
     alarms
 }
 
-pub fn unit_status(daemon: &Daemon) -> std::io::Result<UnitStatus> {
-    let unit = unit_info(daemon);
-    let disk_space = disk_space(daemon)?;
+pub(crate) fn unit_status(parts: &Sources<'_>) -> std::io::Result<UnitStatus> {
+    let unit = unit_info(parts);
+    let disk_space = disk_space(parts)?;
     Ok(UnitStatus {
         alarms: alarms(&disk_space, &unit),
-        capture: capture(daemon),
+        capture: capture(parts),
         disk_space,
-        devices: daemon.devices.list(None),
+        devices: parts.devices.list(None),
         unit,
     })
 }

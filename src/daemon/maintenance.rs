@@ -6,25 +6,24 @@
 //! so a panel always learns that its request was taken and no lecture is lost. The
 //! commands come from the configuration file alone and run without a shell.
 //!
-//! This module also carries the daemon's lifecycle signals: a request to exit (a restart
-//! without a command) and the notice that the daemon is stopping (endless answers such as
-//! the event stream end on it).
+//! The schedule and the recordings stop through the daemon's one stop sequence
+//! ([`super::stop`]). A restart without a command is a request to exit, which the server
+//! above the daemon waits for. Takes the parts it needs, never the daemon.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
+use super::stop::{FINALISE_TIMEOUT, Scope, StopOrder, active_sessions, stop_session, wait_until};
 use crate::config::MaintenanceConfig;
+use crate::devices::Devices;
 use crate::engine::{CaptureError, Engine};
 use crate::events::{Bus, Event};
-use crate::model::{AlarmLevel, CaptureState, Device};
+use crate::model::{AlarmLevel, Device};
 
-/// The longest a reboot or restart waits for recordings to be finalised; whatever is still
-/// unfinished then is recovered (as `partial`) at the next start.
-const FINALISE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest a maintenance command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// After the answer's last byte was handed to the connection: time for it to reach the
@@ -70,12 +69,13 @@ pub struct Maintenance {
 struct Inner {
     config: MaintenanceConfig,
     bus: Bus,
+    engine: Engine,
+    devices: Devices,
+    stop_order: StopOrder,
     /// One maintenance action at a time.
     busy: AtomicBool,
     /// castd should exit (and be started again by its service manager).
-    exit: watch::Sender<bool>,
-    /// castd is shutting down.
-    stopping: watch::Sender<bool>,
+    exit: CancellationToken,
 }
 
 /// An accepted action; while it exists no other action starts.
@@ -100,26 +100,29 @@ pub struct MediaRestarted {
 }
 
 impl Maintenance {
-    pub fn new(config: MaintenanceConfig, bus: Bus) -> Maintenance {
+    pub(crate) fn new(
+        config: MaintenanceConfig,
+        bus: Bus,
+        engine: Engine,
+        devices: Devices,
+        stop_order: StopOrder,
+    ) -> Maintenance {
         Maintenance {
             inner: Arc::new(Inner {
                 config,
                 bus,
+                engine,
+                devices,
+                stop_order,
                 busy: AtomicBool::new(false),
-                exit: watch::channel(false).0,
-                stopping: watch::channel(false).0,
+                exit: CancellationToken::new(),
             }),
         }
     }
 
     /// Takes on `action` if nothing else is under way and no capture would be cut short
     /// (unless `force`).
-    pub fn accept(
-        &self,
-        action: Action,
-        force: bool,
-        engine: &Engine,
-    ) -> Result<Ticket, MaintenanceError> {
+    pub fn accept(&self, action: Action, force: bool) -> Result<Ticket, MaintenanceError> {
         if action == Action::Reboot && self.inner.config.reboot_command.is_empty() {
             return Err(MaintenanceError::Disabled("reboot"));
         }
@@ -129,7 +132,7 @@ impl Maintenance {
         let ticket = Ticket {
             maintenance: self.clone(),
             action,
-            sessions: active_sessions(engine),
+            sessions: active_sessions(&self.inner.engine),
         };
         if !ticket.sessions.is_empty() && !force {
             return Err(MaintenanceError::Capturing {
@@ -141,12 +144,7 @@ impl Maintenance {
 
     /// Carries out an accepted reboot or restart once `answered` resolves (the answer was
     /// handed to the connection).
-    pub async fn carry_out(
-        &self,
-        ticket: Ticket,
-        answered: impl Future<Output = ()>,
-        daemon: crate::daemon::Daemon,
-    ) {
+    pub async fn carry_out(&self, ticket: Ticket, answered: impl Future<Output = ()>) {
         answered.await;
         tokio::time::sleep(ANSWER_GRACE).await;
         let action = ticket.action;
@@ -156,10 +154,9 @@ impl Maintenance {
             Action::RestartMedia => unreachable!("restartMedia is carried out while answering"),
         };
         log::warn!("maintenance: {} requested", action.as_str());
-        // The schedule stops first: nothing new starts, and a scheduled recording cut short
-        // here is resumed inside its window after the restart.
-        daemon.scheduler.shutdown();
-        finalise_recordings(&daemon.engine).await;
+        // Nothing new starts, and a scheduled recording cut short here is resumed inside
+        // its window after the restart.
+        self.inner.stop_order.stop(Scope::Recordings).await;
         if command.is_empty() {
             log::warn!("maintenance: castd exits to be restarted by its service manager");
             self.request_exit();
@@ -186,28 +183,25 @@ impl Maintenance {
     /// names (files finalised), drops the armed pipeline and the device previews, rescans
     /// every device plugin after probing network cameras again. The armed pipeline is rebuilt
     /// from the devices found within a few seconds; previews when next asked for.
-    pub async fn restart_media(
-        &self,
-        ticket: Ticket,
-        daemon: &crate::daemon::Daemon,
-    ) -> Result<MediaRestarted, MaintenanceError> {
+    pub async fn restart_media(&self, ticket: Ticket) -> Result<MediaRestarted, MaintenanceError> {
+        let engine = &self.inner.engine;
         log::warn!("maintenance: rebuilding the media side");
         for session in &ticket.sessions {
-            stop_session(&daemon.engine, session).await;
+            stop_session(engine, session).await;
         }
-        wait_until(FINALISE_TIMEOUT, || no_active_session(&daemon.engine)).await;
-        match daemon.engine.reset_media().await {
+        wait_until(FINALISE_TIMEOUT, || active_sessions(engine).is_empty()).await;
+        match engine.reset_media().await {
             Ok(()) => {}
             Err(CaptureError::AlreadyRunning) => {
                 // A capture started in between.
                 return Err(MaintenanceError::Capturing {
-                    sessions: active_sessions(&daemon.engine),
+                    sessions: active_sessions(engine),
                 });
             }
             Err(e) => return Err(e.into()),
         }
-        daemon.devices.probe_network().await;
-        let devices = daemon.devices.rescan().await;
+        self.inner.devices.probe_network().await;
+        let devices = self.inner.devices.rescan().await;
         Ok(MediaRestarted {
             stopped_sessions: ticket.sessions.clone(),
             devices,
@@ -215,94 +209,13 @@ impl Maintenance {
     }
 
     fn request_exit(&self) {
-        self.inner.exit.send_replace(true);
+        self.inner.exit.cancel();
     }
 
     /// Resolves when castd should exit for a restart.
     pub fn exit_requested(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut exit = self.inner.exit.subscribe();
-        async move {
-            let _ = exit.wait_for(|e| *e).await;
-        }
+        self.inner.exit.clone().cancelled_owned()
     }
-
-    /// Announces that castd is shutting down.
-    pub fn set_stopping(&self) {
-        self.inner.stopping.send_replace(true);
-    }
-
-    /// Resolves when castd is shutting down.
-    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut stopping = self.inner.stopping.subscribe();
-        async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        }
-    }
-}
-
-/// Sessions a reboot or restart would cut short.
-fn active_sessions(engine: &Engine) -> Vec<String> {
-    engine
-        .statuses()
-        .into_iter()
-        .filter(|s| {
-            matches!(
-                s.state,
-                CaptureState::Starting
-                    | CaptureState::Capturing
-                    | CaptureState::Paused
-                    | CaptureState::Stopping
-            )
-        })
-        .filter_map(|s| s.session_id)
-        .collect()
-}
-
-fn no_active_session(engine: &Engine) -> bool {
-    active_sessions(engine).is_empty()
-}
-
-/// Stops a session; one still starting is given a moment to get there.
-async fn stop_session(engine: &Engine, session: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match engine.stop(Some(session.to_string())).await {
-            Ok(_) | Err(CaptureError::SessionNotFound(_) | CaptureError::Idle) => return,
-            Err(e) if Instant::now() > deadline => {
-                log::error!("maintenance: cannot stop capture {session}: {e}");
-                return;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// Stops every session and waits until their packages are finished.
-async fn finalise_recordings(engine: &Engine) {
-    let sessions = active_sessions(engine);
-    for session in &sessions {
-        log::warn!("maintenance: stopping capture {session}");
-        stop_session(engine, session).await;
-    }
-    // Finished sessions leave the engine once their package is saved.
-    let finished = wait_until(FINALISE_TIMEOUT, || engine.statuses().is_empty()).await;
-    if !finished {
-        log::error!(
-            "maintenance: recordings not finalised within {} s; they are recovered at the next start",
-            FINALISE_TIMEOUT.as_secs()
-        );
-    }
-}
-
-async fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    true
 }
 
 /// Runs a configured command without a shell; its output goes to the log.

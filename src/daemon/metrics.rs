@@ -3,8 +3,8 @@
 //! `levels`).
 //!
 //! Counters that only the HTTP layer sees (requests, failed logins) live here for the whole
-//! run; everything else is read from the daemon's parts at scrape time, so a scrape shows
-//! the state of that instant and nothing is kept for sessions that are gone.
+//! run; everything else is read from the daemon's parts at scrape time ([`Scrape`]), so a
+//! scrape shows the state of that instant and nothing is kept for sessions that are gone.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -15,10 +15,20 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::daemon::Daemon;
 use crate::engine::Engine;
 use crate::events::{Bus, Event};
-use crate::model::{CaptureState, JobState};
+use crate::model::{CaptureState, DiskSpace, JobState};
+use crate::store::Store;
+use crate::sys::tasks::Tasks;
+
+/// What a scrape reads besides the run-long counters.
+pub(crate) struct Scrape<'a> {
+    pub store: &'a Store,
+    pub engine: &'a Engine,
+    pub disk: DiskSpace,
+    pub password_verifications: u64,
+    pub uptime: Duration,
+}
 
 /// Content type of the Prometheus text exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -89,13 +99,13 @@ impl Metrics {
     }
 
     /// The exposition of this instant, in the Prometheus text format.
-    pub async fn render(&self, daemon: &Daemon) -> Result<String, String> {
-        let publish_jobs = daemon
+    pub(crate) async fn render(&self, scrape: Scrape<'_>) -> Result<String, String> {
+        let publish_jobs = scrape
             .store
             .read(crate::store::publish::counts_by_state)
             .await
             .map_err(|e| e.to_string())?;
-        let disk = crate::status::disk_space(daemon).map_err(|e| e.to_string())?;
+        let disk = scrape.disk;
 
         let mut registry = Registry::with_prefix("castd");
         registry.register(
@@ -109,7 +119,7 @@ impl Metrics {
             self.auth_failures.clone(),
         );
         let verifications = Counter::<u64>::default();
-        verifications.inc_by(daemon.auth.verifications());
+        verifications.inc_by(scrape.password_verifications);
         registry.register(
             "password_verifications",
             "Passwords checked with argon2 (logins answered from the credential cache, throttled or refused as busy cost none)",
@@ -124,10 +134,10 @@ impl Metrics {
         registry.register("build_info", "castd's version (always 1)", info);
 
         let uptime = FloatGauge::default();
-        uptime.set(daemon.started.elapsed().as_secs_f64());
+        uptime.set(scrape.uptime.as_secs_f64());
         registry.register("uptime_seconds", "Seconds since castd started", uptime);
 
-        self.register_capture(&mut registry, &daemon.engine);
+        self.register_capture(&mut registry, scrape.engine);
 
         for (name, help, value) in [
             (
@@ -264,8 +274,8 @@ fn state_name(state: CaptureState) -> String {
 
 /// Publishes `nodeStats` (and `levels`, for sessions with metered audio) once a second for
 /// every capturing or paused session, for as long as castd runs.
-pub fn publish_live_figures(engine: Engine, bus: Bus) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+pub(crate) fn publish_live_figures(engine: Engine, bus: Bus, tasks: &Tasks) {
+    tasks.spawn(async move {
         let mut ticker = tokio::time::interval(LIVE_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -293,7 +303,7 @@ pub fn publish_live_figures(engine: Engine, bus: Bus) -> tokio::task::JoinHandle
                 }
             }
         }
-    })
+    });
 }
 
 #[cfg(test)]
