@@ -20,7 +20,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
-use crate::store::{self, Store, StoreError, now_ms};
+use crate::store::{self, Store, StoreError};
+use crate::sys::time::now_ms;
 
 /// Entries kept; older ones are pruned.
 pub const MAX_ROWS: i64 = 100_000;

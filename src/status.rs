@@ -22,7 +22,7 @@ pub fn unit_info(daemon: &Daemon) -> UnitInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime: i64::try_from(daemon.started.elapsed().as_millis()).unwrap_or(i64::MAX),
         system_uptime: i64::try_from(sys::unit::system_uptime().as_millis()).unwrap_or(i64::MAX),
-        time: crate::store::now_ms(),
+        time: crate::sys::time::now_ms(),
         timezone: daemon.settings.timezone(),
         clock_synchronized: sys::unit::clock_synchronized(),
     }

@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 use crate::config::DeviceMode;
 use crate::events::{Bus, Event};
 use crate::model::{Device, DeviceType, Signal};
+pub use crate::model::{Selector, SelectorError};
 pub use network::{NetworkCamera, NetworkSettings};
-pub use selector::{Selector, SelectorError};
 pub use test_devices::{Fault, TestDeviceConfig, TestEnabled, TestSettings};
 
 /// Hotplug events come in bursts (one per node of a device); wait this long for the rest.

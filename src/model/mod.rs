@@ -5,6 +5,7 @@ pub mod capture;
 pub mod device;
 pub mod publish;
 pub mod schedule;
+pub mod selector;
 pub mod setting;
 pub mod speaker;
 pub mod status;
@@ -22,6 +23,7 @@ pub use publish::{
     JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
 pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
+pub use selector::{Selector, SelectorError};
 pub use setting::Setting;
 pub use speaker::Speaker;
 pub use status::{

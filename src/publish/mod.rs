@@ -36,7 +36,8 @@ use crate::model::{
 use crate::packages::{PackageError, Packages};
 use crate::settings::Settings;
 use crate::store::publish::{Enqueued, Outcome};
-use crate::store::{self, Store, StoreError, now_ms};
+use crate::store::{self, Store, StoreError};
+use crate::sys::time::now_ms;
 use crate::templates::Templates;
 use job::{CaptureGate, Failure, Job, Live, PackageFile};
 use publishers::Publisher;

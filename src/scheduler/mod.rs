@@ -103,7 +103,7 @@ impl Scheduler {
 
     fn rules(&self) -> Rules {
         Rules {
-            now: store::now_ms(),
+            now: crate::sys::time::now_ms(),
             concurrent: self.settings.concurrent_captures(),
             timezone: self.settings.timezone(),
             default_template: self.settings.default_template(),
@@ -263,7 +263,7 @@ impl Scheduler {
 
     /// Today's events, midnight to midnight in the unit's time zone.
     pub async fn today(&self) -> Result<Vec<Event>, ScheduleError> {
-        let (start, end) = day_bounds(store::now_ms(), &self.settings.timezone());
+        let (start, end) = day_bounds(crate::sys::time::now_ms(), &self.settings.timezone());
         let filter = EventFilter {
             start: Some(start),
             end: Some(end),
@@ -283,7 +283,7 @@ impl Scheduler {
         Ok(ical::export(
             &events,
             &self.settings.unit_name(),
-            store::now_ms(),
+            crate::sys::time::now_ms(),
         ))
     }
 
