@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
-use crate::graphs::GraphBook;
+use crate::graph_builder::GraphBook;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::model::CaptureState;

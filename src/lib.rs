@@ -17,7 +17,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
-pub mod graphs;
+pub mod graph_builder;
 pub mod http_client;
 pub mod maintenance;
 pub mod media;

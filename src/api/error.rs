@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::{AuthError, UsersError};
 use crate::backup::BackupError;
 use crate::engine::CaptureError;
-use crate::graphs::GraphBookError;
+use crate::graph_builder::GraphBookError;
 use crate::packages::PackageError;
 use crate::plugins::PluginError;
 use crate::publish::PublishError;
