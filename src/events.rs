@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::{AlarmLevel, AudioLevels, CaptureState, Device, Marker, NodeStatus};
+use crate::model::{AlarmCode, AlarmLevel, AudioLevels, CaptureState, Device, Marker, NodeStatus};
 
 /// At most this many recent events are kept for clients that resume.
 pub const HISTORY_LEN: usize = 1000;
@@ -66,7 +66,7 @@ pub enum Event {
     },
     /// Something needs a person's attention.
     Alarm {
-        code: String,
+        code: AlarmCode,
         level: AlarmLevel,
         message: String,
     },
@@ -236,9 +236,9 @@ mod tests {
 
     fn alarm(n: usize) -> Event {
         Event::Alarm {
-            code: format!("test.{n}"),
+            code: AlarmCode::SourceLost,
             level: AlarmLevel::Warning,
-            message: String::new(),
+            message: format!("test.{n}"),
         }
     }
 

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::config::MaintenanceConfig;
 use crate::engine::{CaptureError, Engine};
 use crate::events::{Bus, Event};
-use crate::model::{AlarmLevel, CaptureState, Device};
+use crate::model::{AlarmCode, AlarmLevel, CaptureState, Device};
 
 /// The longest a reboot or restart waits for recordings to be finalised; whatever is still
 /// unfinished then is recovered (as `partial`) at the next start.
@@ -171,7 +171,7 @@ impl Maintenance {
                 let message = format!("the {} command failed: {e}", action.as_str());
                 log::error!("maintenance: {message}; castd restarts to resume its schedule");
                 self.inner.bus.publish(Event::Alarm {
-                    code: "maintenance.command_failed".into(),
+                    code: AlarmCode::MaintenanceCommandFailed,
                     level: AlarmLevel::Error,
                     message,
                 });

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::daemon::Daemon;
-use crate::model::{Alarm, AlarmLevel, CaptureStatus, DiskSpace, UnitInfo, UnitStatus};
+use crate::model::{Alarm, AlarmCode, AlarmLevel, CaptureStatus, DiskSpace, UnitInfo, UnitStatus};
 use crate::sys;
 
 /// Bits per second assumed for "minutes left" when no session tells better: a 1080p
@@ -53,14 +53,14 @@ pub fn alarms(disk: &DiskSpace, unit: &UnitInfo) -> Vec<Alarm> {
     let mut alarms = Vec::new();
     if disk.usable == 0 {
         alarms.push(Alarm {
-            code: "disk.full".into(),
+            code: AlarmCode::DiskFull,
             level: AlarmLevel::Error,
             message: "no space left for recordings (free space is below the reserve)".into(),
             params: json!({"free": disk.free}),
         });
     } else if disk.minutes_left < DISK_WARNING_MINUTES {
         alarms.push(Alarm {
-            code: "disk.low".into(),
+            code: AlarmCode::DiskLow,
             level: AlarmLevel::Warning,
             message: format!(
                 "only about {} minutes of recording fit on the disk",
@@ -71,7 +71,7 @@ pub fn alarms(disk: &DiskSpace, unit: &UnitInfo) -> Vec<Alarm> {
     }
     if !unit.clock_synchronized {
         alarms.push(Alarm {
-            code: "clock.unsynchronized".into(),
+            code: AlarmCode::ClockUnsynchronized,
             level: AlarmLevel::Warning,
             message: "the system clock is not synchronised; scheduled recordings may start at the wrong time".into(),
             params: json!({}),
@@ -125,7 +125,7 @@ mod tests {
         let codes = |d, u| {
             alarms(&d, &u)
                 .into_iter()
-                .map(|a| a.code)
+                .map(|a| a.code.as_str())
                 .collect::<Vec<_>>()
         };
         assert!(codes(disk(100 << 30), unit(true)).is_empty());

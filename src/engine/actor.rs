@@ -22,8 +22,8 @@ use crate::graph::plan::{Plan, RecorderPlan};
 use crate::media::finalize;
 use crate::media::session::{PipelineEvent, SessionPipeline};
 use crate::model::{
-    AlarmLevel, CaptureRequest, CaptureState, CaptureStatus, Marker, MediaPackage, Output,
-    PackageState, Signal, Template,
+    AlarmCode, AlarmLevel, CaptureRequest, CaptureState, CaptureStatus, Marker, MediaPackage,
+    Output, PackageState, Signal, Template,
 };
 use crate::packages::{self, STAGING_MARK};
 
@@ -995,7 +995,7 @@ impl Actor {
                 if session.view.is_active() && session.view.state != CaptureState::Stopping {
                     session.view.error = Some(reason.clone());
                     self.deps.bus.publish(Event::Alarm {
-                        code: "capture.failed".into(),
+                        code: AlarmCode::CaptureFailed,
                         level: AlarmLevel::Error,
                         message: format!("capture {id} failed: {reason}"),
                     });
@@ -1047,7 +1047,7 @@ impl Actor {
                     });
                 }
                 self.deps.bus.publish(Event::Alarm {
-                    code: "source.lost".into(),
+                    code: AlarmCode::SourceLost,
                     level: AlarmLevel::Warning,
                     message: format!("{node}: {message}; recording its slate until it returns"),
                 });
@@ -1363,7 +1363,7 @@ impl Actor {
                 format!("the disk is nearly full ({usable} bytes usable): recording {id} stopped");
             log::error!("{message}");
             self.deps.bus.publish(Event::Alarm {
-                code: "disk.full".into(),
+                code: AlarmCode::DiskFull,
                 level: AlarmLevel::Error,
                 message: message.clone(),
             });

@@ -1,6 +1,8 @@
 //! Request and response types of the API, with serde names exactly as `API.md` spells them
 //! (camelCase, `ID` upper-case). Types only: no I/O, no HTTP, no SQL.
 
+pub mod alarm;
+pub mod audit;
 pub mod capture;
 pub mod device;
 pub mod publish;
@@ -12,6 +14,8 @@ pub mod status;
 pub mod template;
 pub mod user;
 
+pub use alarm::AlarmCode;
+pub use audit::{AuditEntry, AuditFilter};
 pub use capture::{
     AudioLevels, CaptureRequest, Check, CheckLevel, Marker, MediaPackage, NodeStatus, Output,
     PackageSource, PackageState, Preflight, StreamStats, TestReport,

@@ -11,8 +11,10 @@
 //! The configuration of a publisher is its plugin settings; secrets are write-only.
 
 pub mod config;
+pub mod failure;
 pub mod flowcapture;
 pub mod job;
+pub mod live;
 pub mod local;
 pub mod opencast;
 pub mod overrides;
@@ -30,8 +32,8 @@ use tokio::sync::Notify;
 
 use crate::events::{Bus, Event};
 use crate::model::{
-    AlarmLevel, CaptureRequest, CaptureState, JobState, MediaPackage, PackageState, PublishJob,
-    PublishPlatformConfiguration, PublishRequest, PublishTestResult,
+    AlarmCode, AlarmLevel, CaptureRequest, CaptureState, JobState, MediaPackage, PackageState,
+    PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
 use crate::packages::{PackageError, Packages};
 use crate::settings::Settings;
@@ -39,6 +41,7 @@ use crate::store::publish::{Enqueued, Outcome};
 use crate::store::{self, Store, StoreError};
 use crate::sys::time::now_ms;
 use crate::templates::Templates;
+pub use failure::FailureCode;
 use job::{CaptureGate, Failure, Job, Live, PackageFile};
 use publishers::Publisher;
 use throttle::Throttle;
@@ -392,14 +395,14 @@ impl Publishing {
             Ok(message) => PublishTestResult {
                 publisher_id: publisher,
                 ok: true,
-                code: "publish.ok".into(),
+                code: FailureCode::Ok.as_str().into(),
                 message,
                 tested_at: now_ms(),
             },
             Err(f) => PublishTestResult {
                 publisher_id: publisher,
                 ok: false,
-                code: f.code.into(),
+                code: f.code.as_str().into(),
                 message: f.message,
                 tested_at: now_ms(),
             },
@@ -824,7 +827,7 @@ impl Publishing {
                 .packages
                 .output_path(package, entry)
                 .map_err(|e| Failure {
-                    code: "publish.missing_media",
+                    code: FailureCode::MissingMedia,
                     message: format!("output {entry}: {e}"),
                     permanent: true,
                 })?;
@@ -877,15 +880,19 @@ impl Publishing {
             Ok(_) => (JobState::Done, None, 0),
             // Stopped by the daemon shutting down: it continues at the next start.
             Err(_) if stopping => (JobState::Queued, None, 0),
-            Err(f) if f.code == "publish.cancelled" => {
-                (JobState::Cancelled, Some((f.code, f.message.clone())), 0)
-            }
-            Err(f) if f.permanent || attempts >= MAX_ATTEMPTS => {
-                (JobState::Failed, Some((f.code, f.message.clone())), 0)
-            }
+            Err(f) if f.code == FailureCode::Cancelled => (
+                JobState::Cancelled,
+                Some((f.code.as_str(), f.message.clone())),
+                0,
+            ),
+            Err(f) if f.permanent || attempts >= MAX_ATTEMPTS => (
+                JobState::Failed,
+                Some((f.code.as_str(), f.message.clone())),
+                0,
+            ),
             Err(f) => (
                 JobState::Queued,
-                Some((f.code, f.message.clone())),
+                Some((f.code.as_str(), f.message.clone())),
                 now_ms() + backoff_ms(attempts),
             ),
         };
@@ -941,7 +948,7 @@ impl Publishing {
                     f.code
                 );
                 self.inner.bus.publish(Event::Alarm {
-                    code: "publish.failed".into(),
+                    code: AlarmCode::PublishFailed,
                     level: AlarmLevel::Warning,
                     message: format!(
                         "publishing {} to {} failed: {}",
@@ -978,7 +985,7 @@ impl Publishing {
             .get(&job.media_package_id)
             .await
             .map_err(|e| Failure {
-                code: "publish.missing_media",
+                code: FailureCode::MissingMedia,
                 message: e.to_string(),
                 permanent: true,
             })?;

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use url::Url;
 
-use super::job::{Delivered, Failure, Job, PackageFile, error_chain};
+use super::job::{Delivered, Failure, FailureCode, Job, PackageFile, error_chain};
 use crate::model::MediaPackage;
 
 pub const ID: &str = "opencast";
@@ -367,7 +367,7 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     if !tracks.iter().any(|(_, kind, _)| *kind == Kind::Track) {
         // Every workflow starts from a track; Opencast would take the package and fail it.
         return Err(Failure {
-            code: "publish.rejected",
+            code: FailureCode::Rejected,
             message: "the package has no audio or video output for Opencast".into(),
             permanent: true,
         });

@@ -27,7 +27,9 @@ use runner::{Captures, Runner, SessionState, SystemClock};
 
 use crate::engine::{CaptureError, Engine, Origin};
 use crate::events::{Bus, Event as BusEvent};
-use crate::model::{AlarmLevel, CaptureRequest, CaptureState, Event, EventGroup, ImportReport};
+use crate::model::{
+    AlarmCode, AlarmLevel, CaptureRequest, CaptureState, Event, EventGroup, ImportReport,
+};
 use crate::settings::Settings;
 use crate::store::{self, Store};
 
@@ -487,7 +489,7 @@ async fn watch_clock(bus: Bus, mut stop: watch::Receiver<bool>) {
                     "the system clock is not synchronised; scheduled recordings may start at the wrong time"
                 );
                 bus.publish(BusEvent::Alarm {
-                    code: "clock.unsynchronized".into(),
+                    code: AlarmCode::ClockUnsynchronized,
                     level: AlarmLevel::Warning,
                     message: "the system clock is not synchronised; scheduled recordings may start at the wrong time"
                         .into(),
