@@ -7,9 +7,8 @@ use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::model::{Marker, MediaPackage, PackageState};
+use crate::publish::manifest::{MANIFEST, manifest};
 use crate::store::{self, Store, StoreError};
-
-pub const MANIFEST: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -98,17 +97,6 @@ pub fn shown(mut package: MediaPackage) -> MediaPackage {
         package.request.publishing_overrides = Some(crate::publish::overrides::masked(overrides));
     }
     package
-}
-
-/// The package's `manifest.json`, which goes wherever the package is published: secrets
-/// given in its request's `publishingOverrides` are left out, not even masked.
-pub fn manifest(package: &MediaPackage) -> Vec<u8> {
-    let mut package = package.clone();
-    if let Some(overrides) = &package.request.publishing_overrides {
-        package.request.publishing_overrides =
-            Some(crate::publish::overrides::without_secrets(overrides));
-    }
-    serde_json::to_vec_pretty(&package).expect("packages serialise")
 }
 
 /// Cheap, cloneable handle to the packages.

@@ -224,14 +224,14 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         }
         copy(job, file, &folder, &name).await?;
     }
-    let manifest = crate::packages::manifest(&job.package);
+    let manifest = super::manifest::manifest(&job.package);
     blocking(move || {
         let fail = |e: std::io::Error| Failure::io(format!("cannot write the manifest: {e}"));
         let (temporary, mut file) =
-            create_temporary(&folder, crate::packages::MANIFEST).map_err(fail)?;
+            create_temporary(&folder, super::manifest::MANIFEST).map_err(fail)?;
         let written = std::io::Write::write_all(&mut file, &manifest)
             .and_then(|()| file.sync_all())
-            .and_then(|()| settle(&folder, &temporary, crate::packages::MANIFEST));
+            .and_then(|()| settle(&folder, &temporary, super::manifest::MANIFEST));
         if let Err(e) = written {
             discard(&folder, &temporary);
             return Err(fail(e));
