@@ -6,8 +6,8 @@
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::model::{Marker, MediaPackage, PackageState};
-use crate::publish::manifest::{MANIFEST, manifest};
+use crate::model::{MANIFEST, Marker, MediaPackage, PackageState};
+use crate::publish::manifest::manifest;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -17,8 +17,8 @@ pub mod user;
 pub use alarm::AlarmCode;
 pub use audit::{AuditEntry, AuditFilter};
 pub use capture::{
-    AudioLevels, CaptureRequest, Check, CheckLevel, Marker, MediaPackage, NodeStatus, Output,
-    PackageSource, PackageState, Preflight, StreamStats, TestReport,
+    AudioLevels, CaptureRequest, Check, CheckLevel, MANIFEST, Marker, MediaPackage, NodeStatus,
+    Output, PackageSource, PackageState, Preflight, StreamStats, TestReport,
 };
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,

@@ -50,6 +50,9 @@ pub struct Job {
     pub id: String,
     pub package: MediaPackage,
     pub files: Vec<PackageFile>,
+    /// The package's manifest as it is sent: secrets given in its request's overrides
+    /// are left out (made by the queue, so publishers never handle them).
+    pub manifest: Vec<u8>,
     pub http: reqwest::Client,
     pub(super) store: Store,
     pub(super) live: Arc<Live>,

@@ -1,12 +1,9 @@
 //! The manifest of a media package: the package as JSON, written beside its media on the
 //! unit and sent wherever the package is published. Secrets a request gave in
 //! `publishingOverrides` never reach it. Serialisation only: where it is written belongs
-//! to the package store and the publishers.
+//! to the package store and the publishers, which get it ready-made in their job.
 
 use crate::model::MediaPackage;
-
-/// The manifest's file name inside a package directory (and at every destination).
-pub const MANIFEST: &str = "manifest.json";
 
 /// The package's `manifest.json`, which goes wherever the package is published: secrets
 /// given in its request's `publishingOverrides` are left out, not even masked.

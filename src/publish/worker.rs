@@ -237,6 +237,7 @@ impl Publishing {
         let files = self.files_of(&package)?;
         let work = Job {
             id: job.id.clone(),
+            manifest: super::manifest::manifest(&package),
             package,
             files,
             http: self.inner.http.clone(),
