@@ -19,7 +19,7 @@ const BASELINE_RUNS: usize = 10;
 const LEAD_MS: i64 = 3000;
 
 fn now_ms() -> i64 {
-    castd::store::now_ms()
+    castd::sys::time::now_ms()
 }
 
 /// Waits for the session that recorded `event` (or any session, when `None`) and returns

@@ -16,12 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use utoipa::ToSchema;
 
-use crate::store::{self, Store, StoreError, now_ms};
+use crate::store::{self, Store, StoreError};
 use crate::sys::tasks::Tasks;
+use crate::sys::time::now_ms;
+
+/// The entry and filter are plain model types; the trail re-exports them so callers name
+/// one module.
+pub use crate::model::audit::{AuditEntry, AuditFilter, MAX_FIELD_BYTES, MAX_PATH_BYTES};
 
 /// Entries kept; older ones are pruned.
 pub const MAX_ROWS: i64 = 100_000;
@@ -31,10 +34,6 @@ pub const MAX_ANONYMOUS_ROWS: i64 = 10_000;
 /// Text the trail keeps at most, counted as `store::audit` counts it (the strings of each
 /// row plus a fixed allowance per row): the trail's bound in bytes, whatever the rows hold.
 pub const MAX_BYTES: i64 = 32 * 1024 * 1024;
-/// The longest path stored, in bytes; a longer one is cut and ends in `…`.
-pub const MAX_PATH_BYTES: usize = 256;
-/// The longest user name, route pattern, error code or address stored, in bytes.
-const MAX_FIELD_BYTES: usize = 64;
 /// Unauthenticated calls a minute recorded one by one; see [`anonymous`].
 pub use anonymous::PER_MINUTE as ANONYMOUS_PER_MINUTE;
 /// Entries waiting for the writer before new ones are dropped.
@@ -43,78 +42,6 @@ const QUEUE: usize = 4096;
 const BATCH: usize = 512;
 /// Rows appended between two prunes (pruning is one indexed DELETE, but not free).
 const PRUNE_EVERY: usize = 1000;
-
-/// One recorded call.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEntry {
-    pub id: i64,
-    /// When the request arrived, ms since the epoch.
-    pub time: i64,
-    /// The authenticated user; `null` when the call carried no valid credentials.
-    pub user: Option<String>,
-    /// The client's IP address.
-    pub address: String,
-    pub method: String,
-    /// The route pattern that matched, e.g. `/api/1/capture/mediaPackages/{id}`; `null`
-    /// when no route matched.
-    pub route: Option<String>,
-    /// The concrete path requested.
-    pub path: String,
-    /// The HTTP status answered.
-    pub status: u16,
-    /// The error `code` when the answer was an error.
-    pub code: Option<String>,
-    /// Time until the answer's headers, in ms.
-    pub duration_ms: i64,
-    /// The calls this entry stands for: 1, except for a summary of unauthenticated calls
-    /// beyond the budget of 60 a minute, which counts the calls of one address and status
-    /// in that minute (`path` is then `*`, `method` is `*` when they differed, `address` is
-    /// `*` for calls from beyond the 16th address of the minute).
-    pub count: i64,
-}
-
-impl AuditEntry {
-    /// The entry with every text field cut to its bound, so no request can make a row
-    /// larger than a few hundred bytes.
-    pub fn bounded(mut self) -> AuditEntry {
-        cut(&mut self.path, MAX_PATH_BYTES);
-        for field in [&mut self.address, &mut self.method] {
-            cut(field, MAX_FIELD_BYTES);
-        }
-        for field in [&mut self.user, &mut self.route, &mut self.code]
-            .into_iter()
-            .flatten()
-        {
-            cut(field, MAX_FIELD_BYTES);
-        }
-        self
-    }
-}
-
-/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
-fn cut(text: &mut String, max: usize) {
-    if text.len() <= max {
-        return;
-    }
-    let mut end = max - '…'.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push('…');
-}
-
-/// Which entries to list.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub limit: i64,
-    pub offset: i64,
-    /// Only entries at or after this time (ms since the epoch).
-    pub since: Option<i64>,
-    /// Only entries of this user.
-    pub user: Option<String>,
-}
 
 enum Message {
     Entry(AuditEntry),

@@ -25,7 +25,8 @@ use tokio::io::AsyncReadExt as _;
 use utoipa::ToSchema;
 
 use crate::store::backup::{self as sql, Inspection};
-use crate::store::{SCHEMA_VERSION, Store, StoreError, now_ms};
+use crate::store::{SCHEMA_VERSION, Store, StoreError};
+use crate::sys::time::now_ms;
 
 /// The `format` every castd backup manifest carries.
 pub const FORMAT: &str = "castd-backup";

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::{AlarmLevel, AudioLevels, CaptureState, Device, Marker, NodeStatus};
+use crate::model::{AlarmCode, AlarmLevel, AudioLevels, CaptureState, Device, Marker, NodeStatus};
 
 /// At most this many recent events are kept for clients that resume.
 pub const HISTORY_LEN: usize = 1000;
@@ -66,7 +66,7 @@ pub enum Event {
     },
     /// Something needs a person's attention.
     Alarm {
-        code: String,
+        code: AlarmCode,
         level: AlarmLevel,
         message: String,
     },
@@ -165,7 +165,7 @@ impl Bus {
         let mut history = self.lock_history();
         let envelope = Arc::new(Envelope {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            time: crate::store::now_ms(),
+            time: crate::sys::time::now_ms(),
             event,
         });
         if !envelope.event.is_transient() {
@@ -178,7 +178,7 @@ impl Bus {
     /// The events published after `last_id`, as far as the history still holds them.
     pub fn since(&self, last_id: u64) -> Missed {
         let mut history = self.lock_history();
-        history.expire(crate::store::now_ms());
+        history.expire(crate::sys::time::now_ms());
         let next = self.next_id.load(Ordering::Relaxed);
         if last_id >= next || last_id < history.dropped_up_to {
             return Missed::Unknown;
@@ -236,9 +236,9 @@ mod tests {
 
     fn alarm(n: usize) -> Event {
         Event::Alarm {
-            code: format!("test.{n}"),
+            code: AlarmCode::SourceLost,
             level: AlarmLevel::Warning,
-            message: String::new(),
+            message: format!("test.{n}"),
         }
     }
 

@@ -19,7 +19,8 @@ use crate::api::handlers::capture::StartForm;
 use crate::api::handlers::scheduler::{EventForm, GroupForm};
 use crate::api::handlers::templates::SaveForm;
 use crate::api::params::Params;
-use crate::graph::compile::{self, H264Encoder, MediaEnv, SourceSpec, V4l2Input};
+use crate::graph::compile;
+use crate::graph::plan::{H264Encoder, MediaEnv, SourceSpec, V4l2Input};
 use crate::model::{Graph, NodeType};
 use crate::scheduler::Rules;
 

@@ -19,7 +19,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
-pub mod graphs;
+pub mod graph_builder;
 pub mod http_client;
 pub mod media;
 pub mod model;

@@ -11,10 +11,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::model::{Marker, MediaPackage, Output, PackageState};
+use crate::model::{MANIFEST, Marker, MediaPackage, Output, PackageState};
+use crate::publish::manifest::manifest;
 use crate::store::{self, Store, StoreError};
-
-pub const MANIFEST: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -103,17 +102,6 @@ pub fn shown(mut package: MediaPackage) -> MediaPackage {
         package.request.publishing_overrides = Some(crate::publish::overrides::masked(overrides));
     }
     package
-}
-
-/// The package's `manifest.json`, which goes wherever the package is published: secrets
-/// given in its request's `publishingOverrides` are left out, not even masked.
-pub fn manifest(package: &MediaPackage) -> Vec<u8> {
-    let mut package = package.clone();
-    if let Some(overrides) = &package.request.publishing_overrides {
-        package.request.publishing_overrides =
-            Some(crate::publish::overrides::without_secrets(overrides));
-    }
-    serde_json::to_vec_pretty(&package).expect("packages serialise")
 }
 
 /// Fields of a package that can be changed.

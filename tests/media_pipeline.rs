@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use castd::graph::compile::{SourceSpec, compile};
+use castd::graph::compile::compile;
+use castd::graph::plan::SourceSpec;
 use castd::graph::validate;
 use castd::media::{self, finalize, session::SessionPipeline};
 use castd::model::Graph;

@@ -16,7 +16,7 @@ use super::RoutePattern;
 use super::auth::{CurrentUser, client_ip};
 use super::error::ErrorCode;
 use crate::audit::{Audit, AuditEntry};
-use crate::store::now_ms;
+use crate::sys::time::now_ms;
 
 /// GETs that change state or hand out the unit's data, recorded like POSTs.
 const AUDITED_GETS: &[&str] = &["/devices/redetect", "/maintenance/backup"];

@@ -167,9 +167,10 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
                 .or_insert(form);
         }
     }
-    doc.extensions
-        .get_or_insert_with(Default::default)
-        .insert("x-error-codes".into(), error::catalog());
+    let extensions = doc.extensions.get_or_insert_with(Default::default);
+    extensions.insert("x-error-codes".into(), error::catalog());
+    extensions.insert("x-alarm-codes".into(), error::alarm_catalog());
+    extensions.insert("x-publish-failure-codes".into(), error::failure_catalog());
 }
 
 /// The finished document, serialised once, and the docs page rendered from it.

@@ -3,7 +3,7 @@
 
 use crate::backup::BackupError;
 use crate::engine::CaptureError;
-use crate::graphs::GraphBookError;
+use crate::graph_builder::GraphBookError;
 use crate::packages::PackageError;
 use crate::plugins::PluginError;
 use crate::publish::PublishError;

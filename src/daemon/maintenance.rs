@@ -22,7 +22,7 @@ use crate::config::MaintenanceConfig;
 use crate::devices::Devices;
 use crate::engine::{CaptureError, Engine};
 use crate::events::{Bus, Event};
-use crate::model::{AlarmLevel, Device};
+use crate::model::{AlarmCode, AlarmLevel, Device};
 
 /// The longest a maintenance command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -168,7 +168,7 @@ impl Maintenance {
                 let message = format!("the {} command failed: {e}", action.as_str());
                 log::error!("maintenance: {message}; castd restarts to resume its schedule");
                 self.inner.bus.publish(Event::Alarm {
-                    code: "maintenance.command_failed".into(),
+                    code: AlarmCode::MaintenanceCommandFailed,
                     level: AlarmLevel::Error,
                     message,
                 });

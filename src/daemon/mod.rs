@@ -38,7 +38,7 @@ use crate::config::{Config, HttpConfig};
 use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
-use crate::graphs::GraphBook;
+use crate::graph_builder::GraphBook;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::publish::Publishing;

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
-use crate::graphs::GraphBook;
+use crate::graph_builder::GraphBook;
 use crate::model::CaptureState;
 use crate::packages::Packages;
 use crate::plugins::Plugins;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::devices::Devices;
 use crate::engine::Engine;
-use crate::model::{Alarm, AlarmLevel, CaptureStatus, DiskSpace, UnitInfo, UnitStatus};
+use crate::model::{Alarm, AlarmCode, AlarmLevel, CaptureStatus, DiskSpace, UnitInfo, UnitStatus};
 use crate::settings::Settings;
 use crate::sys;
 
@@ -38,7 +38,7 @@ pub(crate) fn unit_info(parts: &Sources<'_>) -> UnitInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime: i64::try_from(parts.started.elapsed().as_millis()).unwrap_or(i64::MAX),
         system_uptime: i64::try_from(sys::unit::system_uptime().as_millis()).unwrap_or(i64::MAX),
-        time: crate::store::now_ms(),
+        time: crate::sys::time::now_ms(),
         timezone: parts.settings.timezone(),
         clock_synchronized: sys::unit::clock_synchronized(),
     }
@@ -69,14 +69,14 @@ pub fn alarms(disk: &DiskSpace, unit: &UnitInfo) -> Vec<Alarm> {
     let mut alarms = Vec::new();
     if disk.usable == 0 {
         alarms.push(Alarm {
-            code: "disk.full".into(),
+            code: AlarmCode::DiskFull,
             level: AlarmLevel::Error,
             message: "no space left for recordings (free space is below the reserve)".into(),
             params: json!({"free": disk.free}),
         });
     } else if disk.minutes_left < DISK_WARNING_MINUTES {
         alarms.push(Alarm {
-            code: "disk.low".into(),
+            code: AlarmCode::DiskLow,
             level: AlarmLevel::Warning,
             message: format!(
                 "only about {} minutes of recording fit on the disk",
@@ -87,7 +87,7 @@ pub fn alarms(disk: &DiskSpace, unit: &UnitInfo) -> Vec<Alarm> {
     }
     if !unit.clock_synchronized {
         alarms.push(Alarm {
-            code: "clock.unsynchronized".into(),
+            code: AlarmCode::ClockUnsynchronized,
             level: AlarmLevel::Warning,
             message: "the system clock is not synchronised; scheduled recordings may start at the wrong time".into(),
             params: json!({}),
@@ -141,7 +141,7 @@ mod tests {
         let codes = |d, u| {
             alarms(&d, &u)
                 .into_iter()
-                .map(|a| a.code)
+                .map(|a| a.code.as_str())
                 .collect::<Vec<_>>()
         };
         assert!(codes(disk(100 << 30), unit(true)).is_empty());

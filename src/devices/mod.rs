@@ -27,8 +27,8 @@ use crate::config::DeviceMode;
 use crate::events::{Bus, Event};
 use crate::model::{Device, DeviceType, Signal};
 use crate::sys::tasks::Tasks;
+pub use crate::model::{Selector, SelectorError};
 pub use network::{NetworkCamera, NetworkSettings};
-pub use selector::{Selector, SelectorError};
 pub use test_devices::{Fault, TestDeviceConfig, TestEnabled, TestSettings};
 
 /// Hotplug events come in bursts (one per node of a device); wait this long for the rest.

@@ -149,7 +149,7 @@ impl TestSettings {
             match d.kind {
                 DeviceType::Video => {
                     let pattern = d.pattern.get_or_insert_with(|| "smpte".into());
-                    if !crate::graph::schema::PATTERNS.contains(&pattern.as_str()) {
+                    if !crate::model::device::PATTERNS.contains(&pattern.as_str()) {
                         return Err(format!("device {}: unknown pattern {pattern:?}", d.id));
                     }
                     let (w, h, f) = (
@@ -180,7 +180,7 @@ impl TestSettings {
                 }
                 DeviceType::Audio => {
                     let wave = d.wave.get_or_insert_with(|| "sine".into());
-                    if !crate::graph::schema::WAVES.contains(&wave.as_str()) {
+                    if !crate::model::device::WAVES.contains(&wave.as_str()) {
                         return Err(format!("device {}: unknown wave {wave:?}", d.id));
                     }
                     let (freq, ch, rate) = (

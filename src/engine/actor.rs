@@ -17,12 +17,13 @@ use super::{
     validate_request,
 };
 use crate::events::{Bus, Event};
-use crate::graph::compile::{self, Plan, RecorderPlan};
+use crate::graph::compile;
+use crate::graph::plan::{Plan, RecorderPlan};
 use crate::media::finalize;
 use crate::media::session::{PipelineEvent, SessionPipeline};
 use crate::model::{
-    AlarmLevel, CaptureRequest, CaptureState, CaptureStatus, Marker, MediaPackage, Output,
-    PackageState, Signal, Template,
+    AlarmCode, AlarmLevel, CaptureRequest, CaptureState, CaptureStatus, Marker, MediaPackage,
+    Output, PackageState, Signal, Template,
 };
 use crate::packages::{self, STAGING_MARK};
 
@@ -348,7 +349,7 @@ impl Actor {
     }
 
     fn next_wakeup(&self) -> Duration {
-        let now = crate::store::now_ms();
+        let now = crate::sys::time::now_ms();
         let next_stop = self
             .sessions
             .values()
@@ -583,7 +584,7 @@ impl Actor {
             None => self.template(request.template_id.as_deref())?,
         };
         let duration = match stop_at {
-            Some(at) => Some((at - crate::store::now_ms()).max(0)),
+            Some(at) => Some((at - crate::sys::time::now_ms()).max(0)),
             None => request.duration.or(template.defaults.duration),
         };
         let bitrate = graph_bitrate(&template.graph);
@@ -628,7 +629,7 @@ impl Actor {
             template.id
         );
 
-        let now_ms = crate::store::now_ms();
+        let now_ms = crate::sys::time::now_ms();
         // The session starts when its first frame passed the gate, not when it was asked.
         let started_wall = now_ms
             - Instant::now()
@@ -842,7 +843,9 @@ impl Actor {
             }
         }
         let session = &self.sessions[&id];
-        Ok(session.view.status(Instant::now(), crate::store::now_ms()))
+        Ok(session
+            .view
+            .status(Instant::now(), crate::sys::time::now_ms()))
     }
 
     fn marker(
@@ -992,7 +995,7 @@ impl Actor {
                 if session.view.is_active() && session.view.state != CaptureState::Stopping {
                     session.view.error = Some(reason.clone());
                     self.deps.bus.publish(Event::Alarm {
-                        code: "capture.failed".into(),
+                        code: AlarmCode::CaptureFailed,
                         level: AlarmLevel::Error,
                         message: format!("capture {id} failed: {reason}"),
                     });
@@ -1011,7 +1014,7 @@ impl Actor {
                         .view
                         .lost_since
                         .entry(node.clone())
-                        .or_insert_with(crate::store::now_ms);
+                        .or_insert_with(crate::sys::time::now_ms);
                 } else {
                     session.view.lost_since.remove(&node);
                 }
@@ -1026,7 +1029,7 @@ impl Actor {
                     .view
                     .lost_since
                     .entry(node.clone())
-                    .or_insert_with(crate::store::now_ms);
+                    .or_insert_with(crate::sys::time::now_ms);
                 // A network stream has no hotplug event to say it is back: it is opened
                 // again every few seconds until it answers (its slate records meanwhile).
                 let is_stream = session.view.node_kinds.get(&node)
@@ -1044,7 +1047,7 @@ impl Actor {
                     });
                 }
                 self.deps.bus.publish(Event::Alarm {
-                    code: "source.lost".into(),
+                    code: AlarmCode::SourceLost,
                     level: AlarmLevel::Warning,
                     message: format!("{node}: {message}; recording its slate until it returns"),
                 });
@@ -1295,7 +1298,7 @@ impl Actor {
 
     /// Stops the sessions whose stop time has come.
     fn stop_due_sessions(&mut self) {
-        let now_ms = crate::store::now_ms();
+        let now_ms = crate::sys::time::now_ms();
         let due: Vec<String> = self
             .sessions
             .values()
@@ -1360,7 +1363,7 @@ impl Actor {
                 format!("the disk is nearly full ({usable} bytes usable): recording {id} stopped");
             log::error!("{message}");
             self.deps.bus.publish(Event::Alarm {
-                code: "disk.full".into(),
+                code: AlarmCode::DiskFull,
                 level: AlarmLevel::Error,
                 message: message.clone(),
             });

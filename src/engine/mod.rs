@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::devices::Devices;
 use crate::events::Bus;
-use crate::graph::compile::MediaEnv;
+use crate::graph::plan::MediaEnv;
 use crate::graph::{self, GraphError};
 use crate::media::session::SessionPipeline;
 use crate::model::{
@@ -391,7 +391,7 @@ impl Engine {
     /// The status a panel shows: the active session, else one being processed, else idle.
     pub fn status(&self) -> CaptureStatus {
         let view = self.read();
-        let (now, now_ms) = (Instant::now(), crate::store::now_ms());
+        let (now, now_ms) = (Instant::now(), crate::sys::time::now_ms());
         view.sessions
             .iter()
             .find(|s| s.is_active())
@@ -401,7 +401,7 @@ impl Engine {
 
     /// Every session the engine knows (active and being processed).
     pub fn statuses(&self) -> Vec<CaptureStatus> {
-        let (now, now_ms) = (Instant::now(), crate::store::now_ms());
+        let (now, now_ms) = (Instant::now(), crate::sys::time::now_ms());
         self.read()
             .sessions
             .iter()

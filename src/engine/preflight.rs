@@ -2,7 +2,8 @@
 //! and the graph itself, without running any media.
 
 use crate::devices::{Devices, Selector};
-use crate::graph::compile::{self, MediaEnv};
+use crate::graph::compile;
+use crate::graph::plan::MediaEnv;
 use crate::model::{Check, CheckLevel, DeviceType, NodeType, Preflight, Signal, Template};
 
 fn check(code: &str, level: CheckLevel, message: String, node: Option<&str>) -> Check {
@@ -112,7 +113,7 @@ pub fn preflight(
             )),
         }
     }
-    let hardware = env.h264 != compile::H264Encoder::X264;
+    let hardware = env.h264 != crate::graph::plan::H264Encoder::X264;
     checks.push(check(
         "encoder.available",
         CheckLevel::Green,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::devices::{Devices, Selector};
-use crate::graph::compile::{SourceSpec, V4l2Input};
+use crate::graph::plan::{SourceSpec, V4l2Input};
 use crate::model::{Device, DeviceType, Graph, Node, NodeType, PackageSource};
 
 /// What the sources of a graph resolve to now.

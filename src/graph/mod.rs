@@ -2,6 +2,7 @@
 //! GStreamer pipeline plan. Pure: no GStreamer, no I/O; unit-tested on its own.
 
 pub mod compile;
+pub mod plan;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -114,6 +115,33 @@ pub fn validate(graph: &Graph) -> Result<Graph, GraphError> {
         return Err(GraphError::Empty);
     }
     check_size(graph)?;
+    let ids = node_ids(graph)?;
+    let edges = edges(graph, &ids)?;
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    for node in &graph.nodes {
+        nodes.insert(node.id.clone(), normalised_node(node, &edges)?);
+    }
+    let order = topological_order(&nodes)?;
+    for id in &order {
+        check_links(&nodes[id], &nodes)?;
+    }
+    match nodes.get(&graph.root) {
+        Some(root) if root.kind == NodeType::FileRecorder => {}
+        _ => return Err(GraphError::BadRoot(graph.root.clone())),
+    }
+    Ok(Graph {
+        id: graph.id.clone(),
+        name: graph.name.clone(),
+        root: graph.root.clone(),
+        nodes: order
+            .into_iter()
+            .filter_map(|id| nodes.remove(&id))
+            .collect(),
+    })
+}
+
+/// The graph's node ids, each well formed and used once.
+fn node_ids(graph: &Graph) -> Result<BTreeSet<String>, GraphError> {
     let mut ids = BTreeSet::new();
     for node in &graph.nodes {
         if !is_node_id(&node.id) {
@@ -123,8 +151,12 @@ pub fn validate(graph: &Graph) -> Result<Graph, GraphError> {
             return Err(GraphError::DuplicateId(node.id.clone()));
         }
     }
+    Ok(ids)
+}
 
-    // Edges from either end, deduplicated; each must name a node of the graph.
+/// Edges (parent, child) from either end, deduplicated; each must name a node of the
+/// graph, and none may loop back to its own node.
+fn edges(graph: &Graph, ids: &BTreeSet<String>) -> Result<BTreeSet<(String, String)>, GraphError> {
     let mut edges: BTreeSet<(String, String)> = BTreeSet::new();
     for node in &graph.nodes {
         for parent in &node.parents {
@@ -147,57 +179,37 @@ pub fn validate(graph: &Graph) -> Result<Graph, GraphError> {
             return Err(GraphError::Cycle(from.clone()));
         }
     }
+    Ok(edges)
+}
 
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    for node in &graph.nodes {
-        let options = schema::validate_options(&node.id, node.kind, &node.options)?;
-        // Keep the author's order of parents (it decides compositor placement), then add
-        // parents only listed on the other end.
-        let mut parents: Vec<String> = node.parents.iter().fold(Vec::new(), |mut acc, p| {
-            if !acc.contains(p) {
-                acc.push(p.clone());
-            }
-            acc
-        });
-        for (from, to) in &edges {
-            if to == &node.id && !parents.contains(from) {
-                parents.push(from.clone());
-            }
+/// A node with its options checked and completed, and its links listed on both ends.
+fn normalised_node(node: &Node, edges: &BTreeSet<(String, String)>) -> Result<Node, GraphError> {
+    let options = schema::validate_options(&node.id, node.kind, &node.options)?;
+    // Keep the author's order of parents (it decides compositor placement), then add
+    // parents only listed on the other end.
+    let mut parents: Vec<String> = node.parents.iter().fold(Vec::new(), |mut acc, p| {
+        if !acc.contains(p) {
+            acc.push(p.clone());
         }
-        let children = edges
-            .iter()
-            .filter(|(from, _)| from == &node.id)
-            .map(|(_, to)| to.clone())
-            .collect();
-        nodes.insert(
-            node.id.clone(),
-            Node {
-                id: node.id.clone(),
-                kind: node.kind,
-                options,
-                parents,
-                children,
-                services: Vec::new(),
-            },
-        );
+        acc
+    });
+    for (from, to) in edges {
+        if to == &node.id && !parents.contains(from) {
+            parents.push(from.clone());
+        }
     }
-
-    let order = topological_order(&nodes)?;
-    for id in &order {
-        check_links(&nodes[id], &nodes)?;
-    }
-    match nodes.get(&graph.root) {
-        Some(root) if root.kind == NodeType::FileRecorder => {}
-        _ => return Err(GraphError::BadRoot(graph.root.clone())),
-    }
-    Ok(Graph {
-        id: graph.id.clone(),
-        name: graph.name.clone(),
-        root: graph.root.clone(),
-        nodes: order
-            .into_iter()
-            .filter_map(|id| nodes.remove(&id))
-            .collect(),
+    let children = edges
+        .iter()
+        .filter(|(from, _)| from == &node.id)
+        .map(|(_, to)| to.clone())
+        .collect();
+    Ok(Node {
+        id: node.id.clone(),
+        kind: node.kind,
+        options,
+        parents,
+        children,
+        services: Vec::new(),
     })
 }
 

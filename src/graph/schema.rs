@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::model::NodeType;
+use crate::model::device::{PATTERNS, WAVES};
 
 /// What values an option takes.
 #[derive(Debug, Clone, Copy)]
@@ -114,13 +115,11 @@ impl OptionSpec {
                 )),
                 other => Err(format!("expected a string, got {other}")),
             },
-            OptionKind::Device => {
-                match value.as_str().map(str::parse::<crate::devices::Selector>) {
-                    Some(Ok(_)) => Ok(value),
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Err(format!("expected a device id or role, got {value}")),
-                }
-            }
+            OptionKind::Device => match value.as_str().map(str::parse::<crate::model::Selector>) {
+                Some(Ok(_)) => Ok(value),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err(format!("expected a device id or role, got {value}")),
+            },
             OptionKind::Url => {
                 let text = value
                     .as_str()
@@ -181,50 +180,6 @@ fn none() -> Value {
     Value::Null
 }
 
-/// videotestsrc patterns (the `test` devices and `testVideo` nodes).
-pub const PATTERNS: &[&str] = &[
-    "smpte",
-    "snow",
-    "black",
-    "white",
-    "red",
-    "green",
-    "blue",
-    "checkers-1",
-    "checkers-2",
-    "checkers-4",
-    "checkers-8",
-    "circular",
-    "blink",
-    "smpte75",
-    "zone-plate",
-    "gamut",
-    "chroma-zone-plate",
-    "solid-color",
-    "ball",
-    "smpte100",
-    "bar",
-    "pinwheel",
-    "spokes",
-    "gradient",
-    "colors",
-];
-/// audiotestsrc waves (the `test` devices and `testAudio` nodes).
-pub const WAVES: &[&str] = &[
-    "sine",
-    "square",
-    "saw",
-    "triangle",
-    "silence",
-    "white-noise",
-    "pink-noise",
-    "sine-table",
-    "ticks",
-    "gaussian-noise",
-    "red-noise",
-    "blue-noise",
-    "violet-noise",
-];
 pub const PRESETS: &[&str] = &[
     "ultrafast",
     "superfast",

@@ -7,7 +7,7 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 
 use crate::graph::Media;
-use crate::graph::compile::{Caps, CapsValue, LinkSpec, Plan, Prop};
+use crate::graph::plan::{Caps, CapsValue, LinkSpec, Plan, Prop};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

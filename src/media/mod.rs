@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use gstreamer as gst;
 
-use crate::graph::compile::{H264Encoder, MediaEnv};
+use crate::graph::plan::{H264Encoder, MediaEnv};
 
 static INIT: OnceLock<Result<MediaEnv, String>> = OnceLock::new();
 

@@ -474,7 +474,7 @@ impl RtmpOutput {
                         {
                             state.phase = Phase::Live;
                             state.backoff = FIRST_BACKOFF;
-                            state.connected_since = Some(crate::store::now_ms());
+                            state.connected_since = Some(crate::sys::time::now_ms());
                             log::info!(
                                 "stream {} is live on {}",
                                 output.inner.node,
@@ -510,25 +510,4 @@ fn codec_name(caps_name: &str) -> String {
         other => other,
     }
     .to_string()
-}
-
-/// The RTMP address with the stream key appended, as platforms give them separately.
-pub fn location(url: &str, key: &str) -> String {
-    if key.is_empty() {
-        url.to_string()
-    } else {
-        format!("{}/{key}", url.trim_end_matches('/'))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_key_is_the_last_path_part() {
-        assert_eq!(location("rtmp://a/live", "k1"), "rtmp://a/live/k1");
-        assert_eq!(location("rtmp://a/live/", "k1"), "rtmp://a/live/k1");
-        assert_eq!(location("rtmp://a/live/k0", ""), "rtmp://a/live/k0");
-    }
 }

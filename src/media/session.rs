@@ -19,7 +19,7 @@ use gstreamer_app as gst_app;
 use super::build::{self, Built};
 use super::durability::{self, Syncer};
 use super::rtmp::RtmpOutput;
-use crate::graph::compile::Plan;
+use crate::graph::plan::Plan;
 use crate::model::AudioLevels;
 
 /// What the session tells its owner.

@@ -150,6 +150,9 @@ pub struct PackageSource {
     pub name: String,
 }
 
+/// The file name of a package's manifest, in its directory and at every destination.
+pub const MANIFEST: &str = "manifest.json";
+
 /// A recording and everything about it (CaptureCast MediaPackage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

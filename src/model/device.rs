@@ -126,3 +126,48 @@ pub struct Device {
     /// Another program (or a capture session) is using the device.
     pub in_use: bool,
 }
+
+/// videotestsrc patterns (the `test` devices and `testVideo` nodes).
+pub const PATTERNS: &[&str] = &[
+    "smpte",
+    "snow",
+    "black",
+    "white",
+    "red",
+    "green",
+    "blue",
+    "checkers-1",
+    "checkers-2",
+    "checkers-4",
+    "checkers-8",
+    "circular",
+    "blink",
+    "smpte75",
+    "zone-plate",
+    "gamut",
+    "chroma-zone-plate",
+    "solid-color",
+    "ball",
+    "smpte100",
+    "bar",
+    "pinwheel",
+    "spokes",
+    "gradient",
+    "colors",
+];
+/// audiotestsrc waves (the `test` devices and `testAudio` nodes).
+pub const WAVES: &[&str] = &[
+    "sine",
+    "square",
+    "saw",
+    "triangle",
+    "silence",
+    "white-noise",
+    "pink-noise",
+    "sine-table",
+    "ticks",
+    "gaussian-noise",
+    "red-noise",
+    "blue-noise",
+    "violet-noise",
+];

@@ -1,19 +1,24 @@
 //! Request and response types of the API, with serde names exactly as `API.md` spells them
 //! (camelCase, `ID` upper-case). Types only: no I/O, no HTTP, no SQL.
 
+pub mod alarm;
+pub mod audit;
 pub mod capture;
 pub mod device;
 pub mod publish;
 pub mod schedule;
+pub mod selector;
 pub mod setting;
 pub mod speaker;
 pub mod status;
 pub mod template;
 pub mod user;
 
+pub use alarm::AlarmCode;
+pub use audit::{AuditEntry, AuditFilter};
 pub use capture::{
-    AudioLevels, CaptureRequest, Check, CheckLevel, Marker, MediaPackage, NodeStatus, Output,
-    PackageSource, PackageState, Preflight, StreamStats, TestReport,
+    AudioLevels, CaptureRequest, Check, CheckLevel, MANIFEST, Marker, MediaPackage, NodeStatus,
+    Output, PackageSource, PackageState, Preflight, StreamStats, TestReport,
 };
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
@@ -22,6 +27,7 @@ pub use publish::{
     JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
 pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
+pub use selector::{Selector, SelectorError};
 pub use setting::Setting;
 pub use speaker::Speaker;
 pub use status::{

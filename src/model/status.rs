@@ -160,7 +160,7 @@ pub enum AlarmLevel {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Alarm {
-    pub code: String,
+    pub code: super::AlarmCode,
     pub level: AlarmLevel,
     pub message: String,
     #[schema(value_type = Object)]

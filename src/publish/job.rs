@@ -5,13 +5,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use super::failure::{Failure, FailureCode, error_chain};
+pub use super::live::Live;
 use super::throttle::Throttle;
 use crate::model::MediaPackage;
 use crate::store::{self, Store};
@@ -31,100 +33,6 @@ pub struct PackageFile {
     pub md5: Option<String>,
 }
 
-/// Why a job step failed. `permanent` failures are not retried (bad credentials, a
-/// configuration the target refuses); the others back off and try again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// A stable code such as `publish.unreachable` or `publish.auth_failed`.
-    pub code: &'static str,
-    pub message: String,
-    pub permanent: bool,
-}
-
-impl Failure {
-    pub fn unreachable(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "publish.unreachable",
-            message: message.into(),
-            permanent: false,
-        }
-    }
-    pub fn auth(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "publish.auth_failed",
-            message: message.into(),
-            permanent: true,
-        }
-    }
-    /// The target answered but refused or misbehaved; worth another try later.
-    pub fn rejected(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "publish.rejected",
-            message: message.into(),
-            permanent: false,
-        }
-    }
-    pub fn invalid_config(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "publish.invalid_config",
-            message: message.into(),
-            permanent: true,
-        }
-    }
-    /// The destination holds something that could send the write elsewhere (a link, or a
-    /// file where a folder belongs): not followed, not retried until someone looks.
-    pub fn unsafe_target(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "publish.unsafe_target",
-            message: message.into(),
-            permanent: true,
-        }
-    }
-    pub fn io(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "publish.io",
-            message: message.into(),
-            permanent: false,
-        }
-    }
-    pub fn cancelled() -> Failure {
-        Failure {
-            code: "publish.cancelled",
-            message: "cancelled".into(),
-            permanent: true,
-        }
-    }
-
-    /// Classifies a transport error from reqwest.
-    pub fn from_http(what: &str, e: &reqwest::Error) -> Failure {
-        Failure::unreachable(format!("{what}: {}", error_chain(e)))
-    }
-
-    /// Classifies an HTTP status answer: 401/403 are credentials, the rest are refusals.
-    pub fn from_status(what: &str, status: reqwest::StatusCode, body: &str) -> Failure {
-        let body: String = body.chars().take(300).collect();
-        let message = format!("{what}: HTTP {status}: {}", body.trim());
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            Failure::auth(message)
-        } else {
-            Failure::rejected(message)
-        }
-    }
-}
-
-/// The whole cause chain of an error, since reqwest's top-level text hides the reason
-/// ("error sending request") that an operator needs ("connection refused").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// What a finished job reports back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivered {
@@ -132,14 +40,6 @@ pub struct Delivered {
     pub url: Option<String>,
     /// The target's own id of what was created (asset id, media package id, object key).
     pub remote_id: Option<String>,
-}
-
-/// Shared state of a running job that the queue can see and change from outside.
-#[derive(Debug, Default)]
-pub struct Live {
-    pub done: AtomicU64,
-    pub total: AtomicU64,
-    pub cancelled: AtomicBool,
 }
 
 /// Waits while a capture runs, when the unit is set to keep uploads out of the way.
@@ -150,6 +50,9 @@ pub struct Job {
     pub id: String,
     pub package: MediaPackage,
     pub files: Vec<PackageFile>,
+    /// The package's manifest as it is sent: secrets given in its request's overrides
+    /// are left out (made by the queue, so publishers never handle them).
+    pub manifest: Vec<u8>,
     pub http: reqwest::Client,
     pub(super) store: Store,
     pub(super) live: Arc<Live>,

@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::job::{Delivered, Failure, Job, PackageFile};
+use crate::model::MANIFEST;
 
 pub const ID: &str = "local";
 pub const NAME: &str = "Copy to a mounted folder";
@@ -224,14 +225,13 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         }
         copy(job, file, &folder, &name).await?;
     }
-    let manifest = crate::packages::manifest(&job.package);
+    let manifest = job.manifest.clone();
     blocking(move || {
         let fail = |e: std::io::Error| Failure::io(format!("cannot write the manifest: {e}"));
-        let (temporary, mut file) =
-            create_temporary(&folder, crate::packages::MANIFEST).map_err(fail)?;
+        let (temporary, mut file) = create_temporary(&folder, MANIFEST).map_err(fail)?;
         let written = std::io::Write::write_all(&mut file, &manifest)
             .and_then(|()| file.sync_all())
-            .and_then(|()| settle(&folder, &temporary, crate::packages::MANIFEST));
+            .and_then(|()| settle(&folder, &temporary, MANIFEST));
         if let Err(e) = written {
             discard(&folder, &temporary);
             return Err(fail(e));

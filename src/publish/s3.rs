@@ -394,8 +394,8 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         job.save_checkpoint(&checkpoint).await?;
     }
     // The manifest last: a reader that finds it finds every file it lists.
-    let manifest = crate::packages::manifest(&job.package);
-    let object = key(config, &job.package.id, crate::packages::MANIFEST);
+    let manifest = job.manifest.clone();
+    let object = key(config, &job.package.id, crate::model::MANIFEST);
     put_bytes(job, config, &object, "application/json", manifest.into()).await?;
     let folder = key(config, &job.package.id, "");
     Ok(Delivered {

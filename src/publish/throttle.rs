@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::job::Live;
+use super::live::Live;
 
 /// Bytes per chunk of a paced body: small enough for smooth pacing, big enough that the
 /// per-chunk cost does not matter.

@@ -27,7 +27,9 @@ use runner::{Captures, Runner, SessionState, SystemClock};
 
 use crate::engine::{CaptureError, Engine, Origin};
 use crate::events::{Bus, Event as BusEvent};
-use crate::model::{AlarmLevel, CaptureRequest, CaptureState, Event, EventGroup, ImportReport};
+use crate::model::{
+    AlarmCode, AlarmLevel, CaptureRequest, CaptureState, Event, EventGroup, ImportReport,
+};
 use crate::settings::Settings;
 use crate::store::{self, Store};
 use crate::sys::tasks::Tasks;
@@ -104,7 +106,7 @@ impl Scheduler {
 
     fn rules(&self) -> Rules {
         Rules {
-            now: store::now_ms(),
+            now: crate::sys::time::now_ms(),
             concurrent: self.settings.concurrent_captures(),
             timezone: self.settings.timezone(),
             default_template: self.settings.default_template(),
@@ -264,7 +266,7 @@ impl Scheduler {
 
     /// Today's events, midnight to midnight in the unit's time zone.
     pub async fn today(&self) -> Result<Vec<Event>, ScheduleError> {
-        let (start, end) = day_bounds(store::now_ms(), &self.settings.timezone());
+        let (start, end) = day_bounds(crate::sys::time::now_ms(), &self.settings.timezone());
         let filter = EventFilter {
             start: Some(start),
             end: Some(end),
@@ -284,7 +286,7 @@ impl Scheduler {
         Ok(ical::export(
             &events,
             &self.settings.unit_name(),
-            store::now_ms(),
+            crate::sys::time::now_ms(),
         ))
     }
 
@@ -490,7 +492,7 @@ async fn watch_clock(bus: Bus, stop: impl Future<Output = ()>) {
                     "the system clock is not synchronised; scheduled recordings may start at the wrong time"
                 );
                 bus.publish(BusEvent::Alarm {
-                    code: "clock.unsynchronized".into(),
+                    code: AlarmCode::ClockUnsynchronized,
                     level: AlarmLevel::Warning,
                     message: "the system clock is not synchronised; scheduled recordings may start at the wrong time"
                         .into(),

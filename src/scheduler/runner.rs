@@ -52,14 +52,14 @@ impl SystemClock {
 
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
-        store::now_ms()
+        crate::sys::time::now_ms()
     }
 
     async fn sleep_until(&self, at_ms: i64) {
         if let Err(e) = self.timer.wait_until(at_ms).await {
             // Without the timer, fall back to a monotonic sleep: late by any clock jump.
             log::error!("scheduler timer: {e}");
-            let left = (at_ms - store::now_ms()).max(0) as u64;
+            let left = (at_ms - crate::sys::time::now_ms()).max(0) as u64;
             tokio::time::sleep(std::time::Duration::from_millis(left)).await;
         }
     }

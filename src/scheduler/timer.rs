@@ -77,9 +77,9 @@ mod tests {
     #[tokio::test]
     async fn it_wakes_at_the_wall_clock_instant_not_before() {
         let timer = WallTimer::new().unwrap();
-        let at = crate::store::now_ms() + 150;
+        let at = crate::sys::time::now_ms() + 150;
         assert_eq!(timer.wait_until(at).await.unwrap(), Wake::Due);
-        let now = crate::store::now_ms();
+        let now = crate::sys::time::now_ms();
         assert!(now >= at, "woke {} ms early", at - now);
         // A time in the past is due at once.
         assert_eq!(timer.wait_until(at - 10_000).await.unwrap(), Wake::Due);

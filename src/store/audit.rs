@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
-use crate::audit::{AuditEntry, AuditFilter};
+use crate::model::{AuditEntry, AuditFilter};
 
 const COLUMNS: &str =
     "id, time, user, address, method, route, path, status, code, duration_ms, count";

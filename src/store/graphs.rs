@@ -2,8 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::Graph;
+use crate::sys::time::now_ms;
 
 fn decode(text: &str) -> Result<Graph, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {

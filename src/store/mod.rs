@@ -215,14 +215,6 @@ pub(crate) fn memory() -> Connection {
     conn
 }
 
-/// Milliseconds since the Unix epoch, the unit of every persisted time.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::speaker::settle_stored;
 use crate::model::{Marker, MediaPackage, PackageState};
+use crate::sys::time::now_ms;
 
 /// The package stored as `text`, with its markers.
 fn decode(conn: &Connection, text: String) -> Result<MediaPackage, StoreError> {

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
+use crate::sys::time::now_ms;
 
 pub fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT plugin_id, settings FROM plugin_settings")?;

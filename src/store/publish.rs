@@ -3,8 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::{JobState, Progress, PublishJob, PublishTestResult};
+use crate::sys::time::now_ms;
 
 const JOB_COLUMNS: &str = "id, package_id, publisher_id, state, bytes_done, bytes_total, attempts, \
      last_error, last_code, url, remote_id, next_attempt_at, created_at, updated_at, finished_at";

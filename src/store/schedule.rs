@@ -2,9 +2,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::speaker::settle_stored;
 use crate::model::{Event, EventGroup, Outcome};
+use crate::sys::time::now_ms;
 
 fn outcome_name(o: Outcome) -> String {
     serde_json::to_value(o)

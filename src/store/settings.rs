@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
+use crate::sys::time::now_ms;
 
 /// All stored settings; a key that is not stored has its default value.
 pub fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {

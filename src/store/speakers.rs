@@ -3,8 +3,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::Speaker;
+use crate::sys::time::now_ms;
 
 const COLUMNS: &str = "id, name, email, biography, credentials, image, links";
 

@@ -2,8 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::Template;
+use crate::sys::time::now_ms;
 
 fn decode(text: String) -> Result<Template, StoreError> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {

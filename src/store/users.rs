@@ -2,8 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use crate::model::{Role, User};
+use crate::sys::time::now_ms;
 
 /// A user row including the password hash, for authentication only.
 #[derive(Debug, Clone)]

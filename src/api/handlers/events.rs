@@ -224,14 +224,14 @@ fn sse_event(envelope: &Envelope) -> SseEvent {
 mod tests {
     use super::*;
     use crate::events::Event;
-    use crate::model::AlarmLevel;
+    use crate::model::{AlarmCode, AlarmLevel};
     use http_body_util::BodyExt as _;
 
     fn alarm(n: usize) -> Event {
         Event::Alarm {
-            code: format!("test.{n}"),
+            code: AlarmCode::SourceLost,
             level: AlarmLevel::Warning,
-            message: String::new(),
+            message: format!("test.{n}"),
         }
     }
 

@@ -65,7 +65,7 @@ pub async fn graph_builder(State(daemon): State<Daemon>) -> Result<Json<Value>, 
     }
     Ok(Json(json!({
         "graphs": graphs,
-        "processorTypes": crate::graphs::processor_types(),
+        "processorTypes": crate::graph_builder::processor_types(),
     })))
 }
 
