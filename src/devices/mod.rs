@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 use crate::config::DeviceMode;
 use crate::events::{Bus, Event};
 use crate::model::{Device, DeviceType, Signal};
-use crate::sys::tasks::Tasks;
 pub use crate::model::{Selector, SelectorError};
+use crate::sys::tasks::Tasks;
 pub use network::{NetworkCamera, NetworkSettings};
 pub use test_devices::{Fault, TestDeviceConfig, TestEnabled, TestSettings};
 

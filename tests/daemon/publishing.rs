@@ -34,7 +34,35 @@ pub async fn recorded_package(d: &TestDaemon, seconds: u64) -> Value {
     );
     let package = finished_package(d, &id).await;
     assert_eq!(package["state"], "complete", "{package}");
+    publishing_decided(d, &id).await;
     package
+}
+
+/// Waits until the automatic publisher has decided about a finished package (to publish it
+/// to the publishers configured then, or nowhere). It decides a moment after the package
+/// finished, so a test that configures a publisher right after recording would otherwise
+/// race it for whether the package is published by itself.
+pub async fn publishing_decided(d: &TestDaemon, id: &str) {
+    let db = d.data_dir.join("castd.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let decided = rusqlite::Connection::open(&db).ok().is_some_and(|c| {
+            c.query_row(
+                "SELECT 1 FROM publish_decided WHERE package_id = ?1",
+                [id],
+                |_| Ok(()),
+            )
+            .is_ok()
+        });
+        if decided {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the automatic publisher never decided about {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Bytes that do not repeat at any part boundary (xorshift), so a misplaced or swapped
