@@ -81,7 +81,15 @@ async fn power_cut_phase_1_records_until_the_power_goes() {
     let template = vm::vm_template().to_string();
     d.post_ok("/api/1/capture/templates", &[("template", &template)])
         .await;
+    // The share the local publisher copies to, as an administrator's mount point would be:
+    // there before castd is configured, and on disk, not only in the page cache, so that it
+    // is still there after the power cut (castd never creates the folder it was given: a
+    // missing one is an unmounted share, retried later).
     let published = data.parent().unwrap().join("published");
+    std::fs::create_dir_all(&published).unwrap();
+    for folder in [published.as_path(), data.parent().unwrap()] {
+        std::fs::File::open(folder).unwrap().sync_all().unwrap();
+    }
     let publisher = json!({"path": published}).to_string();
     d.post_ok(
         "/api/1/capture/publishing/configurations/local",

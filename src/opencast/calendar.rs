@@ -109,27 +109,11 @@ impl ContentLine {
     }
 }
 
-/// Unfolds RFC 5545 lines: a line break followed by one space or tab continues the line.
-/// Works on bytes, because a fold may fall inside a UTF-8 character; the text is decoded
-/// once whole.
+/// Unfolds the calendar (by bytes: a fold may fall inside a UTF-8 character) and splits
+/// it into content lines.
 fn unfold(bytes: &[u8]) -> Result<Vec<String>, String> {
-    let mut joined = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let crlf = bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n');
-        let newline = if crlf {
-            2
-        } else {
-            usize::from(bytes[i] == b'\n')
-        };
-        if newline > 0 && matches!(bytes.get(i + newline), Some(b' ' | b'\t')) {
-            i += newline + 1;
-            continue;
-        }
-        joined.push(bytes[i]);
-        i += 1;
-    }
-    let text = String::from_utf8(joined).map_err(|_| "the calendar is not UTF-8".to_string())?;
+    let text = String::from_utf8(crate::scheduler::ical::unfold(bytes))
+        .map_err(|_| "the calendar is not UTF-8".to_string())?;
     Ok(text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))

@@ -92,7 +92,9 @@ async fn follow(mut url: url::Url, limit: usize, allowance: &Allowance) -> Resul
             }
             body.extend_from_slice(&chunk);
         }
-        return String::from_utf8(body).map_err(|_| "the calendar is not UTF-8 text".to_string());
+        // Unfolded before decoding: a fold may fall inside a UTF-8 character.
+        return String::from_utf8(super::ical::unfold(&body))
+            .map_err(|_| "the calendar is not UTF-8 text".to_string());
     }
     Err(format!("more than {MAX_REDIRECTS} redirects"))
 }

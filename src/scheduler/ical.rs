@@ -172,6 +172,30 @@ fn duration(value: &str) -> Result<i64, String> {
     Ok(total)
 }
 
+/// Undoes RFC 5545 line folding: removes each line break that is followed by one space or
+/// tab, and that blank. Works on bytes because a writer folding at 75 octets may break
+/// inside a UTF-8 character; and it keeps a blank that ends a folded piece, which the
+/// iCalendar parser castd uses would trim (a title folded right after a space would lose
+/// the space).
+pub fn unfold(bytes: &[u8]) -> Vec<u8> {
+    let mut joined = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let newline = match (bytes[i], bytes.get(i + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\n', _) => 1,
+            _ => 0,
+        };
+        if newline > 0 && matches!(bytes.get(i + newline), Some(b' ' | b'\t')) {
+            i += newline + 1;
+            continue;
+        }
+        joined.push(bytes[i]);
+        i += 1;
+    }
+    joined
+}
+
 /// Reads every VEVENT of `ics`. `Err` when the text is not iCalendar at all; entries that
 /// cannot become recordings are returned as rejected, with the reason.
 pub fn parse(ics: &str, default_tz: &str) -> Result<(Vec<Imported>, Vec<Rejected>), String> {
@@ -181,7 +205,9 @@ pub fn parse(ics: &str, default_tz: &str) -> Result<(Vec<Imported>, Vec<Rejected
     let mut imported = Vec::new();
     let mut rejected = Vec::new();
     let mut calendars = 0;
-    for calendar in ical::IcalParser::new(BufReader::new(ics.as_bytes())) {
+    // Removing ASCII line breaks and blanks from UTF-8 text leaves UTF-8 text.
+    let unfolded = unfold(ics.as_bytes());
+    for calendar in ical::IcalParser::new(BufReader::new(unfolded.as_slice())) {
         let calendar = calendar.map_err(|e| format!("malformed iCalendar: {e}"))?;
         calendars += 1;
         for event in calendar.events {
@@ -289,6 +315,38 @@ mod tests {
             "tags": tags
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_title_folded_right_after_a_space_keeps_the_space() {
+        // "SUMMARY:" and 65 octets put the fold (after octet 74) right after the space.
+        let title = format!("{} Algebra", "x".repeat(65));
+        let line = format!("SUMMARY:{title}");
+        let (head, tail) = line.split_at(74);
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:u1\r\n\
+             DTSTART:20300101T090000Z\r\nDTEND:20300101T100000Z\r\n{head}\r\n {tail}\r\n\
+             END:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        assert!(head.ends_with(' '));
+        let (entries, rejected) = parse(&ics, "UTC").unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(entries[0].summary, title);
+    }
+
+    #[test]
+    fn unfolding_joins_pieces_split_inside_a_character() {
+        let folded = "SUMMARY:Vorlesung M\u{fc}nchen".as_bytes();
+        let at = folded.iter().position(|&b| b == 0xc3).unwrap() + 1;
+        let mut bytes = folded[..at].to_vec();
+        bytes.extend_from_slice(b"\r\n ");
+        bytes.extend_from_slice(&folded[at..]);
+        assert!(String::from_utf8(bytes.clone()).is_err());
+        assert_eq!(unfold(&bytes), folded);
+        assert_eq!(
+            unfold(b"A:1\nB:2\n\tcontinued\r\n"),
+            b"A:1\nB:2continued\r\n"
+        );
     }
 
     #[test]
