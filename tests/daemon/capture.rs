@@ -169,7 +169,8 @@ async fn start_and_stop_make_a_complete_package_with_video_and_audio() {
         (duration - recorded).abs() <= FRAME * 1.5,
         "file {duration} s, recorded {recorded} s"
     );
-    assert!((seconds(&video["duration"]) - seconds(&audio["duration"])).abs() <= AAC_FRAME * 1.5);
+    let (v, a) = (seconds(&video["duration"]), seconds(&audio["duration"]));
+    assert!((v - a).abs() <= AAC_FRAME * 1.5, "video {v} s, audio {a} s");
     let mut descriptions = sample_descriptions(&file);
     descriptions.sort();
     assert_eq!(
