@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 
+use crate::scheduler::ical::unescape;
+
 /// The name of the agent-properties attachment.
 pub const AGENT_PROPERTIES: &str = "org.opencastproject.capture.agent.properties";
 /// The most one attachment may decode to; catalogs are a few KiB.
@@ -182,24 +184,6 @@ fn content_line(line: &str) -> Result<ContentLine, String> {
     Err(format!("a line without ':': {line:?}"))
 }
 
-/// Undoes TEXT escaping (`\n`, `\,`, `\;`, `\\`).
-fn text(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('n' | 'N') => out.push('\n'),
-                Some(other) => out.push(other),
-                None => {}
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// A UTC date-time (`20250303T090000Z`) in ms. Opencast writes nothing else; a floating or
 /// zoned time would be a guess, so it is refused.
 fn utc(value: &str) -> Result<i64, String> {
@@ -311,7 +295,7 @@ fn event(lines: &[ContentLine]) -> Result<CalendarEvent, (String, String)> {
     }
     let optional = |name: &str| {
         first(name)
-            .map(|l| text(&l.value))
+            .map(|l| unescape(&l.value))
             .filter(|v| !v.trim().is_empty())
     };
     Ok(CalendarEvent {

@@ -102,7 +102,8 @@ pub struct Rejected {
     pub reason: String,
 }
 
-fn unescape(value: &str) -> String {
+/// Undoes TEXT escaping (`\n`, `\,`, `\;`, `\\`).
+pub fn unescape(value: &str) -> String {
     let mut out = String::new();
     let mut chars = value.chars();
     while let Some(c) = chars.next() {

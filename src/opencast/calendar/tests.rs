@@ -281,7 +281,7 @@ fn quoted_parameters_and_escaped_text_read() {
     assert_eq!(line.param("fmttype"), Some("a;b:c"));
     assert_eq!(line.param("X-APPLE-FILENAME"), Some("x.xml"));
     assert_eq!(line.value, "value:with:colons");
-    assert_eq!(text("a\\, b\\; c\\nd\\\\e"), "a, b; c\nd\\e");
+    assert_eq!(unescape("a\\, b\\; c\\nd\\\\e"), "a, b; c\nd\\e");
     assert!(content_line("NOCOLON").is_err());
     assert!(content_line("X;P=\"open:v").is_err());
     assert!(content_line(":v").is_err());
