@@ -339,7 +339,7 @@ impl Packages {
         let facts = tokio::task::spawn_blocking(move || crate::media::finalize::facts(&path))
             .await
             .map_err(|e| PackageError::Io(e.to_string()))?
-            .map_err(PackageError::Io)?;
+            .map_err(|e| PackageError::Io(e.to_string()))?;
         output.size = Some(facts.size);
         output.md5 = Some(facts.md5);
         output.duration = facts.duration_ms;

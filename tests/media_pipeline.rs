@@ -7,7 +7,8 @@ use std::time::Duration;
 use castd::graph::compile::compile;
 use castd::graph::plan::SourceSpec;
 use castd::graph::validate;
-use castd::media::{self, finalize, session::SessionPipeline};
+use castd::media::session::{PipelineEvent, SessionPipeline};
+use castd::media::{self, finalize};
 use castd::model::Graph;
 
 #[path = "support/probe.rs"]
@@ -57,21 +58,50 @@ fn record_pause_record_gives_one_gapless_file() {
     let dir = tempfile::tempdir().unwrap();
     let graph = validate(&lecture()).unwrap();
     let plan = compile(&graph, &sources(), &env, dir.path(), 500).unwrap();
-    let session =
-        SessionPipeline::start(plan, "t", Box::new(|e| eprintln!("event {e:?}"))).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(session.record(true, Duration::from_secs(2)).is_some());
+    let (tx, events) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let mut session = SessionPipeline::start(
+        plan,
+        "t",
+        std::sync::Arc::new(move |e: PipelineEvent| {
+            eprintln!("event {e:?}");
+            let _ = tx.lock().unwrap().send(e);
+        }),
+    )
+    .unwrap();
+    // Each step waits for the event the pipeline reports instead of trusting a fixed time.
+    let wait_for = |within: u64, want: &dyn Fn(&PipelineEvent) -> bool| loop {
+        let event = events
+            .recv_timeout(Duration::from_secs(within))
+            .expect("the pipeline reports");
+        assert!(!matches!(event, PipelineEvent::Fatal(_)), "{event:?}");
+        if want(&event) {
+            return;
+        }
+    };
+    wait_for(10, &|e| matches!(e, PipelineEvent::Flowing));
+    let first = session.record(true).expect("the pipeline has a gate");
+    wait_for(
+        2,
+        &|e| matches!(e, PipelineEvent::GateOpen { opening, .. } if *opening == first),
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    session.record(false);
     std::thread::sleep(Duration::from_millis(1000));
-    std::thread::sleep(Duration::from_millis(1000));
-    session.record(false, Duration::ZERO);
-    std::thread::sleep(Duration::from_millis(1000));
-    assert!(session.record(true, Duration::from_secs(2)).is_some());
+    let second = session.record(true).expect("the pipeline has a gate");
+    wait_for(
+        2,
+        &|e| matches!(e, PipelineEvent::GateOpen { opening, .. } if *opening == second),
+    );
     session.force_keyframe();
     std::thread::sleep(Duration::from_millis(1000));
-    assert!(session.snapshot("camera").is_some(), "snapshots arrive");
-    assert!(session.levels("microphone").is_some(), "levels arrive");
-    session.finish(Duration::from_secs(10)).unwrap();
-    let recorded = session.recorded().as_secs_f64();
+    let readout = session.readout().clone();
+    assert!(readout.snapshot("camera").is_some(), "snapshots arrive");
+    assert!(readout.levels("microphone").is_some(), "levels arrive");
+    session.end();
+    wait_for(10, &|e| matches!(e, PipelineEvent::Ended));
+    session.halt();
+    let recorded = readout.recorded().as_secs_f64();
     let file = dir.path().join("recording.mp4");
     finalize::faststart(&file).unwrap();
     let probe = ffprobe(&file);

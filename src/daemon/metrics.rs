@@ -218,13 +218,7 @@ impl Metrics {
             let Some(session) = status.session_id else {
                 continue;
             };
-            if !matches!(
-                status.state,
-                CaptureState::Starting
-                    | CaptureState::Capturing
-                    | CaptureState::Paused
-                    | CaptureState::Stopping
-            ) {
+            if !status.state.is_active() {
                 continue;
             }
             recorded

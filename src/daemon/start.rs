@@ -22,7 +22,6 @@ use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
 use crate::graph_builder::GraphBook;
-use crate::model::CaptureState;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::publish::Publishing;
@@ -206,7 +205,7 @@ async fn start_capture_parts(
     let devices =
         Devices::start(config.devices, bus.clone(), device_settings, &tasks.child()).await;
     let plugins = Plugins::new(store.clone(), devices.clone());
-    let env = crate::media::init().map_err(StartError::Media)?;
+    let env = crate::media::init().map_err(|e| StartError::Media(e.to_string()))?;
     let templates = Templates::new(store.clone());
     let installed = templates.install_defaults().await?;
     if installed > 0 {
@@ -222,7 +221,6 @@ async fn start_capture_parts(
         media_dir: config.media_dir.clone(),
         keep_inputs_hot: config.capture.keep_inputs_hot,
         env,
-        tasks: tasks.child(),
     })
     .await;
     metrics::publish_live_figures(engine.clone(), bus.clone(), &tasks.child());
@@ -242,12 +240,10 @@ async fn start_capture_parts(
         settings.clone(),
         bus.clone(),
         Arc::new(move || {
-            capture_engine.statuses().iter().any(|s| {
-                matches!(
-                    s.state,
-                    CaptureState::Starting | CaptureState::Capturing | CaptureState::Paused
-                )
-            })
+            capture_engine
+                .statuses()
+                .iter()
+                .any(|s| s.state.is_recording())
         }),
         tasks.child(),
     )

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use crate::audit::Audit;
 use crate::engine::{CaptureError, Engine};
-use crate::model::CaptureState;
 use crate::publish::Publishing;
 use crate::scheduler::Scheduler;
 use crate::sys::tasks::Tasks;
@@ -82,15 +81,7 @@ pub(crate) fn active_sessions(engine: &Engine) -> Vec<String> {
     engine
         .statuses()
         .into_iter()
-        .filter(|s| {
-            matches!(
-                s.state,
-                CaptureState::Starting
-                    | CaptureState::Capturing
-                    | CaptureState::Paused
-                    | CaptureState::Stopping
-            )
-        })
+        .filter(|s| s.state.is_active())
         .filter_map(|s| s.session_id)
         .collect()
 }

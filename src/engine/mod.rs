@@ -4,38 +4,56 @@
 //! Commands go in over a channel to one thread (GStreamer calls block, so they stay off
 //! the async runtime); answers come back on oneshot channels; state changes go out on the
 //! event bus. What panels poll (status, snapshots, node figures) is read from a shared
-//! view without waiting for that thread.
+//! view without waiting for that thread. That thread never waits itself: not for the store
+//! (templates are resolved before a command is sent, packages are written by an ordered
+//! outbox task), not for a pipeline (its answers come back as events, with deadlines).
+//! Every change to a running pipeline goes through the channel; readers get read-only
+//! `Readout`s.
 //!
 //! States: `idle → starting → capturing ⇄ paused → stopping → processing → idle`, and
-//! `error`. Each call says in which states it is allowed; any other is refused with its
-//! own error.
+//! `error`. Each call says in which states it is allowed (the table is `machine`); any
+//! other is refused with its own error.
 
 mod actor;
+mod arming;
+mod control;
+mod machine;
+mod outbox;
+mod pipelines;
 pub mod preflight;
 mod preview;
+mod recovery;
+mod request;
+mod session;
 pub mod sources;
+mod start;
+mod test_run;
 pub mod timeline;
+mod transitions;
+mod view;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::devices::Devices;
 use crate::events::Bus;
+use crate::graph::GraphError;
 use crate::graph::plan::MediaEnv;
-use crate::graph::{self, GraphError};
-use crate::media::session::SessionPipeline;
-use crate::model::{
-    AudioLevels, CaptureRequest, CaptureState, CaptureStatus, Marker, NodeStatus, NodeType, Signal,
-};
+use crate::media::session::Readout;
+use crate::model::{AudioLevels, CaptureRequest, CaptureStatus, Marker, NodeStatus};
 use crate::packages::{PackageError, Packages};
 use crate::settings::Settings;
 use crate::templates::{TemplateError, Templates};
-use actor::{Control, Msg};
+use actor::{Control, Msg, Running};
+use arming::ArmHints;
+pub use request::validate_request;
+use start::Asked;
+pub(crate) use view::{SessionView, View, node_statuses_of};
 
 /// Who asked for a capture: a person (no event), or the schedule (its event and the
 /// wall-clock instant the capture must stop).
@@ -50,7 +68,6 @@ pub struct Origin {
     /// package; anyone else's apply only in part).
     pub overrides_by_administrator: bool,
 }
-use timeline::Timeline;
 
 /// The longest marker title, in characters.
 pub const MAX_MARKER_TITLE_CHARS: usize = 256;
@@ -96,7 +113,7 @@ pub enum CaptureError {
     #[error("not enough disk space: {needed} bytes needed, {usable} usable")]
     DiskLow { needed: u64, usable: u64 },
     #[error("the capture pipeline failed: {0}")]
-    Pipeline(String),
+    Pipeline(crate::media::Error),
     #[error("no preview: {0}")]
     NoPreview(String),
     #[error("the device's preview is being moved to another pipeline; retry")]
@@ -126,82 +143,6 @@ pub struct Deps {
     /// Keep the default template's pipeline running while idle, so start only opens a gate.
     pub keep_inputs_hot: bool,
     pub env: MediaEnv,
-    /// Where the engine's background tasks run, and are stopped.
-    pub tasks: crate::sys::tasks::Tasks,
-}
-
-/// A session as readers see it.
-#[derive(Clone)]
-pub(crate) struct SessionView {
-    pub id: String,
-    pub state: CaptureState,
-    pub title: String,
-    pub template_id: String,
-    pub event_id: Option<String>,
-    pub started_wall: i64,
-    pub timeline: Timeline,
-    /// Recorded time once the session stopped (the pipeline is gone then).
-    pub recorded: Option<Duration>,
-    /// Wall-clock stop time (ms since the epoch), when the session has a duration.
-    pub stop_at: Option<i64>,
-    pub error: Option<String>,
-    pub pipeline: Option<Arc<SessionPipeline>>,
-    pub node_kinds: BTreeMap<String, NodeType>,
-    pub node_devices: BTreeMap<String, String>,
-    pub lost_since: BTreeMap<String, i64>,
-    pub encoders: Vec<String>,
-    pub outputs: BTreeMap<String, String>,
-    pub dir: PathBuf,
-    /// Bits per second the session writes (for disk estimates).
-    pub bitrate: u64,
-    pub hot_start: bool,
-    pub start_latency: Duration,
-}
-
-impl SessionView {
-    fn status(&self, now: Instant, now_ms: i64) -> CaptureStatus {
-        let mut status = CaptureStatus::idle();
-        status.state = self.state;
-        status.session_id = Some(self.id.clone());
-        status.title = Some(self.title.clone());
-        status.template_id = Some(self.template_id.clone());
-        status.media_package_id = Some(self.id.clone());
-        status.start_time = Some(self.started_wall);
-        status.elapsed = Some(self.recorded_now(now).as_millis() as i64);
-        status.paused_total = Some(self.timeline.paused(now).as_millis() as i64);
-        status.remaining = self.stop_at.map(|s| (s - now_ms).max(0));
-        status.event_id = self.event_id.clone();
-        status.error = self.error.clone();
-        status.outputs = Some(self.outputs.values().cloned().collect());
-        status.encoders = Some(self.encoders.clone());
-        status.hot_start = Some(self.hot_start);
-        status.start_latency = Some((self.start_latency.as_secs_f64() * 10_000.0).round() / 10.0);
-        status
-    }
-
-    /// Recorded time: from the media (exact to the frame) while the pipeline runs.
-    pub fn recorded_now(&self, now: Instant) -> Duration {
-        match (&self.recorded, &self.pipeline) {
-            (Some(done), _) => *done,
-            (None, Some(p)) => p.recorded(),
-            (None, None) => self.timeline.elapsed(now),
-        }
-    }
-
-    fn is_active(&self) -> bool {
-        matches!(
-            self.state,
-            CaptureState::Starting
-                | CaptureState::Capturing
-                | CaptureState::Paused
-                | CaptureState::Stopping
-        )
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct View {
-    pub sessions: Vec<SessionView>,
 }
 
 /// Cheap, cloneable handle to the engine.
@@ -211,9 +152,18 @@ pub struct Engine {
     view: Arc<RwLock<View>>,
     devices: Devices,
     settings: Settings,
+    templates: Templates,
     env: MediaEnv,
     media_dir: PathBuf,
+    /// What the arming task goes by (the schedule's next template).
+    hints: Arc<watch::Sender<ArmHints>>,
+    /// The engine's thread and tasks, taken by the shutdown that joins them.
+    running: Arc<Mutex<Option<Running>>>,
 }
+
+/// A shutdown finishes the sessions' files and joins the engine's thread and tasks within
+/// this.
+const SHUTDOWN_WITHIN: Duration = Duration::from_secs(4);
 
 /// Which session a call means.
 pub type SessionId = Option<String>;
@@ -222,24 +172,36 @@ impl Engine {
     /// Recovers unfinished packages, then starts the engine thread.
     pub async fn start(deps: Deps) -> Engine {
         let view = Arc::new(RwLock::new(View::default()));
-        let (devices, settings, env, media_dir) = (
+        let hints = Arc::new(watch::Sender::new(ArmHints::default()));
+        let (devices, settings, templates, env, media_dir) = (
             deps.devices.clone(),
             deps.settings.clone(),
+            deps.templates.clone(),
             deps.env.clone(),
             deps.media_dir.clone(),
         );
-        let tx = actor::spawn(deps, view.clone(), tokio::runtime::Handle::current()).await;
+        let (tx, running) = actor::spawn(
+            deps,
+            view.clone(),
+            hints.clone(),
+            &tokio::runtime::Handle::current(),
+        );
         Engine {
             tx,
             view,
             devices,
             settings,
+            templates,
             env,
             media_dir,
+            hints,
+            running: Arc::new(Mutex::new(Some(running))),
         }
     }
 
     /// Runs a template for `duration` with nothing kept, and reports what each node did.
+    /// Refused (`AlreadyRunning`) while a session records; waits for a session that starts
+    /// or stops, and for another test.
     pub async fn test_template(
         &self,
         template: crate::model::Template,
@@ -270,7 +232,7 @@ impl Engine {
 
     /// The pipeline a template compiles to with the devices present now, secrets masked.
     pub fn pipeline_text(&self, template: &crate::model::Template) -> Result<String, CaptureError> {
-        let graph = normalised(template)?;
+        let graph = request::normalised(template)?;
         let resolved = sources::resolve(&graph, &self.devices);
         let dir = self.media_dir.join("<package>");
         let plan = crate::graph::compile::compile(
@@ -280,7 +242,7 @@ impl Engine {
             &dir,
             self.settings.preview_interval_ms(),
         )
-        .map_err(|e| CaptureError::Pipeline(e.to_string()))?;
+        .map_err(|e| CaptureError::Pipeline(e.into()))?;
         Ok(plan.describe())
     }
 
@@ -293,14 +255,37 @@ impl Engine {
         answer.await.map_err(|_| CaptureError::Gone)?
     }
 
+    /// Starts a capture of the template the request (or the origin) names, else the
+    /// `defaultTemplate`; answers once the recording runs. Refused (`AlreadyRunning`) while
+    /// another session records, unless `concurrentCaptures` is on; waits for a session that
+    /// starts or stops first (with `concurrentCaptures` on, only for a stopping one that
+    /// holds a device this capture needs).
     pub async fn start_capture(
         &self,
         request: CaptureRequest,
-        origin: Origin,
+        mut origin: Origin,
     ) -> Result<CaptureStatus, CaptureError> {
+        let at = Instant::now();
+        // Resolved here, so the engine thread never waits for the store; a lookup that
+        // failed is reported by the engine in its turn, after the checks that come first.
+        let template = match origin.template.take() {
+            Some(given) => Ok(*given),
+            None => {
+                arming::named_or_default(
+                    &self.templates,
+                    &self.settings,
+                    request.template_id.as_deref(),
+                )
+                .await
+            }
+        };
         self.ask(|reply| Msg::Start {
-            request,
-            origin,
+            asked: Box::new(Asked {
+                request,
+                origin,
+                at,
+            }),
+            template,
             reply,
         })
         .await
@@ -309,10 +294,15 @@ impl Engine {
     /// Names the template the schedule needs next, so its inputs are kept hot (when
     /// `keep_inputs_hot` is on) and the event starts by opening a gate.
     pub fn prefer_template(&self, template: Option<String>) {
-        let _ = self.tx.send(Msg::Prefer { template });
+        self.hints.send_if_modified(|hints| {
+            let changed = hints.scheduled_template != template;
+            hints.scheduled_template = template;
+            changed
+        });
     }
 
-    /// Moves a session's stop time to the wall-clock instant `at_ms`.
+    /// Moves a session's stop time to the wall-clock instant `at_ms`. Legal while the
+    /// session records (capturing or paused); waits while it starts, resumes or stops.
     pub async fn stop_at(
         &self,
         session: SessionId,
@@ -326,6 +316,8 @@ impl Engine {
         .await
     }
 
+    /// Stops a session; answers once its files are complete (`processing`). Legal while it
+    /// records (capturing or paused); waits while it starts, resumes or stops.
     pub async fn stop(&self, session: SessionId) -> Result<CaptureStatus, CaptureError> {
         self.ask(|reply| Msg::Control {
             control: Control::Stop,
@@ -335,6 +327,7 @@ impl Engine {
         .await
     }
 
+    /// Pauses a capturing session; waits while it starts, resumes or stops.
     pub async fn pause(&self, session: SessionId) -> Result<CaptureStatus, CaptureError> {
         self.ask(|reply| Msg::Control {
             control: Control::Pause,
@@ -344,6 +337,8 @@ impl Engine {
         .await
     }
 
+    /// Resumes a paused session; answers once it records again. Waits while the session
+    /// starts, resumes or stops.
     pub async fn resume(&self, session: SessionId) -> Result<CaptureStatus, CaptureError> {
         self.ask(|reply| Msg::Control {
             control: Control::Resume,
@@ -353,6 +348,8 @@ impl Engine {
         .await
     }
 
+    /// Moves a session's stop time `by_ms` later. Legal while the session records and has a
+    /// stop time; waits while it starts, resumes or stops.
     pub async fn extend(
         &self,
         session: SessionId,
@@ -366,6 +363,8 @@ impl Engine {
         .await
     }
 
+    /// Adds a marker at the session's recorded time. Legal while the session records;
+    /// waits while it starts, resumes or stops.
     pub async fn marker(
         &self,
         session: SessionId,
@@ -431,52 +430,21 @@ impl Engine {
     }
 
     /// Runs a service of a node of a running session; `graph` is the session id or its
-    /// template's id. `rtmpOutput` nodes offer `enable`, `disable` and `stats`.
-    pub fn node_service(
+    /// template's id. `rtmpOutput` nodes offer `enable`, `disable` and `stats`. Changes go
+    /// through the engine thread, like every change to a running pipeline.
+    pub async fn node_service(
         &self,
         graph: &str,
         node: &str,
         service: &str,
     ) -> Result<serde_json::Value, CaptureError> {
-        let not_found = || CaptureError::NodeNotFound {
+        self.ask(|reply| Msg::NodeService {
             graph: graph.to_string(),
             node: node.to_string(),
-        };
-        let view = self.read();
-        let session = view
-            .sessions
-            .iter()
-            .filter(|s| s.is_active())
-            .find(|s| s.id == graph || s.template_id == graph)
-            .ok_or_else(not_found)?;
-        let kind = session.node_kinds.get(node).ok_or_else(not_found)?;
-        let stream = match kind {
-            NodeType::RtmpOutput => session
-                .pipeline
-                .as_ref()
-                .and_then(|p| p.stream(node))
-                .ok_or_else(not_found)?,
-            _ => {
-                return Err(CaptureError::UnknownService {
-                    node: node.to_string(),
-                    service: service.to_string(),
-                    available: "none".into(),
-                });
-            }
-        };
-        match service {
-            "enable" => stream.set_enabled(true),
-            "disable" => stream.set_enabled(false),
-            "stats" => {}
-            _ => {
-                return Err(CaptureError::UnknownService {
-                    node: node.to_string(),
-                    service: service.to_string(),
-                    available: "enable, disable, stats".into(),
-                });
-            }
-        }
-        Ok(serde_json::to_value(stream.stats()).expect("stats serialise"))
+            service: service.to_string(),
+            reply,
+        })
+        .await
     }
 
     /// The running session whose template (or graph) has this id.
@@ -595,7 +563,7 @@ impl Engine {
         &self,
         device_id: &str,
         video: bool,
-    ) -> Result<(Arc<SessionPipeline>, String), CaptureError> {
+    ) -> Result<(Arc<Readout>, String), CaptureError> {
         self.ask(|reply| Msg::Preview {
             device_id: device_id.to_string(),
             video,
@@ -605,139 +573,23 @@ impl Engine {
     }
 
     /// Stops every session (files completed, packages left for recovery to finish) and the
-    /// armed pipeline. Called on daemon shutdown.
+    /// armed pipeline, then joins the engine's thread and tasks. Called on daemon shutdown;
+    /// returns within a few seconds whatever the pipelines do.
     pub async fn shutdown(&self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WITHIN;
         let (reply, done) = oneshot::channel();
         if self.tx.send(Msg::Shutdown { reply }).is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(4), done).await;
+            let _ = tokio::time::timeout_at(deadline, done).await;
+        }
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(running) = running {
+            running.stop(deadline).await;
         }
     }
-}
-
-/// Per-node figures of a session.
-pub(crate) fn node_statuses_of(s: &SessionView) -> Vec<NodeStatus> {
-    let figures = s.pipeline.as_ref().map(|p| p.figures()).unwrap_or_default();
-    s.node_kinds
-        .iter()
-        .map(|(node, kind)| {
-            let f = figures.get(node).cloned().unwrap_or_default();
-            let lost = s.lost_since.get(node).copied();
-            let has_signal_state =
-                s.node_devices.contains_key(node) || matches!(kind, NodeType::NetworkSource);
-            NodeStatus {
-                node_id: node.clone(),
-                kind: *kind,
-                state: if f.last_error.is_some() && lost.is_some() {
-                    "error".into()
-                } else if lost.is_some() {
-                    "no-signal".into()
-                } else {
-                    "running".into()
-                },
-                buffers: f.buffers,
-                fps: f.fps,
-                dropped: f.dropped,
-                bitrate: f.bitrate,
-                signal: match (has_signal_state, lost) {
-                    (_, Some(_)) => Signal::None,
-                    (true, None) => Signal::Ok,
-                    (false, None) => Signal::Unknown,
-                },
-                signal_lost_since: lost,
-                last_error: f.last_error.clone(),
-                encoder: (matches!(kind, NodeType::H264Encoder | NodeType::AacEncoder))
-                    .then(|| {
-                        s.pipeline.as_ref().and_then(|p| {
-                            p.plan()
-                                .elements
-                                .iter()
-                                .find(|e| e.name == format!("{node}-enc"))
-                                .map(|e| e.factory.to_string())
-                        })
-                    })
-                    .flatten(),
-                device_id: s.node_devices.get(node).cloned(),
-                stream: s
-                    .pipeline
-                    .as_ref()
-                    .and_then(|p| p.stream(node))
-                    .map(|stream| stream.stats()),
-            }
-        })
-        .map(|mut status| {
-            // A stream's own figures are what matter for its node.
-            if let Some(stream) = &status.stream {
-                status.state = stream.state.clone();
-                status.bitrate = stream.bitrate;
-                status.fps = stream.fps;
-                status.last_error = stream.last_error.clone();
-            }
-            status
-        })
-        .collect()
-}
-
-/// Checks what a capture request asks for before anything starts.
-pub fn validate_request(request: &CaptureRequest) -> Result<(), CaptureError> {
-    let invalid = |m: String| Err(CaptureError::InvalidRequest(m));
-    if let Some(title) = &request.title
-        && (title.chars().count() > 256 || title.chars().any(char::is_control))
-    {
-        return invalid("title must be at most 256 characters without control characters".into());
-    }
-    if let Some(d) = request.duration
-        && !(1000..=86_400_000).contains(&d)
-    {
-        return invalid(format!("duration must be 1000 to 86400000 ms, got {d}"));
-    }
-    if request.tags.len() > 50
-        || request
-            .tags
-            .iter()
-            .any(|t| t.is_empty() || t.chars().count() > 64)
-    {
-        return invalid("at most 50 tags of 1 to 64 characters".into());
-    }
-    let metadata_size = serde_json::to_string(&request.metadata).map_or(0, |s| s.len());
-    if metadata_size > 64 * 1024 {
-        return invalid("metadata must be at most 64 KiB of JSON".into());
-    }
-    Ok(())
-}
-
-/// Bits per second a graph writes: the sum of its encoders' bitrates.
-pub fn graph_bitrate(graph: &crate::model::Graph) -> u64 {
-    graph
-        .nodes
-        .iter()
-        .map(|n| {
-            let rate = n
-                .options
-                .get("bitrate")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0);
-            match n.kind {
-                NodeType::H264Encoder => rate * 1000,
-                NodeType::AacEncoder => rate,
-                _ => 0,
-            }
-        })
-        .sum()
-}
-
-/// Title from a template pattern: `{template}`, `{date}` and `{time}` (local time).
-pub fn title_from(pattern: &str, template_name: &str, timezone: &str) -> String {
-    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
-    let now = chrono::Utc::now().with_timezone(&tz);
-    pattern
-        .replace("{template}", template_name)
-        .replace("{date}", &now.format("%Y-%m-%d").to_string())
-        .replace("{time}", &now.format("%H:%M").to_string())
-}
-
-/// Validates a template's graph for use (the compiler needs a normalised graph).
-pub fn normalised(template: &crate::model::Template) -> Result<crate::model::Graph, CaptureError> {
-    Ok(graph::validate(&template.graph)?)
 }
 
 /// A marker's title and description within their lengths (checked before the engine
@@ -758,45 +610,4 @@ fn check_marker(title: &str, description: Option<&str>) -> Result<(), CaptureErr
         });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_checked() {
-        let ok = CaptureRequest {
-            title: Some("Physics 101".into()),
-            duration: Some(3_600_000),
-            ..Default::default()
-        };
-        assert!(validate_request(&ok).is_ok());
-        for bad in [
-            CaptureRequest {
-                duration: Some(-5),
-                ..Default::default()
-            },
-            CaptureRequest {
-                duration: Some(i64::MAX),
-                ..Default::default()
-            },
-            CaptureRequest {
-                title: Some("a\u{0}b".into()),
-                ..Default::default()
-            },
-            CaptureRequest {
-                tags: vec!["x".into(); 51],
-                ..Default::default()
-            },
-        ] {
-            assert!(validate_request(&bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn titles_fill_their_pattern() {
-        let t = title_from("{template} {date}", "Lecture", "UTC");
-        assert!(t.starts_with("Lecture 20"), "{t}");
-    }
 }

@@ -125,7 +125,7 @@ pub fn preflight(
         ),
         None,
     ));
-    let bitrate = super::graph_bitrate(&graph);
+    let bitrate = super::request::graph_bitrate(&graph);
     let seconds = duration_ms.map_or(7200, |d| (d.max(0) / 1000) as u64);
     let needed = bitrate / 8 * seconds;
     let (level, code) = if usable < needed {

@@ -9,7 +9,7 @@ use gstreamer::prelude::*;
 use crate::graph::Media;
 use crate::graph::plan::{Caps, CapsValue, LinkSpec, Plan, Prop};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BuildError {
     #[error("cannot create {factory} ({name}): {message}")]
     Element {

@@ -12,6 +12,8 @@ use gstreamer_app as gst_app;
 use gstreamer_pbutils as gst_pbutils;
 use md5::Digest as _;
 
+use super::Error;
+
 /// Facts about a finished file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileFacts {
@@ -20,27 +22,34 @@ pub struct FileFacts {
     pub md5: String,
 }
 
-fn uri(path: &Path) -> Result<String, String> {
+fn uri(path: &Path) -> Result<String, Error> {
     gst::glib::filename_to_uri(path, None)
         .map(|u| u.to_string())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| Error::refused(format!("{}: {e}", path.display())))
 }
 
 /// Runs `pipeline` until EOS or error, at most `timeout`.
-fn run_to_end(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String> {
+fn run_to_end(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), Error> {
     pipeline
         .set_state(gst::State::Playing)
-        .map_err(|e| format!("cannot start: {e}"))?;
+        .map_err(|e| Error::refused(format!("cannot start: {e}")))?;
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let result = match bus.timed_pop_filtered(
         gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
         &[gst::MessageType::Eos, gst::MessageType::Error],
     ) {
         Some(msg) => match msg.view() {
-            gst::MessageView::Error(e) => Err(e.error().to_string()),
+            gst::MessageView::Error(e) => Err(Error::Bus {
+                src: msg.src().map(|s| s.name().to_string()).unwrap_or_default(),
+                error: e.error().to_string(),
+                debug: e.debug().map(|d| d.to_string()),
+            }),
             _ => Ok(()),
         },
-        None => Err(format!("did not finish within {} s", timeout.as_secs())),
+        None => Err(Error::Timeout {
+            what: "did not finish",
+            after: timeout,
+        }),
     };
     let _ = pipeline.set_state(gst::State::Null);
     result
@@ -49,16 +58,26 @@ fn run_to_end(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String>
 /// How far one stream may run ahead of another while a recording is rewritten.
 const REMUX_QUEUE: Duration = Duration::from_secs(30);
 
-fn make(factory: &str) -> Result<gst::Element, String> {
+fn make(factory: &str) -> Result<gst::Element, Error> {
     gst::ElementFactory::make(factory)
         .build()
-        .map_err(|e| format!("{factory}: {e}"))
+        .map_err(|e| Error::Element {
+            factory: factory.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// A failure of the pipeline's plumbing (adding or linking elements).
+fn plumbing(e: impl std::fmt::Display) -> Error {
+    Error::refused(e.to_string())
 }
 
 /// Rewrites a (fragmented) MP4 as a fast-start MP4 in place: written next to it, synced,
 /// then renamed over it, so a crash leaves either the old or the new file, never half.
-pub fn faststart(path: &Path) -> Result<(), String> {
-    let dir = path.parent().ok_or("no directory")?;
+pub fn faststart(path: &Path) -> Result<(), Error> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::refused("no directory"))?;
     let tmp = path.with_extension("faststart.tmp");
     let pipeline = gst::Pipeline::new();
     let src = make("filesrc")?;
@@ -71,9 +90,9 @@ pub fn faststart(path: &Path) -> Result<(), String> {
     sink.set_property("location", &tmp);
     pipeline
         .add_many([&src, &demux, &mux, &sink])
-        .map_err(|e| e.to_string())?;
-    src.link(&demux).map_err(|e| e.to_string())?;
-    mux.link(&sink).map_err(|e| e.to_string())?;
+        .map_err(plumbing)?;
+    src.link(&demux).map_err(plumbing)?;
+    mux.link(&sink).map_err(plumbing)?;
     let weak = pipeline.downgrade();
     let mux_for_pads = mux.clone();
     demux.connect_pad_added(move |_, pad| {
@@ -129,13 +148,16 @@ pub fn faststart(path: &Path) -> Result<(), String> {
     let timeout = Duration::from_secs(60 + size / 20_000_000);
     if let Err(e) = run_to_end(&pipeline, timeout) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("cannot rewrite {}: {e}", path.display()));
+        return Err(Error::refused(format!(
+            "cannot rewrite {}: {e}",
+            path.display()
+        )));
     }
     let _ = std::fs::remove_file(dir.join(".faststart-moov.tmp"));
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+        .map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -195,13 +217,16 @@ pub fn duration(path: &Path) -> Option<i64> {
 }
 
 /// Size, duration and MD5 of a file.
-pub fn facts(path: &Path) -> Result<FileFacts, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn facts(path: &Path) -> Result<FileFacts, Error> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
     let mut hasher = md5::Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(|e| e.to_string())?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
         if n == 0 {
             break;
         }
@@ -221,7 +246,7 @@ pub fn facts(path: &Path) -> Result<FileFacts, String> {
 }
 
 /// A JPEG of the video at 10 % of its length, `width` pixels wide.
-pub fn thumbnail(path: &Path, out: &Path, width: i32) -> Result<(), String> {
+pub fn thumbnail(path: &Path, out: &Path, width: i32) -> Result<(), Error> {
     let pipeline = gst::Pipeline::new();
     let src = make("uridecodebin")?;
     src.set_property("uri", uri(path)?);
@@ -239,9 +264,9 @@ pub fn thumbnail(path: &Path, out: &Path, width: i32) -> Result<(), String> {
     let sink = gst_app::AppSink::builder().max_buffers(1).build();
     pipeline
         .add_many([&src, &convert, &scale, &filter, &enc, sink.upcast_ref()])
-        .map_err(|e| e.to_string())?;
+        .map_err(plumbing)?;
     gst::Element::link_many([&convert, &scale, &filter, &enc, sink.upcast_ref()])
-        .map_err(|e| e.to_string())?;
+        .map_err(plumbing)?;
     let convert_sink = convert.static_pad("sink").expect("videoconvert has a sink");
     src.connect_pad_added(move |_, pad| {
         let is_video = pad
@@ -254,21 +279,22 @@ pub fn thumbnail(path: &Path, out: &Path, width: i32) -> Result<(), String> {
     });
     pipeline
         .set_state(gst::State::Paused)
-        .map_err(|e| format!("cannot open: {e}"))?;
+        .map_err(|e| Error::refused(format!("cannot open: {e}")))?;
     let wait = |pipeline: &gst::Pipeline| pipeline.state(gst::ClockTime::from_seconds(15)).0;
     let result = (|| {
-        wait(&pipeline).map_err(|_| "cannot open the video".to_string())?;
+        wait(&pipeline).map_err(|_| Error::refused("cannot open the video"))?;
         if let Some(total) = pipeline.query_duration::<gst::ClockTime>() {
             let _ =
                 pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, total / 10);
-            wait(&pipeline).map_err(|_| "cannot seek".to_string())?;
+            wait(&pipeline).map_err(|_| Error::refused("cannot seek"))?;
         }
+        let no_picture = || Error::refused("no picture");
         let sample = sink
             .try_pull_preroll(gst::ClockTime::from_seconds(10))
-            .ok_or("no picture")?;
-        let buffer = sample.buffer().ok_or("no picture")?;
-        let map = buffer.map_readable().map_err(|e| e.to_string())?;
-        std::fs::write(out, map.as_slice()).map_err(|e| e.to_string())
+            .ok_or_else(no_picture)?;
+        let buffer = sample.buffer().ok_or_else(no_picture)?;
+        let map = buffer.map_readable().map_err(plumbing)?;
+        std::fs::write(out, map.as_slice()).map_err(|e| Error::io(out.display().to_string(), e))
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result

@@ -1,13 +1,17 @@
 //! GStreamer: turning plans into pipelines, running capture sessions (gate, fallbacks,
 //! snapshots, levels, statistics), finalising recordings, and device previews.
 //!
-//! Nothing here knows about HTTP, the store or the schedule; the engine drives it.
+//! Nothing here knows about HTTP, the store or the schedule; the engine drives it. Nothing
+//! here waits for a running pipeline either: what takes time is reported as it happens.
 
 pub mod build;
 pub mod durability;
+mod error;
 pub mod finalize;
 pub mod rtmp;
 pub mod session;
+
+pub use error::Error;
 
 use std::sync::OnceLock;
 
@@ -15,23 +19,40 @@ use gstreamer as gst;
 
 use crate::graph::plan::{H264Encoder, MediaEnv};
 
-static INIT: OnceLock<Result<MediaEnv, String>> = OnceLock::new();
+static INIT: OnceLock<Result<MediaEnv, Error>> = OnceLock::new();
 
 /// Initialises GStreamer once, registers the element castd links in (togglerecord), and
 /// finds what the machine offers.
-pub fn init() -> Result<MediaEnv, String> {
+pub fn init() -> Result<MediaEnv, Error> {
     INIT.get_or_init(|| {
-        gst::init().map_err(|e| format!("GStreamer does not initialise: {e}"))?;
-        gsttogglerecord::plugin_register_static().map_err(|e| format!("togglerecord: {e}"))?;
+        gst::init().map_err(|e| Error::Init(e.to_string()))?;
+        gsttogglerecord::plugin_register_static().map_err(|e| Error::Register(e.to_string()))?;
         for needed in [
-            "videotestsrc", "audiotestsrc", "videoconvert", "videoscale", "videorate", "audioconvert",
-            "audioresample", "audiorate", "compositor", "audiomixer", "x264enc", "h264parse", "aacparse",
-            "mp4mux", "matroskamux", "qtdemux", "jpegenc", "appsink", "level", "filesink", "tee", "queue",
+            "videotestsrc",
+            "audiotestsrc",
+            "videoconvert",
+            "videoscale",
+            "videorate",
+            "audioconvert",
+            "audioresample",
+            "audiorate",
+            "compositor",
+            "audiomixer",
+            "x264enc",
+            "h264parse",
+            "aacparse",
+            "mp4mux",
+            "matroskamux",
+            "qtdemux",
+            "jpegenc",
+            "appsink",
+            "level",
+            "filesink",
+            "tee",
+            "queue",
         ] {
             if gst::ElementFactory::find(needed).is_none() {
-                return Err(format!(
-                    "the GStreamer element {needed} is missing: install the packages scripts/install-deps lists"
-                ));
+                return Err(Error::MissingElement(needed));
             }
         }
         let has = |f: &str| gst::ElementFactory::find(f).is_some();
@@ -48,7 +69,7 @@ pub fn init() -> Result<MediaEnv, String> {
         } else if has("avenc_aac") {
             "avenc_aac"
         } else {
-            return Err("no AAC encoder (voaacenc or avenc_aac) is installed".into());
+            return Err(Error::NoAacEncoder);
         };
         let env = MediaEnv {
             h264,

@@ -14,6 +14,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::Error;
 use crate::model::StreamStats;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -77,10 +78,22 @@ struct Inner {
     sinks: Mutex<Vec<gst_app::AppSink>>,
 }
 
-/// One `rtmpOutput` node of a running session.
+/// One `rtmpOutput` node of a running session: the pipeline's owner turns it on and off.
 #[derive(Clone)]
 pub struct RtmpOutput {
     inner: Arc<Inner>,
+}
+
+/// The figures of one live stream, for readers: it cannot change the stream.
+#[derive(Clone)]
+pub struct StreamReadout {
+    inner: Arc<Inner>,
+}
+
+impl StreamReadout {
+    pub fn stats(&self) -> StreamStats {
+        stats_of(&self.inner)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -172,49 +185,15 @@ impl RtmpOutput {
         }
     }
 
-    pub fn stats(&self) -> StreamStats {
-        let state = lock(&self.inner.state);
-        let alive = matches!(state.phase, Phase::Live)
-            && state.last_data.is_some_and(|t| t.elapsed() < ALIVE_WINDOW);
-        let (bitrate, fps) = if alive {
-            (state.bitrate, state.fps)
-        } else {
-            (0, 0.0)
-        };
-        let caps_field = |caps: &Option<gst::Caps>, name: &str| -> Option<i32> {
-            caps.as_ref()?.structure(0)?.get::<i32>(name).ok()
-        };
-        StreamStats {
-            url: self.inner.shown.clone(),
-            enabled: state.phase != Phase::Disabled,
-            state: match state.phase {
-                Phase::Waiting => "waiting",
-                Phase::Connecting => "connecting",
-                Phase::Live => "live",
-                Phase::Retrying(_) => "reconnecting",
-                Phase::Disabled => "disabled",
-            }
-            .into(),
-            alive,
-            bitrate,
-            fps,
-            width: caps_field(&state.video_caps, "width"),
-            height: caps_field(&state.video_caps, "height"),
-            video_codec: state
-                .video_caps
-                .as_ref()
-                .and_then(|c| c.structure(0))
-                .map(|s| codec_name(s.name())),
-            audio_codec: state
-                .audio_caps
-                .as_ref()
-                .and_then(|c| c.structure(0))
-                .map(|s| codec_name(s.name())),
-            bytes_sent: state.bytes_sent,
-            reconnects: state.reconnects,
-            connected_since: state.connected_since,
-            last_error: state.last_error.clone(),
+    /// What readers may see of the stream.
+    pub fn readout(&self) -> StreamReadout {
+        StreamReadout {
+            inner: self.inner.clone(),
         }
+    }
+
+    pub fn stats(&self) -> StreamStats {
+        stats_of(&self.inner)
     }
 
     /// Stops streaming for good (the session ends).
@@ -285,7 +264,7 @@ impl RtmpOutput {
                     state.keyframe_asked = false;
                 }
                 Err(e) => {
-                    self.failed(&mut state, e);
+                    self.failed(&mut state, e.to_string());
                     return;
                 }
             }
@@ -363,14 +342,14 @@ impl RtmpOutput {
     }
 
     /// Builds and starts the streaming pipeline, its bus watched by a thread of its own.
-    fn open(&self, state: &State, offset: gst::ClockTime) -> Result<Pipe, String> {
+    fn open(&self, state: &State, offset: gst::ClockTime) -> Result<Pipe, Error> {
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let pipeline =
             gst::Pipeline::with_name(&format!("{}-stream-{generation}", self.inner.node));
-        let make = |factory: &str| {
+        let make = |factory: &'static str| {
             gst::ElementFactory::make(factory)
                 .build()
-                .map_err(|_| format!("GStreamer element {factory} is missing"))
+                .map_err(|_| Error::MissingElement(factory))
         };
         let mux = make("flvmux")?;
         mux.set_property("streamable", true);
@@ -379,11 +358,11 @@ impl RtmpOutput {
         sink.set_property("sync", false);
         pipeline
             .add_many([&mux, &sink])
-            .map_err(|e| e.to_string())?;
-        mux.link(&sink).map_err(|e| e.to_string())?;
+            .map_err(|e| Error::refused(e.to_string()))?;
+        mux.link(&sink).map_err(|e| Error::refused(e.to_string()))?;
         // Pads are requested by name: with a video pad in place, flvmux (1.22) no longer
         // finds the audio template for a plain element link.
-        let appsrc = |caps: &gst::Caps, pad: &str| -> Result<gst_app::AppSrc, String> {
+        let appsrc = |caps: &gst::Caps, pad: &str| -> Result<gst_app::AppSrc, Error> {
             let src = gst_app::AppSrc::builder()
                 .caps(caps)
                 .format(gst::Format::Time)
@@ -391,14 +370,16 @@ impl RtmpOutput {
                 .max_bytes(MAX_QUEUED_BYTES)
                 .build();
             src.set_property_from_str("leaky-type", "downstream");
-            pipeline.add(&src).map_err(|e| e.to_string())?;
+            pipeline
+                .add(&src)
+                .map_err(|e| Error::refused(e.to_string()))?;
             let sink_pad = mux
                 .request_pad_simple(pad)
-                .ok_or_else(|| format!("flvmux has no {pad} pad"))?;
+                .ok_or_else(|| Error::refused(format!("flvmux has no {pad} pad")))?;
             src.static_pad("src")
                 .expect("appsrc has a src pad")
                 .link(&sink_pad)
-                .map_err(|e| format!("flvmux does not take {caps}: {e:?}"))?;
+                .map_err(|e| Error::refused(format!("flvmux does not take {caps}: {e:?}")))?;
             Ok(src)
         };
         let video = match (&state.video_caps, self.inner.has_video) {
@@ -413,7 +394,7 @@ impl RtmpOutput {
         self.watch(&pipeline, generation, stop.clone());
         pipeline
             .set_state(gst::State::Playing)
-            .map_err(|_| "the streaming pipeline refused to start".to_string())?;
+            .map_err(|_| Error::refused("the streaming pipeline refused to start"))?;
         log::info!(
             "stream {} connecting to {}",
             self.inner.node,
@@ -492,12 +473,59 @@ impl RtmpOutput {
     }
 }
 
-/// Stops a streaming pipeline off the caller's thread: a pipeline stuck on a dead socket
-/// may take a while to reach NULL, and the caller may be a capture streaming thread.
+/// A stream's figures as readers see them: rates only while data went out recently.
+fn stats_of(inner: &Inner) -> StreamStats {
+    let state = lock(&inner.state);
+    let alive = matches!(state.phase, Phase::Live)
+        && state.last_data.is_some_and(|t| t.elapsed() < ALIVE_WINDOW);
+    let (bitrate, fps) = if alive {
+        (state.bitrate, state.fps)
+    } else {
+        (0, 0.0)
+    };
+    let caps_field = |caps: &Option<gst::Caps>, name: &str| -> Option<i32> {
+        caps.as_ref()?.structure(0)?.get::<i32>(name).ok()
+    };
+    StreamStats {
+        url: inner.shown.clone(),
+        enabled: state.phase != Phase::Disabled,
+        state: match state.phase {
+            Phase::Waiting => "waiting",
+            Phase::Connecting => "connecting",
+            Phase::Live => "live",
+            Phase::Retrying(_) => "reconnecting",
+            Phase::Disabled => "disabled",
+        }
+        .into(),
+        alive,
+        bitrate,
+        fps,
+        width: caps_field(&state.video_caps, "width"),
+        height: caps_field(&state.video_caps, "height"),
+        video_codec: state
+            .video_caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .map(|s| codec_name(s.name())),
+        audio_codec: state
+            .audio_caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .map(|s| codec_name(s.name())),
+        bytes_sent: state.bytes_sent,
+        reconnects: state.reconnects,
+        connected_since: state.connected_since,
+        last_error: state.last_error.clone(),
+    }
+}
+
+/// Stops a streaming pipeline off the caller's thread (on GStreamer's own thread pool): a
+/// pipeline stuck on a dead socket may take a while to reach NULL, and the caller may be a
+/// capture streaming thread or the engine.
 fn stop_pipe(pipe: Pipe) {
     pipe.stop.store(true, Ordering::Relaxed);
-    std::thread::spawn(move || {
-        let _ = pipe.pipeline.set_state(gst::State::Null);
+    pipe.pipeline.call_async(|pipeline| {
+        let _ = pipeline.set_state(gst::State::Null);
     });
 }
 

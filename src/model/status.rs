@@ -16,6 +16,27 @@ pub enum CaptureState {
     Error,
 }
 
+impl CaptureState {
+    /// The session holds its pipeline: its devices and template are in use, it counts
+    /// against `concurrentCaptures`, and a reboot would cut it short. From `starting` to the
+    /// end of `stopping`.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            CaptureState::Starting
+                | CaptureState::Capturing
+                | CaptureState::Paused
+                | CaptureState::Stopping
+        )
+    }
+
+    /// The recording is still going on (open or paused): a stop would end it. Active
+    /// states except `stopping`, whose recording is already ending.
+    pub fn is_recording(self) -> bool {
+        self.is_active() && self != CaptureState::Stopping
+    }
+}
+
 /// State of the capture session; the session fields are absent while idle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

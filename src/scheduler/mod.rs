@@ -179,7 +179,7 @@ impl Scheduler {
         self.engine
             .statuses()
             .into_iter()
-            .find(|s| s.event_id.as_deref() == Some(event_id) && is_active(s.state))
+            .find(|s| s.event_id.as_deref() == Some(event_id) && s.state.is_active())
             .and_then(|s| s.session_id)
     }
 
@@ -345,16 +345,6 @@ pub fn day_bounds(now: i64, timezone: &str) -> (i64, i64) {
     (midnight(today), midnight(tomorrow))
 }
 
-fn is_active(state: CaptureState) -> bool {
-    matches!(
-        state,
-        CaptureState::Starting
-            | CaptureState::Capturing
-            | CaptureState::Paused
-            | CaptureState::Stopping
-    )
-}
-
 /// The capture engine as the timer loop sees it.
 struct EngineCaptures {
     engine: Engine,
@@ -386,9 +376,8 @@ impl Captures for EngineCaptures {
             ..Origin::default()
         };
         let status = self.engine.start_capture(request, origin).await?;
-        status.session_id.ok_or_else(|| {
-            CaptureError::Pipeline("the engine answered without a session id".into())
-        })
+        // Every started session has an id; an answer without one is an engine fault.
+        status.session_id.ok_or(CaptureError::Gone)
     }
 
     async fn stop(&self, session: &str) {
@@ -417,14 +406,14 @@ impl Captures for EngineCaptures {
             .find(|s| s.session_id.as_deref() == Some(id))?;
         Some(SessionState {
             id: id.to_string(),
-            active: is_active(status.state),
+            active: status.state.is_active(),
             error: status.error.filter(|_| status.state == CaptureState::Error),
         })
     }
 
     fn busy(&self) -> bool {
         !self.settings.concurrent_captures()
-            && self.engine.statuses().iter().any(|s| is_active(s.state))
+            && self.engine.statuses().iter().any(|s| s.state.is_active())
     }
 
     fn prefer(&self, template: Option<String>) {
@@ -455,7 +444,7 @@ async fn listen(
                     ..
                 } = &envelope.event
                 {
-                    if !is_active(*state) {
+                    if !state.is_active() {
                         let mut ended = ended
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -40,6 +40,8 @@ pub struct Options {
     pub admin_password: Option<String>,
     pub config_toml: String,
     pub args: Vec<String>,
+    /// Extra environment for the daemon (debug-build test hooks).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             admin_password: Some(ADMIN_PASSWORD.to_string()),
             config_toml: RELAXED_AUTH.to_string(),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -88,6 +91,7 @@ pub fn spawn(data_dir: &Path, options: &Options) -> Result<(Child, String), (Exi
     if let Some(pw) = &options.admin_password {
         cmd.env("CASTD_ADMIN_PASSWORD", pw);
     }
+    cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
     let mut child = cmd.spawn().expect("spawn castd");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -30,6 +30,7 @@ mod publishing;
 mod scheduler;
 mod secrets;
 mod settings;
+mod slow_stop;
 mod speakers;
 mod status;
 mod streaming;
