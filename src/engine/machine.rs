@@ -325,6 +325,8 @@ mod tests {
         expected.len()
     }
 
+    /// One table, a row per command and a column per phase: long by design, so that every
+    /// pair is read in one place.
     #[test]
     fn every_phase_and_command_has_its_outcome() {
         use Effect::*;

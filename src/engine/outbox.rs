@@ -20,7 +20,10 @@ type Reply<T> = tokio::sync::oneshot::Sender<Result<T, CaptureError>>;
 
 enum Job {
     Save(Box<MediaPackage>),
-    AddMarker { package_id: String, marker: Marker },
+    AddMarker {
+        package_id: String,
+        marker: Marker,
+    },
     /// Boxed: an event is large, and every job would be as large as the largest.
     Announce(Box<Event>),
     Then(Box<dyn FnOnce() + Send>),

@@ -4,7 +4,9 @@
 use crate::devices::{Devices, Selector};
 use crate::graph::compile;
 use crate::graph::plan::MediaEnv;
-use crate::model::{Check, CheckLevel, DeviceType, NodeType, Preflight, Signal, Template};
+use crate::model::{
+    Check, CheckLevel, DeviceType, Graph, Node, NodeType, Preflight, Signal, Template,
+};
 
 fn check(code: &str, level: CheckLevel, message: String, node: Option<&str>) -> Check {
     Check {
@@ -51,6 +53,15 @@ pub fn preflight(
             None,
         ));
     }
+    check_devices(&graph, devices, &mut checks);
+    checks.push(encoder_check(env));
+    checks.push(disk_check(&graph, usable, duration_ms));
+    checks.push(publishing_check(template));
+    finish(template, checks)
+}
+
+/// One check per device node: present, with a signal, free; network streams are unchecked.
+fn check_devices(graph: &Graph, devices: &Devices, checks: &mut Vec<Check>) {
     for node in &graph.nodes {
         let kind = match node.kind {
             NodeType::VideoDevice => DeviceType::Video,
@@ -66,55 +77,61 @@ pub fn preflight(
             }
             _ => continue,
         };
-        let selector = node
-            .options
-            .get("device")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let device = selector
-            .parse::<Selector>()
-            .map_err(|e| e.to_string())
-            .and_then(|s| devices.resolve(&s, kind).map_err(|e| e.to_string()));
-        match device {
-            Err(reason) => checks.push(check(
-                "device.missing",
-                CheckLevel::Red,
-                format!("{reason}: the recording would show the slate"),
-                Some(&node.id),
-            )),
-            Ok(d) if d.signal == Signal::None => checks.push(check(
-                "device.no_signal",
-                CheckLevel::Red,
-                format!("{} has no signal", d.name),
-                Some(&node.id),
-            )),
-            Ok(d) if d.signal == Signal::Unstable => checks.push(check(
-                "device.unstable",
-                CheckLevel::Yellow,
-                format!("{}: the signal does not lock", d.name),
-                Some(&node.id),
-            )),
-            Ok(d) if d.in_use && !matches!(d.plugin.as_str(), "test" | "network") => {
-                checks.push(check(
-                    "device.in_use",
-                    CheckLevel::Yellow,
-                    format!(
-                        "{} is in use (by castd's ready pipeline or another program)",
-                        d.name
-                    ),
-                    Some(&node.id),
-                ))
-            }
-            Ok(d) => checks.push(check(
-                "device.ok",
-                CheckLevel::Green,
-                format!("{} is ready", d.name),
-                Some(&node.id),
-            )),
-        }
+        checks.push(device_check(node, kind, devices));
     }
+}
+
+/// The check of one device node's device.
+fn device_check(node: &Node, kind: DeviceType, devices: &Devices) -> Check {
+    let selector = node
+        .options
+        .get("device")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let device = selector
+        .parse::<Selector>()
+        .map_err(|e| e.to_string())
+        .and_then(|s| devices.resolve(&s, kind).map_err(|e| e.to_string()));
+    match device {
+        Err(reason) => check(
+            "device.missing",
+            CheckLevel::Red,
+            format!("{reason}: the recording would show the slate"),
+            Some(&node.id),
+        ),
+        Ok(d) if d.signal == Signal::None => check(
+            "device.no_signal",
+            CheckLevel::Red,
+            format!("{} has no signal", d.name),
+            Some(&node.id),
+        ),
+        Ok(d) if d.signal == Signal::Unstable => check(
+            "device.unstable",
+            CheckLevel::Yellow,
+            format!("{}: the signal does not lock", d.name),
+            Some(&node.id),
+        ),
+        Ok(d) if d.in_use && !matches!(d.plugin.as_str(), "test" | "network") => check(
+            "device.in_use",
+            CheckLevel::Yellow,
+            format!(
+                "{} is in use (by castd's ready pipeline or another program)",
+                d.name
+            ),
+            Some(&node.id),
+        ),
+        Ok(d) => check(
+            "device.ok",
+            CheckLevel::Green,
+            format!("{} is ready", d.name),
+            Some(&node.id),
+        ),
+    }
+}
+
+fn encoder_check(env: &MediaEnv) -> Check {
     let hardware = env.h264 != crate::graph::plan::H264Encoder::X264;
-    checks.push(check(
+    check(
         "encoder.available",
         CheckLevel::Green,
         format!(
@@ -124,8 +141,24 @@ pub fn preflight(
             env.aac
         ),
         None,
-    ));
-    let bitrate = super::request::graph_bitrate(&graph);
+    )
+}
+
+fn finish(template: &Template, checks: Vec<Check>) -> Preflight {
+    Preflight {
+        template_id: template.id.clone(),
+        overall: checks
+            .iter()
+            .map(|c| c.level)
+            .max()
+            .unwrap_or(CheckLevel::Green),
+        checks,
+    }
+}
+
+/// Room on the disk for the duration (two hours when open-ended).
+fn disk_check(graph: &Graph, usable: u64, duration_ms: Option<i64>) -> Check {
+    let bitrate = super::request::graph_bitrate(graph);
     let seconds = duration_ms.map_or(7200, |d| (d.max(0) / 1000) as u64);
     let needed = bitrate / 8 * seconds;
     let (level, code) = if usable < needed {
@@ -135,7 +168,7 @@ pub fn preflight(
     } else {
         (CheckLevel::Green, "disk.ok")
     };
-    checks.push(check(
+    check(
         code,
         level,
         format!(
@@ -145,8 +178,11 @@ pub fn preflight(
             usable / 1_000_000
         ),
         None,
-    ));
-    checks.push(if template.publishing.is_empty() {
+    )
+}
+
+fn publishing_check(template: &Template) -> Check {
+    if template.publishing.is_empty() {
         check(
             "publish.none",
             CheckLevel::Green,
@@ -160,18 +196,5 @@ pub fn preflight(
             "publishing targets are checked with testPublishing".into(),
             None,
         )
-    });
-    finish(template, checks)
-}
-
-fn finish(template: &Template, checks: Vec<Check>) -> Preflight {
-    Preflight {
-        template_id: template.id.clone(),
-        overall: checks
-            .iter()
-            .map(|c| c.level)
-            .max()
-            .unwrap_or(CheckLevel::Green),
-        checks,
     }
 }

@@ -179,35 +179,55 @@ impl Actor {
         }
     }
 
+    /// The session for a prepared pipeline, in `starting`.
     fn new_session(
         &mut self,
-        prepared: Prepared,
+        mut prepared: Prepared,
         asked: Asked,
         template: &Template,
         duration: Option<i64>,
         bitrate: u64,
         was_hot: bool,
     ) -> Session {
-        let Prepared {
-            id,
-            dir,
-            template: ready,
-            resolved,
-            mut pipeline,
-            ..
-        } = prepared;
+        // Faults that were already there (a test device unplugged) apply from the start.
+        for (node, device) in &prepared.resolved.devices {
+            if let Some(d) = self.deps.devices.get(device) {
+                super::actor::apply_device(&mut prepared.pipeline, node, &d);
+            }
+        }
         let Asked {
             request,
             origin,
             at: asked_at,
         } = asked;
-        let mut tags = request.tags.clone();
-        for t in &template.defaults.tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
-            }
+        let title = self.title_for(&request, template);
+        let mut view = starting_view(&prepared, template, &origin, title.clone(), asked_at);
+        view.bitrate = bitrate;
+        view.hot_start = was_hot;
+        let package = new_package(&prepared, template, request, &origin, title);
+        let Prepared {
+            template: ready,
+            pipeline,
+            ..
+        } = prepared;
+        Session {
+            phase: Phase::Starting,
+            view,
+            package,
+            recorders: pipeline.plan().recorders.clone(),
+            root: ready.graph.root.clone(),
+            early: None,
+            pipeline: Some(pipeline),
+            wait: None,
+            retries: Vec::new(),
+            asked: asked_at,
+            duration,
         }
-        let title = request
+    }
+
+    /// The request's title, or one made from the template's pattern.
+    fn title_for(&self, request: &CaptureRequest, template: &Template) -> String {
+        request
             .title
             .clone()
             .filter(|t| !t.trim().is_empty())
@@ -221,87 +241,7 @@ impl Actor {
                     &template.name,
                     &self.deps.settings.timezone(),
                 )
-            });
-        let plan = pipeline.plan();
-        let recorders = plan.recorders.clone();
-        let outputs: BTreeMap<String, String> = recorders
-            .iter()
-            .map(|r| (r.node.clone(), r.file.clone()))
-            .collect();
-        let encoders = plan.encoders.iter().map(|e| e.to_string()).collect();
-        // Faults that were already there (a test device unplugged) apply from the start.
-        for (node, device) in &resolved.devices {
-            if let Some(d) = self.deps.devices.get(device) {
-                super::actor::apply_device(&mut pipeline, node, &d);
-            }
-        }
-        let package = MediaPackage {
-            id: id.clone(),
-            title: title.clone(),
-            creation_date: 0,
-            root: dir.to_string_lossy().into_owned(),
-            outputs: BTreeMap::new(),
-            sources: resolved
-                .sources
-                .iter()
-                .map(|s| (s.node_id.clone(), s.clone()))
-                .collect(),
-            publishing: Map::new(),
-            processing: crate::templates::masked(&ready).graph,
-            state: PackageState::Capturing,
-            duration: 0,
-            tags,
-            metadata: request.metadata.clone(),
-            speaker: crate::model::speaker::speaker_number(request.speaker_info.as_ref()),
-            speaker_info: request.speaker_info.clone(),
-            template_id: template.id.clone(),
-            event_id: origin.event_id.clone(),
-            markers: Vec::new(),
-            error: None,
-            publishing_overrides_by_administrator: origin.overrides_by_administrator
-                && request.publishing_overrides.is_some(),
-            request,
-        };
-        let view = SessionView {
-            id: id.clone(),
-            state: CaptureState::Starting,
-            title,
-            template_id: template.id.clone(),
-            event_id: origin.event_id,
-            started_wall: 0,
-            timeline: Timeline::running(asked_at),
-            recorded: None,
-            stop_at: origin.stop_at,
-            error: None,
-            pipeline: Some(pipeline.readout().clone()),
-            node_kinds: ready
-                .graph
-                .nodes
-                .iter()
-                .map(|n| (n.id.clone(), n.kind))
-                .collect(),
-            node_devices: resolved.devices,
-            lost_since: BTreeMap::new(),
-            encoders,
-            outputs,
-            dir,
-            bitrate,
-            hot_start: was_hot,
-            start_latency: Duration::ZERO,
-        };
-        Session {
-            phase: Phase::Starting,
-            view,
-            package,
-            recorders,
-            root: ready.graph.root.clone(),
-            early: None,
-            pipeline: Some(pipeline),
-            wait: None,
-            retries: Vec::new(),
-            asked: asked_at,
-            duration,
-        }
+            })
     }
 
     /// The gate of a starting session opens once data flows.
@@ -400,4 +340,91 @@ impl Session {
 
 fn refuse(reply: Reply<CaptureStatus>, error: CaptureError) {
     let _ = reply.send(Err(error));
+}
+
+/// The package a new session records into, in `capturing`.
+fn new_package(
+    prepared: &Prepared,
+    template: &Template,
+    request: CaptureRequest,
+    origin: &Origin,
+    title: String,
+) -> MediaPackage {
+    let mut tags = request.tags.clone();
+    for t in &template.defaults.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    MediaPackage {
+        id: prepared.id.clone(),
+        title,
+        creation_date: 0,
+        root: prepared.dir.to_string_lossy().into_owned(),
+        outputs: BTreeMap::new(),
+        sources: prepared
+            .resolved
+            .sources
+            .iter()
+            .map(|s| (s.node_id.clone(), s.clone()))
+            .collect(),
+        publishing: Map::new(),
+        processing: crate::templates::masked(&prepared.template).graph,
+        state: PackageState::Capturing,
+        duration: 0,
+        tags,
+        metadata: request.metadata.clone(),
+        speaker: crate::model::speaker::speaker_number(request.speaker_info.as_ref()),
+        speaker_info: request.speaker_info.clone(),
+        template_id: template.id.clone(),
+        event_id: origin.event_id.clone(),
+        markers: Vec::new(),
+        error: None,
+        publishing_overrides_by_administrator: origin.overrides_by_administrator
+            && request.publishing_overrides.is_some(),
+        request,
+    }
+}
+
+/// What readers see of a new session while it starts.
+fn starting_view(
+    prepared: &Prepared,
+    template: &Template,
+    origin: &Origin,
+    title: String,
+    asked_at: Instant,
+) -> SessionView {
+    let plan = prepared.pipeline.plan();
+    SessionView {
+        id: prepared.id.clone(),
+        state: CaptureState::Starting,
+        title,
+        template_id: template.id.clone(),
+        event_id: origin.event_id.clone(),
+        started_wall: 0,
+        timeline: Timeline::running(asked_at),
+        recorded: None,
+        stop_at: origin.stop_at,
+        error: None,
+        pipeline: Some(prepared.pipeline.readout().clone()),
+        node_kinds: prepared
+            .template
+            .graph
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), n.kind))
+            .collect(),
+        node_devices: prepared.resolved.devices.clone(),
+        lost_since: BTreeMap::new(),
+        encoders: plan.encoders.iter().map(|e| e.to_string()).collect(),
+        outputs: plan
+            .recorders
+            .iter()
+            .map(|r| (r.node.clone(), r.file.clone()))
+            .collect(),
+        dir: prepared.dir.clone(),
+        bitrate: 0,
+        hot_start: false,
+        start_latency: Duration::ZERO,
+    }
 }

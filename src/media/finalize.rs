@@ -96,51 +96,8 @@ pub fn faststart(path: &Path) -> Result<(), Error> {
     let weak = pipeline.downgrade();
     let mux_for_pads = mux.clone();
     demux.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = weak.upgrade() else {
-            return;
-        };
-        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
-            return;
-        };
-        let (parser, template) = match name.as_str() {
-            "video/x-h264" => ("h264parse", "video_%u"),
-            "audio/mpeg" => ("aacparse", "audio_%u"),
-            other => {
-                log::warn!("finalise: skipping a {other} stream");
-                return;
-            }
-        };
-        let Ok(parse) = make(parser) else { return };
-        let queue = make("queue").expect("queue exists");
-        // Bounded by time only. The demuxer reads at disk speed and the muxer takes a
-        // sample only when every stream has one, so an unbounded queue ended up holding
-        // nearly the whole file (234 MB of RAM for a 236 MB ten-minute lecture: a six-hour
-        // one would not fit). The bound must still let one stream run ahead of the other
-        // by a fragment or more without stalling the demuxer that feeds both; recordings
-        // interleave every second, so 30 s is ample and costs at most 30 s of media.
-        queue.set_property("max-size-buffers", 0u32);
-        queue.set_property("max-size-bytes", 0u32);
-        queue.set_property("max-size-time", REMUX_QUEUE.as_nanos() as u64);
-        if pipeline.add_many([&queue, &parse]).is_err() {
-            return;
-        }
-        let _ = queue.sync_state_with_parent();
-        let _ = parse.sync_state_with_parent();
-        let linked = pad
-            .link(&queue.static_pad("sink").expect("queue sink"))
-            .is_ok()
-            && queue.link(&parse).is_ok()
-            && mux_for_pads
-                .request_pad_simple(template)
-                .is_some_and(|mux_pad| {
-                    keep_first_caps_unless_the_format_changes(&mux_pad);
-                    parse
-                        .static_pad("src")
-                        .is_some_and(|p| p.link(&mux_pad).is_ok())
-                });
-        if !linked {
-            log::warn!("finalise: cannot link the {name} stream");
+        if let Some(pipeline) = weak.upgrade() {
+            remux_stream(&pipeline, pad, &mux_for_pads);
         }
     });
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -162,6 +119,52 @@ pub fn faststart(path: &Path) -> Result<(), Error> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Links a stream the demuxer found to the muxer, through a bounded queue and its parser;
+/// streams other than H.264 and AAC are left out.
+fn remux_stream(pipeline: &gst::Pipeline, pad: &gst::Pad, mux: &gst::Element) {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
+        return;
+    };
+    let (parser, template) = match name.as_str() {
+        "video/x-h264" => ("h264parse", "video_%u"),
+        "audio/mpeg" => ("aacparse", "audio_%u"),
+        other => {
+            log::warn!("finalise: skipping a {other} stream");
+            return;
+        }
+    };
+    let Ok(parse) = make(parser) else { return };
+    let queue = make("queue").expect("queue exists");
+    // Bounded by time only. The demuxer reads at disk speed and the muxer takes a
+    // sample only when every stream has one, so an unbounded queue ended up holding
+    // nearly the whole file (234 MB of RAM for a 236 MB ten-minute lecture: a six-hour
+    // one would not fit). The bound must still let one stream run ahead of the other
+    // by a fragment or more without stalling the demuxer that feeds both; recordings
+    // interleave every second, so 30 s is ample and costs at most 30 s of media.
+    queue.set_property("max-size-buffers", 0u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", REMUX_QUEUE.as_nanos() as u64);
+    if pipeline.add_many([&queue, &parse]).is_err() {
+        return;
+    }
+    let _ = queue.sync_state_with_parent();
+    let _ = parse.sync_state_with_parent();
+    let linked = pad
+        .link(&queue.static_pad("sink").expect("queue sink"))
+        .is_ok()
+        && queue.link(&parse).is_ok()
+        && mux.request_pad_simple(template).is_some_and(|mux_pad| {
+            keep_first_caps_unless_the_format_changes(&mux_pad);
+            parse
+                .static_pad("src")
+                .is_some_and(|p| p.link(&mux_pad).is_ok())
+        });
+    if !linked {
+        log::warn!("finalise: cannot link the {name} stream");
+    }
 }
 
 /// qtdemux reads a fragmented MP4 fragment by fragment and announces the video's caps

@@ -66,6 +66,39 @@ struct State {
     bytes_sent: u64,
 }
 
+impl State {
+    /// Keeps the latest caps of a stream: a connection needs every stream's caps.
+    fn remember_caps(&mut self, caps: &gst::CapsRef, video: bool) {
+        let slot = if video {
+            &mut self.video_caps
+        } else {
+            &mut self.audio_caps
+        };
+        if slot.as_deref() != Some(caps) {
+            *slot = Some(caps.to_owned());
+        }
+    }
+
+    /// Counts a buffer sent; the bitrate and frame rate are figured once a second.
+    fn count_sent(&mut self, size: u64, video: bool) {
+        self.window_bytes += size;
+        self.bytes_sent += size;
+        if video {
+            self.window_frames += 1;
+        }
+        let now = Instant::now();
+        self.last_data = Some(now);
+        let elapsed = now.duration_since(self.window_start);
+        if elapsed >= Duration::from_secs(1) {
+            self.bitrate = (self.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+            self.fps = self.window_frames as f64 / elapsed.as_secs_f64();
+            self.window_bytes = 0;
+            self.window_frames = 0;
+            self.window_start = now;
+        }
+    }
+}
+
 struct Inner {
     node: String,
     location: String,
@@ -222,14 +255,7 @@ impl RtmpOutput {
         };
         let mut state = lock(&self.inner.state);
         if let Some(caps) = sample.caps() {
-            let slot = if video {
-                &mut state.video_caps
-            } else {
-                &mut state.audio_caps
-            };
-            if slot.as_ref() != Some(&caps.to_owned()) {
-                *slot = Some(caps.to_owned());
-            }
+            state.remember_caps(caps, video);
         }
         match state.phase {
             Phase::Disabled => return,
@@ -296,21 +322,7 @@ impl RtmpOutput {
         if src.push_buffer(out).is_err() {
             return;
         }
-        state.window_bytes += size;
-        state.bytes_sent += size;
-        if video {
-            state.window_frames += 1;
-        }
-        let now = Instant::now();
-        state.last_data = Some(now);
-        let elapsed = now.duration_since(state.window_start);
-        if elapsed >= Duration::from_secs(1) {
-            state.bitrate = (state.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
-            state.fps = state.window_frames as f64 / elapsed.as_secs_f64();
-            state.window_bytes = 0;
-            state.window_frames = 0;
-            state.window_start = now;
-        }
+        state.count_sent(size, video);
     }
 
     fn ask_keyframe(&self) {

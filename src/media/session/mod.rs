@@ -250,18 +250,39 @@ impl SessionPipeline {
         }
         // Sent from GStreamer's own thread pool: sending an event into a pad waits for the
         // buffer its streaming thread is pushing, and the caller must not wait.
-        let hold = eos_hold();
-        match self.gate() {
-            Some(gate) => gate.call_async(move |gate| {
-                std::thread::sleep(hold);
+        let (gate, pipeline) = (self.gate().cloned(), self.pipeline.clone());
+        let send = move || match gate {
+            Some(gate) => gate.call_async(|gate| {
                 for pad in gate.sink_pads() {
                     pad.send_event(gst::event::Eos::new());
                 }
             }),
-            None => self.pipeline.call_async(move |pipeline| {
-                std::thread::sleep(hold);
+            None => pipeline.call_async(|pipeline| {
                 pipeline.send_event(gst::event::Eos::new());
             }),
+        };
+        let hold = eos_hold();
+        if hold.is_zero() {
+            send();
+            return;
+        }
+        // A held end of stream is sent when the system clock's timer fires.
+        let clock = gst::SystemClock::obtain();
+        let at = clock.time() + gst::ClockTime::from_nseconds(hold.as_nanos() as u64);
+        let timer = clock.new_single_shot_id(at);
+        // Shared with the timer so that, if the timer cannot be set, it is sent at once.
+        let send = Arc::new(std::sync::Mutex::new(Some(send)));
+        let take = |send: &std::sync::Mutex<Option<_>>| send.lock().ok().and_then(|mut s| s.take());
+        let on_timer = send.clone();
+        if let Err(e) = timer.wait_async(move |_, _, _| {
+            if let Some(send) = take(&on_timer) {
+                send();
+            }
+        }) {
+            log::warn!("cannot hold the end of stream back ({e:?}); it is sent at once");
+            if let Some(send) = take(&send) {
+                send();
+            }
         }
     }
 
