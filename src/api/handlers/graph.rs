@@ -39,7 +39,12 @@ pub async fn invoke_service(
     PathParam((graph, node, service)): PathParam<(String, String, String)>,
     Form(_form): Form<ServiceForm>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(daemon.engine().node_service(&graph, &node, &service).await?))
+    Ok(Json(
+        daemon
+            .engine()
+            .node_service(&graph, &node, &service)
+            .await?,
+    ))
 }
 
 /// Summary of the graph builder

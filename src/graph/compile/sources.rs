@@ -210,13 +210,19 @@ impl Compiler<'_> {
                     id,
                     src.to_string(),
                     "uridecodebin",
-                    vec![(
-                        "uri",
-                        Prop::Secret {
-                            value: uri.clone(),
-                            shown: shown.clone(),
-                        },
-                    )],
+                    vec![
+                        (
+                            "uri",
+                            Prop::Secret {
+                                value: uri.clone(),
+                                shown: shown.clone(),
+                            },
+                        ),
+                        // A live pipeline ignores a child's asynchronous state change, so a
+                        // stream reopened while recording would stop at PAUSED (connected,
+                        // never sent PLAY): the bin completes its own state changes instead.
+                        ("async-handling", Prop::Bool(true)),
+                    ],
                 );
                 Ok(Some(Endpoint {
                     element: name,
