@@ -177,59 +177,10 @@ fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
 /// An unknown id is [`SpeakerError::UnknownReference`]; anything else that is not a
 /// valid speaker is [`SpeakerError::Invalid`].
 pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, SpeakerError> {
-    enum Lookup {
-        Id(i64),
-        Name(String),
-    }
-    let (lookup, inline) = match value {
-        Value::Null => return Ok(None),
-        Value::Number(n) => match n.as_i64() {
-            Some(0) => return Ok(None),
-            Some(id) => (Lookup::Id(id), None),
-            None => return Err(invalid("speaker", "a speaker id is a whole number")),
-        },
-        Value::String(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            match numeric_id(s) {
-                Some(0) => return Ok(None),
-                Some(id) => (Lookup::Id(id), None),
-                None => (Lookup::Name(s.to_string()), None),
-            }
-        }
-        Value::Object(map) => {
-            let id = match map.get("id") {
-                None | Some(Value::Null) => None,
-                // 0 is no id, as in an Event's `speaker`.
-                Some(Value::Number(n)) => n.as_i64().filter(|&id| id != 0),
-                Some(Value::String(s)) => numeric_id(s.trim()).filter(|&id| id != 0),
-                Some(_) => return Err(invalid("speaker.id", "must be a whole number")),
-            };
-            let inline = if map.contains_key("name") {
-                let mut speaker = inline_json(&validate(map)?);
-                if let Some(id) = id {
-                    speaker.insert("id".into(), id.into());
-                }
-                Some(Value::Object(speaker))
-            } else {
-                None
-            };
-            match (id, inline) {
-                (Some(id), inline) => (Lookup::Id(id), inline),
-                (None, Some(inline)) => return Ok(Some(inline)),
-                (None, None) => {
-                    return Err(invalid("speaker.name", "required (or an id)"));
-                }
-            }
-        }
-        _ => {
-            return Err(invalid(
-                "speaker",
-                "must be a speaker id, a name or a speaker object",
-            ));
-        }
+    let (lookup, inline) = match reference(value)? {
+        Reference::Nobody => return Ok(None),
+        Reference::Inline(inline) => return Ok(Some(inline)),
+        Reference::Stored(lookup, inline) => (lookup, inline),
     };
     let found = match &lookup {
         Lookup::Id(id) => {
@@ -258,6 +209,76 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
             }
             Lookup::Id(id) => Err(SpeakerError::UnknownReference(format!("id {id}"))),
         },
+    }
+}
+
+/// What a speaker value refers to, read before the store is asked.
+enum Reference {
+    /// No speaker.
+    Nobody,
+    /// An inline speaker with no stored one to look for.
+    Inline(Value),
+    /// A stored speaker to look for, and the inline speaker given with it, if any.
+    Stored(Lookup, Option<Value>),
+}
+
+/// How a stored speaker is looked for.
+enum Lookup {
+    Id(i64),
+    Name(String),
+}
+
+/// Reads a speaker value (see [`resolve`] for the forms); an inline speaker is validated.
+fn reference(value: &Value) -> Result<Reference, SpeakerError> {
+    match value {
+        Value::Null => Ok(Reference::Nobody),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Ok(Reference::Nobody),
+            Some(id) => Ok(Reference::Stored(Lookup::Id(id), None)),
+            None => Err(invalid("speaker", "a speaker id is a whole number")),
+        },
+        Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(Reference::Nobody);
+            }
+            Ok(match numeric_id(s) {
+                Some(0) => Reference::Nobody,
+                Some(id) => Reference::Stored(Lookup::Id(id), None),
+                None => Reference::Stored(Lookup::Name(s.to_string()), None),
+            })
+        }
+        Value::Object(map) => object_reference(map),
+        _ => Err(invalid(
+            "speaker",
+            "must be a speaker id, a name or a speaker object",
+        )),
+    }
+}
+
+/// A speaker object: a stored speaker by `id`, an inline one by `name`, or both (the
+/// inline one keeps the id).
+fn object_reference(map: &Map<String, Value>) -> Result<Reference, SpeakerError> {
+    let id = match map.get("id") {
+        None | Some(Value::Null) => None,
+        // 0 is no id, as in an Event's `speaker`.
+        Some(Value::Number(n)) => n.as_i64().filter(|&id| id != 0),
+        Some(Value::String(s)) => numeric_id(s.trim()).filter(|&id| id != 0),
+        Some(_) => return Err(invalid("speaker.id", "must be a whole number")),
+    };
+    let inline = if map.contains_key("name") {
+        let mut speaker = inline_json(&validate(map)?);
+        if let Some(id) = id {
+            speaker.insert("id".into(), id.into());
+        }
+        Some(Value::Object(speaker))
+    } else {
+        None
+    };
+    match (id, inline) {
+        (Some(id), inline) => Ok(Reference::Stored(Lookup::Id(id), inline)),
+        (None, Some(inline)) => Ok(Reference::Inline(inline)),
+        (None, None) => Err(invalid("speaker.name", "required (or an id)")),
     }
 }
 

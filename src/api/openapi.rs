@@ -265,39 +265,92 @@ fn render_schema_fields(out: &mut String, schema: &Value) {
     out.push_str("</table>");
 }
 
+/// The docs page: the API's title and description, an index of the routes by tag, each
+/// route with its parameters and answers, the error codes and the objects.
 fn render_html(doc: &Value) -> String {
     let empty = serde_json::Map::new();
     let paths = doc["paths"].as_object().unwrap_or(&empty);
     let schemas = doc["components"]["schemas"].as_object().unwrap_or(&empty);
+    let routes = Routes::of(paths);
+    let mut out = String::with_capacity(64 * 1024);
+    render_head(&mut out, doc);
+    routes.render_index(&mut out);
+    for (_, method, path, op) in &routes.ops {
+        let aliases = routes.aliases.get(path.as_str());
+        render_operation(&mut out, method, path, op, aliases, schemas);
+    }
+    render_error_codes(&mut out, doc);
+    out.push_str("<h2 id=schemas>Objects</h2>");
+    for (name, schema) in schemas {
+        render_object(&mut out, name, schema);
+    }
+    out.push_str("</body></html>");
+    out
+}
 
-    // (tag, method, path, operation), grouped by tag in first-seen order.
-    let mut tags: Vec<String> = Vec::new();
-    let mut ops: Vec<(String, String, String, &Value)> = Vec::new();
-    // path → its short paths (entries that are only a `$ref` to it).
-    let mut aliases: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-    for (path, item) in paths {
-        if let Some(target) = item.get("$ref").and_then(Value::as_str) {
-            let target = target
-                .trim_start_matches("#/paths/")
-                .replace("%7B", "{")
-                .replace("%7D", "}")
-                .replace("~1", "/")
-                .replace("~0", "~");
-            aliases.entry(target).or_default().push(path);
-            continue;
-        }
-        for method in ["get", "post", "put", "delete", "patch"] {
-            if let Some(op) = item.get(method) {
-                let tag = op["tags"][0].as_str().unwrap_or("other").to_string();
-                if !tags.contains(&tag) {
-                    tags.push(tag.clone());
+/// The document's operations as the page lists them.
+struct Routes<'a> {
+    /// Tags in first-seen order.
+    tags: Vec<String>,
+    /// (tag, method, path, operation), in the document's order.
+    ops: Vec<(String, String, String, &'a Value)>,
+    /// path → its short paths (entries that are only a `$ref` to it).
+    aliases: std::collections::BTreeMap<String, Vec<&'a str>>,
+}
+
+impl<'a> Routes<'a> {
+    fn of(paths: &'a serde_json::Map<String, Value>) -> Routes<'a> {
+        let mut routes = Routes {
+            tags: Vec::new(),
+            ops: Vec::new(),
+            aliases: Default::default(),
+        };
+        for (path, item) in paths {
+            if let Some(target) = item.get("$ref").and_then(Value::as_str) {
+                let target = target
+                    .trim_start_matches("#/paths/")
+                    .replace("%7B", "{")
+                    .replace("%7D", "}")
+                    .replace("~1", "/")
+                    .replace("~0", "~");
+                routes.aliases.entry(target).or_default().push(path);
+                continue;
+            }
+            for method in ["get", "post", "put", "delete", "patch"] {
+                if let Some(op) = item.get(method) {
+                    let tag = op["tags"][0].as_str().unwrap_or("other").to_string();
+                    if !routes.tags.contains(&tag) {
+                        routes.tags.push(tag.clone());
+                    }
+                    routes
+                        .ops
+                        .push((tag, method.to_uppercase(), path.clone(), op));
                 }
-                ops.push((tag, method.to_uppercase(), path.clone(), op));
             }
         }
+        routes
     }
 
-    let mut out = String::with_capacity(64 * 1024);
+    /// The list of routes by tag, each linking to its section.
+    fn render_index(&self, out: &mut String) {
+        for tag in &self.tags {
+            let _ = write!(out, "<h4>{}</h4><ul>", esc(tag));
+            for (_, method, path, op) in self.ops.iter().filter(|(t, ..)| t == tag) {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "<li><a href=\"#{id}\"><code>{method} {}</code></a> {}</li>",
+                    esc(path),
+                    esc(op["summary"].as_str().unwrap_or_default())
+                );
+            }
+            out.push_str("</ul>");
+        }
+    }
+}
+
+/// The page's head, style, title and the API's description.
+fn render_head(out: &mut String, doc: &Value) {
     let title = doc["info"]["title"].as_str().unwrap_or("API");
     let _ = write!(
         out,
@@ -311,75 +364,76 @@ fn render_html(doc: &Value) -> String {
         v = esc(doc["info"]["version"].as_str().unwrap_or_default()),
         d = prose(doc["info"]["description"].as_str().unwrap_or_default()),
     );
-    for tag in &tags {
-        let _ = write!(out, "<h4>{}</h4><ul>", esc(tag));
-        for (_, method, path, op) in ops.iter().filter(|(t, ..)| t == tag) {
-            let id = op["operationId"].as_str().unwrap_or_default();
+}
+
+/// One route's section: method and path, summary, permission and operation id, its short
+/// paths, description, parameters, form body and answers.
+fn render_operation(
+    out: &mut String,
+    method: &str,
+    path: &str,
+    op: &Value,
+    aliases: Option<&Vec<&str>>,
+    schemas: &serde_json::Map<String, Value>,
+) {
+    let id = op["operationId"].as_str().unwrap_or_default();
+    let _ = write!(
+        out,
+        "<h3 id=\"{id}\"><code>{method} /api/1{}</code></h3><p><b>{}</b> <span class=perm>{}</span> <code>{id}</code></p>",
+        esc(path),
+        esc(op["summary"].as_str().unwrap_or_default()),
+        esc(op["x-permission"].as_str().unwrap_or("none")),
+    );
+    if let Some(short) = aliases {
+        let list: Vec<String> = short
+            .iter()
+            .map(|a| format!("<code>{method} /api/1{}</code>", esc(a)))
+            .collect();
+        let _ = write!(out, "<p>Also at {}.</p>", list.join(", "));
+    }
+    if let Some(d) = op["description"].as_str() {
+        out.push_str(&prose(d));
+    }
+    if let Some(params) = op["parameters"].as_array() {
+        out.push_str(
+            "<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>",
+        );
+        for p in params {
             let _ = write!(
                 out,
-                "<li><a href=\"#{id}\"><code>{method} {}</code></a> {}</li>",
-                esc(path),
-                esc(op["summary"].as_str().unwrap_or_default())
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(p["name"].as_str().unwrap_or_default()),
+                esc(p["in"].as_str().unwrap_or_default()),
+                esc(&schema_name(&p["schema"])),
+                esc(p["description"].as_str().unwrap_or_default()),
             );
         }
-        out.push_str("</ul>");
+        out.push_str("</table>");
     }
-    for (_, method, path, op) in &ops {
-        let id = op["operationId"].as_str().unwrap_or_default();
-        let _ = write!(
-            out,
-            "<h3 id=\"{id}\"><code>{method} /api/1{}</code></h3><p><b>{}</b> <span class=perm>{}</span> <code>{id}</code></p>",
-            esc(path),
-            esc(op["summary"].as_str().unwrap_or_default()),
-            esc(op["x-permission"].as_str().unwrap_or("none")),
-        );
-        if let Some(short) = aliases.get(path.as_str()) {
-            let list: Vec<String> = short
-                .iter()
-                .map(|a| format!("<code>{method} /api/1{}</code>", esc(a)))
-                .collect();
-            let _ = write!(out, "<p>Also at {}.</p>", list.join(", "));
-        }
-        if let Some(d) = op["description"].as_str() {
-            out.push_str(&prose(d));
-        }
-        if let Some(params) = op["parameters"].as_array() {
-            out.push_str(
-                "<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>",
-            );
-            for p in params {
-                let _ = write!(
-                    out,
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(p["name"].as_str().unwrap_or_default()),
-                    esc(p["in"].as_str().unwrap_or_default()),
-                    esc(&schema_name(&p["schema"])),
-                    esc(p["description"].as_str().unwrap_or_default()),
-                );
-            }
-            out.push_str("</table>");
-        }
-        if let Some(schema) =
-            op["requestBody"]["content"]["application/x-www-form-urlencoded"].get("schema")
-        {
-            let name = schema_name(schema);
-            let _ = write!(out, "<p>Form parameters (<code>{}</code>):</p>", esc(&name));
-            if let Some(s) = schemas.get(&name) {
-                render_schema_fields(&mut out, s);
-            }
-        }
-        if let Some(responses) = op["responses"].as_object() {
-            out.push_str("<p>Answers: ");
-            for (status, r) in responses {
-                let schema = r["content"]["application/json"]
-                    .get("schema")
-                    .map(schema_name)
-                    .unwrap_or_default();
-                let _ = write!(out, "<code>{}</code> {} &nbsp; ", esc(status), esc(&schema));
-            }
-            out.push_str("</p>");
+    if let Some(schema) =
+        op["requestBody"]["content"]["application/x-www-form-urlencoded"].get("schema")
+    {
+        let name = schema_name(schema);
+        let _ = write!(out, "<p>Form parameters (<code>{}</code>):</p>", esc(&name));
+        if let Some(s) = schemas.get(&name) {
+            render_schema_fields(out, s);
         }
     }
+    if let Some(responses) = op["responses"].as_object() {
+        out.push_str("<p>Answers: ");
+        for (status, r) in responses {
+            let schema = r["content"]["application/json"]
+                .get("schema")
+                .map(schema_name)
+                .unwrap_or_default();
+            let _ = write!(out, "<code>{}</code> {} &nbsp; ", esc(status), esc(&schema));
+        }
+        out.push_str("</p>");
+    }
+}
+
+/// The error catalog's table.
+fn render_error_codes(out: &mut String, doc: &Value) {
     out.push_str("<h2 id=errors>Error codes</h2><table><tr><th>code</th><th>status</th><th>meaning</th></tr>");
     if let Some(codes) = doc["x-error-codes"].as_object() {
         for (code, info) in codes {
@@ -392,21 +446,21 @@ fn render_html(doc: &Value) -> String {
             );
         }
     }
-    out.push_str("</table><h2 id=schemas>Objects</h2>");
-    for (name, schema) in schemas {
-        let _ = write!(out, "<h3 id=\"schema-{0}\">{0}</h3>", esc(name));
-        if let Some(d) = schema["description"].as_str() {
-            out.push_str(&prose(d));
-        }
-        if let Some(values) = schema["enum"].as_array() {
-            let list: Vec<String> = values
-                .iter()
-                .map(|v| format!("<code>{}</code>", esc(&v.to_string())))
-                .collect();
-            let _ = write!(out, "<p>One of {}</p>", list.join(", "));
-        }
-        render_schema_fields(&mut out, schema);
+    out.push_str("</table>");
+}
+
+/// One object's section: description, its values when it is an enum, and its fields.
+fn render_object(out: &mut String, name: &str, schema: &Value) {
+    let _ = write!(out, "<h3 id=\"schema-{0}\">{0}</h3>", esc(name));
+    if let Some(d) = schema["description"].as_str() {
+        out.push_str(&prose(d));
     }
-    out.push_str("</body></html>");
-    out
+    if let Some(values) = schema["enum"].as_array() {
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| format!("<code>{}</code>", esc(&v.to_string())))
+            .collect();
+        let _ = write!(out, "<p>One of {}</p>", list.join(", "));
+    }
+    render_schema_fields(out, schema);
 }

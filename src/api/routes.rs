@@ -62,183 +62,259 @@ impl Table {
 
 /// All routes (without the `/api/1` prefix) and their OpenAPI description.
 pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
-    use Permission::{Admin, AnyUser, ManageMedia, ManageSchedule, None, View};
-    let open = Guard::Require(None);
-    let any = Guard::Require(AnyUser);
-    let view = Guard::Require(View);
-    let admin = Guard::Require(Admin);
-    let media = Guard::Require(ManageMedia);
-    let sched = Guard::Require(ManageSchedule);
-    let status = Guard::StatusView;
-
-    Table {
+    let mut table = Table {
         daemon: daemon.clone(),
         router: OpenApiRouter::with_openapi(openapi::base()),
+    };
+    for &(guard, routes) in TABLE.iter().copied().flatten() {
+        table = table.add(guard, routes());
     }
-    // docs
-    .add(open, routes!(meta::openapi))
-    .add(open, routes!(meta::docs))
-    // status
-    .add(open, routes!(status::health))
-    .add(status, routes!(status::get_status))
-    .add(status, routes!(status::get_unit_info))
-    .add(status, routes!(status::get_network))
-    .add(status, routes!(status::get_disk_space))
-    .add(status, routes!(status::get_capture_status))
-    .add(status, routes!(devices::get_status_devices))
-    .add(status, routes!(scheduler::get_todays_schedule))
-    // capture
-    .add(view, routes!(capture::start_capture))
-    .add(view, routes!(capture::stop_capture))
-    .add(view, routes!(capture::pause_capture))
-    .add(view, routes!(capture::resume_capture))
-    .add(view, routes!(capture::extend_capture))
-    .add(view, routes!(capture::add_marker))
-    .add(view, routes!(capture::device_capture_available))
-    .add(view, routes!(capture::concurrent_captures_enabled))
-    .add(view, routes!(templates::get_templates))
-    .add(admin, routes!(templates::save_template))
-    .add(view, routes!(templates::get_template))
-    .add(
-        admin,
-        routes!(templates::update_template, templates::delete_template),
-    )
-    .add(admin, routes!(templates::test_template))
-    .add(view, routes!(templates::preflight_template))
-    .add(admin, routes!(templates::pipeline_preview))
-    .add(view, routes!(packages::get_media_packages))
-    .add(view, routes!(packages::get_media_package))
-    .add(
-        media,
+    table.router
+}
+
+/// One row: the guard, and the handlers that answer one path (one handler per method).
+/// Each handler's `#[utoipa::path]` gives its method, path and operation id, and handlers
+/// are named after their operation ids, so a row names its operation.
+type Row = (Guard, fn() -> UtoipaMethodRouter<Daemon>);
+
+const OPEN: Guard = Guard::Require(Permission::None);
+const ANY_USER: Guard = Guard::Require(Permission::AnyUser);
+const VIEW: Guard = Guard::Require(Permission::View);
+const SCHEDULE: Guard = Guard::Require(Permission::ManageSchedule);
+const MEDIA: Guard = Guard::Require(Permission::ManageMedia);
+const ADMIN: Guard = Guard::Require(Permission::Admin);
+const STATUS_VIEW: Guard = Guard::StatusView;
+
+/// Every route, resource by resource in the order of the API document.
+const TABLE: &[&[Row]] = &[
+    DOCS,
+    STATUS,
+    CAPTURE,
+    TEMPLATES,
+    MEDIA_PACKAGES,
+    PUBLISHING,
+    SESSIONS,
+    LIVE,
+    DEVICES,
+    GRAPH_BUILDER,
+    PLUGINS,
+    SCHEDULER,
+    EVENTS_AND_METRICS,
+    MAINTENANCE,
+    SPEAKERS,
+    BACKUP,
+    SETTINGS,
+    USERS,
+];
+
+/// The API document and its rendered page.
+const DOCS: &[Row] = &[
+    (OPEN, || routes!(meta::openapi)),
+    (OPEN, || routes!(meta::docs)),
+];
+
+/// Unit status: the health check always open, the rest also open while `publicStatus` is on.
+const STATUS: &[Row] = &[
+    (OPEN, || routes!(status::health)),
+    (STATUS_VIEW, || routes!(status::get_status)),
+    (STATUS_VIEW, || routes!(status::get_unit_info)),
+    (STATUS_VIEW, || routes!(status::get_network)),
+    (STATUS_VIEW, || routes!(status::get_disk_space)),
+    (STATUS_VIEW, || routes!(status::get_capture_status)),
+    (STATUS_VIEW, || routes!(devices::get_status_devices)),
+    (STATUS_VIEW, || routes!(scheduler::get_todays_schedule)),
+];
+
+/// capture: the capture itself.
+const CAPTURE: &[Row] = &[
+    (VIEW, || routes!(capture::start_capture)),
+    (VIEW, || routes!(capture::stop_capture)),
+    (VIEW, || routes!(capture::pause_capture)),
+    (VIEW, || routes!(capture::resume_capture)),
+    (VIEW, || routes!(capture::extend_capture)),
+    (VIEW, || routes!(capture::add_marker)),
+    (VIEW, || routes!(capture::device_capture_available)),
+    (VIEW, || routes!(capture::concurrent_captures_enabled)),
+];
+
+/// capture: templates.
+const TEMPLATES: &[Row] = &[
+    (VIEW, || routes!(templates::get_templates)),
+    (ADMIN, || routes!(templates::save_template)),
+    (VIEW, || routes!(templates::get_template)),
+    (ADMIN, || {
+        routes!(templates::update_template, templates::delete_template)
+    }),
+    (ADMIN, || routes!(templates::test_template)),
+    (VIEW, || routes!(templates::preflight_template)),
+    (ADMIN, || routes!(templates::pipeline_preview)),
+];
+
+/// capture: media packages and their outputs.
+const MEDIA_PACKAGES: &[Row] = &[
+    (VIEW, || routes!(packages::get_media_packages)),
+    (VIEW, || routes!(packages::get_media_package)),
+    (MEDIA, || {
         routes!(
             packages::update_media_package,
             packages::delete_media_package
-        ),
-    )
-    .add(media, routes!(packages::attach_output))
-    .add(view, routes!(packages::download_output))
-    .add(media, routes!(publishing::publish_media_package))
-    .add(media, routes!(publishing::test_publishing))
-    .add(media, routes!(publishing::get_tested_configurations))
-    .add(
-        admin,
+        )
+    }),
+    (MEDIA, || routes!(packages::attach_output)),
+    (VIEW, || routes!(packages::download_output)),
+];
+
+/// capture: publishing and its jobs.
+const PUBLISHING: &[Row] = &[
+    (MEDIA, || routes!(publishing::publish_media_package)),
+    (MEDIA, || routes!(publishing::test_publishing)),
+    (MEDIA, || routes!(publishing::get_tested_configurations)),
+    (ADMIN, || {
         routes!(
             publishing::get_publishing_configurations,
             publishing::update_publishing_configurations
-        ),
-    )
-    .add(admin, routes!(publishing::update_publishing_configuration))
-    .add(view, routes!(publishing::get_publish_jobs))
-    .add(view, routes!(publishing::get_publish_job))
-    .add(media, routes!(publishing::cancel_publish_job))
-    .add(media, routes!(publishing::retry_publish_job))
-    // sessionStatus, sessionOutput
-    .add(view, routes!(session::get_session_status))
-    .add(view, routes!(session::get_all_outputs))
-    .add(view, routes!(session::get_node_outputs))
-    .add(view, routes!(session::get_node_output_file))
-    // liveStreamViewer
-    .add(view, routes!(live::get_session_preview))
-    .add(
-        view,
+        )
+    }),
+    (ADMIN, || {
+        routes!(publishing::update_publishing_configuration)
+    }),
+    (VIEW, || routes!(publishing::get_publish_jobs)),
+    (VIEW, || routes!(publishing::get_publish_job)),
+    (MEDIA, || routes!(publishing::cancel_publish_job)),
+    (MEDIA, || routes!(publishing::retry_publish_job)),
+];
+
+/// sessionStatus and sessionOutput: a session's state and its files.
+const SESSIONS: &[Row] = &[
+    (VIEW, || routes!(session::get_session_status)),
+    (VIEW, || routes!(session::get_all_outputs)),
+    (VIEW, || routes!(session::get_node_outputs)),
+    (VIEW, || routes!(session::get_node_output_file)),
+];
+
+/// liveStreamViewer: previews of sessions and devices.
+const LIVE: &[Row] = &[
+    (VIEW, || routes!(live::get_session_preview)),
+    (VIEW, || {
         routes!(
             live::get_video_device_preview,
             live::create_video_device_preview
-        ),
-    )
-    .add(
-        view,
+        )
+    }),
+    (VIEW, || {
         routes!(
             live::get_audio_device_preview,
             live::create_audio_device_preview
-        ),
-    )
-    // devices
-    .add(view, routes!(devices::get_audio_devices))
-    .add(view, routes!(devices::get_video_devices))
-    .add(
-        admin,
-        routes!(devices::redetect_devices, devices::redetect_devices_get),
-    )
-    // graphBuilder
-    .add(view, routes!(graph::graph_builder))
-    .add(view, routes!(graph::list_graphs))
-    .add(admin, routes!(graph::new_graph))
-    .add(admin, routes!(graph::save_graph))
-    .add(admin, routes!(graph::copy_graph))
-    .add(view, routes!(graph::get_graph_json))
-    .add(admin, routes!(graph::update_graph, graph::delete_graph))
-    .add(view, routes!(graph::get_nodes))
-    .add(admin, routes!(graph::add_node))
-    .add(view, routes!(graph::get_node))
-    .add(admin, routes!(graph::update_node, graph::remove_node))
-    .add(admin, routes!(graph::attach_node))
-    .add(view, routes!(graph::get_node_options))
-    .add(admin, routes!(graph::configure_node))
-    .add(admin, routes!(graph::invoke_service))
-    .add(admin, routes!(graph::start_session))
-    .add(admin, routes!(graph::stop_session))
-    // plugins
-    .add(view, routes!(plugins::get_plugins))
-    .add(view, routes!(plugins::get_plugin))
-    .add(
-        admin,
+        )
+    }),
+];
+
+/// Capture devices.
+const DEVICES: &[Row] = &[
+    (VIEW, || routes!(devices::get_audio_devices)),
+    (VIEW, || routes!(devices::get_video_devices)),
+    (ADMIN, || {
+        routes!(devices::redetect_devices, devices::redetect_devices_get)
+    }),
+];
+
+/// graphBuilder: graphs, their nodes, and sessions started from them.
+const GRAPH_BUILDER: &[Row] = &[
+    (VIEW, || routes!(graph::graph_builder)),
+    (VIEW, || routes!(graph::list_graphs)),
+    (ADMIN, || routes!(graph::new_graph)),
+    (ADMIN, || routes!(graph::save_graph)),
+    (ADMIN, || routes!(graph::copy_graph)),
+    (VIEW, || routes!(graph::get_graph_json)),
+    (ADMIN, || routes!(graph::update_graph, graph::delete_graph)),
+    (VIEW, || routes!(graph::get_nodes)),
+    (ADMIN, || routes!(graph::add_node)),
+    (VIEW, || routes!(graph::get_node)),
+    (ADMIN, || routes!(graph::update_node, graph::remove_node)),
+    (ADMIN, || routes!(graph::attach_node)),
+    (VIEW, || routes!(graph::get_node_options)),
+    (ADMIN, || routes!(graph::configure_node)),
+    (ADMIN, || routes!(graph::invoke_service)),
+    (ADMIN, || routes!(graph::start_session)),
+    (ADMIN, || routes!(graph::stop_session)),
+];
+
+/// Plugins (the publishers) and their services.
+const PLUGINS: &[Row] = &[
+    (VIEW, || routes!(plugins::get_plugins)),
+    (VIEW, || routes!(plugins::get_plugin)),
+    (ADMIN, || {
         routes!(
             plugins::get_plugin_settings,
             plugins::update_plugin_settings
-        ),
-    )
-    .add(admin, routes!(plugins::invoke_plugin_service))
-    // scheduler
-    .add(sched, routes!(scheduler::schedule_capture))
-    .add(view, routes!(scheduler::get_events))
-    .add(view, routes!(scheduler::get_event))
-    .add(
-        sched,
-        routes!(scheduler::update_event, scheduler::delete_event),
-    )
-    .add(view, routes!(scheduler::get_groups))
-    .add(sched, routes!(scheduler::schedule_group))
-    .add(view, routes!(scheduler::get_group))
-    .add(
-        sched,
-        routes!(scheduler::update_group, scheduler::delete_group),
-    )
-    .add(view, routes!(scheduler::get_group_events))
-    .add(view, routes!(scheduler::export_calendar))
-    .add(sched, routes!(scheduler::import_calendar))
-    // status: events and metrics
-    .add(view, routes!(events::events))
-    .add(view, routes!(metrics::metrics))
-    // maintenance
-    .add(admin, routes!(maintenance::reboot))
-    .add(admin, routes!(maintenance::restart))
-    .add(admin, routes!(maintenance::restart_media))
-    // speakers
-    .add(view, routes!(speakers::get_speakers))
-    .add(view, routes!(speakers::get_speaker))
-    .add(media, routes!(speakers::create_speaker))
-    .add(
-        media,
-        routes!(speakers::update_speaker, speakers::delete_speaker),
-    )
-    // maintenance: backup, restore, audit
-    .add(admin, routes!(backup::backup))
-    .add(admin, routes!(backup::restore))
-    .add(admin, routes!(backup::audit))
-    // settings
-    .add(
-        admin,
-        routes!(settings::get_settings, settings::update_settings),
-    )
-    .add(
-        admin,
-        routes!(settings::get_setting, settings::update_setting),
-    )
-    // users
-    .add(admin, routes!(users::get_users, users::create_user))
-    .add(any, routes!(users::current_user))
-    .add(admin, routes!(users::get_user))
-    .add(admin, routes!(users::update_user, users::delete_user))
-    .router
-}
+        )
+    }),
+    (ADMIN, || routes!(plugins::invoke_plugin_service)),
+];
+
+/// The schedule: events, groups and calendars.
+const SCHEDULER: &[Row] = &[
+    (SCHEDULE, || routes!(scheduler::schedule_capture)),
+    (VIEW, || routes!(scheduler::get_events)),
+    (VIEW, || routes!(scheduler::get_event)),
+    (SCHEDULE, || {
+        routes!(scheduler::update_event, scheduler::delete_event)
+    }),
+    (VIEW, || routes!(scheduler::get_groups)),
+    (SCHEDULE, || routes!(scheduler::schedule_group)),
+    (VIEW, || routes!(scheduler::get_group)),
+    (SCHEDULE, || {
+        routes!(scheduler::update_group, scheduler::delete_group)
+    }),
+    (VIEW, || routes!(scheduler::get_group_events)),
+    (VIEW, || routes!(scheduler::export_calendar)),
+    (SCHEDULE, || routes!(scheduler::import_calendar)),
+];
+
+/// status: the event stream and the metrics scrape.
+const EVENTS_AND_METRICS: &[Row] = &[
+    (VIEW, || routes!(events::events)),
+    (VIEW, || routes!(metrics::metrics)),
+];
+
+/// maintenance: reboot and restarts.
+const MAINTENANCE: &[Row] = &[
+    (ADMIN, || routes!(maintenance::reboot)),
+    (ADMIN, || routes!(maintenance::restart)),
+    (ADMIN, || routes!(maintenance::restart_media)),
+];
+
+/// Speakers.
+const SPEAKERS: &[Row] = &[
+    (VIEW, || routes!(speakers::get_speakers)),
+    (VIEW, || routes!(speakers::get_speaker)),
+    (MEDIA, || routes!(speakers::create_speaker)),
+    (MEDIA, || {
+        routes!(speakers::update_speaker, speakers::delete_speaker)
+    }),
+];
+
+/// maintenance: backup, restore and the audit trail.
+const BACKUP: &[Row] = &[
+    (ADMIN, || routes!(backup::backup)),
+    (ADMIN, || routes!(backup::restore)),
+    (ADMIN, || routes!(backup::audit)),
+];
+
+/// Settings.
+const SETTINGS: &[Row] = &[
+    (ADMIN, || {
+        routes!(settings::get_settings, settings::update_settings)
+    }),
+    (ADMIN, || {
+        routes!(settings::get_setting, settings::update_setting)
+    }),
+];
+
+/// Users.
+const USERS: &[Row] = &[
+    (ADMIN, || routes!(users::get_users, users::create_user)),
+    (ANY_USER, || routes!(users::current_user)),
+    (ADMIN, || routes!(users::get_user)),
+    (ADMIN, || routes!(users::update_user, users::delete_user)),
+];

@@ -38,7 +38,7 @@ use crate::config::AuthConfig;
 use crate::model::User;
 use crate::store::{self, Store, StoreError};
 use flight::{Flight, Flights, Verdict};
-use hashing::Hashing;
+use hashing::{Hashing, Ticket};
 use throttle::{Outcome, Reservation, Throttle};
 
 /// What a login refused because the verification queue is full is told to wait.
@@ -230,53 +230,67 @@ impl Authenticator {
                 retry_after: BUSY_RETRY,
             });
         };
-        let auth = self.clone();
-        let verification = async move {
-            let lookup = username.clone();
-            let record = match auth
-                .inner
-                .store
-                .read(move |conn| store::users::by_username(conn, &lookup))
-                .await
-            {
-                Ok(record) => record,
-                Err(StoreError::Busy) => return Verdict::StoreBusy,
-                Err(e) => return Verdict::Failed(e.to_string()),
-            };
-            let (phc, user) = match record {
-                Some(r) => (r.password_hash, Some(r.user)),
-                None => (auth.inner.dummy_hash.clone(), None),
-            };
-            let Ok(matches) = auth.inner.hashing.verify(ticket, password, phc).await else {
-                return Verdict::Busy;
-            };
-            match user {
-                Some(user) if matches => {
-                    reserved.finish(Outcome::Succeeded);
-                    let mut cache = auth.lock_cache();
-                    if auth.inner.generation.load(Ordering::SeqCst) == generation {
-                        cache.insert(
-                            username,
-                            CachedCredential {
-                                digest,
-                                user: user.clone(),
-                                verified_at: Instant::now(),
-                            },
-                        );
-                    }
-                    Verdict::Verified(user)
-                }
-                _ => {
-                    reserved.finish(Outcome::Failed);
-                    Verdict::Rejected
-                }
-            }
-        };
+        let verification = self
+            .clone()
+            .verification(username, password, digest, generation, ticket, reserved);
         let flight = self
             .inner
             .flights
             .launch(&mut flights, key, addr, verification);
         Ok(Joined::Flight(flight, true))
+    }
+
+    /// One verification, run as a flight: the user's hash (or the dummy hash, so an unknown
+    /// name takes as long) checked on the hashing pool, the reservation settled, and a
+    /// success cached unless a user changed since `generation`.
+    async fn verification(
+        self,
+        username: String,
+        password: String,
+        digest: [u8; 32],
+        generation: u64,
+        ticket: Ticket,
+        reserved: Reserved,
+    ) -> Verdict {
+        let lookup = username.clone();
+        let record = match self
+            .inner
+            .store
+            .read(move |conn| store::users::by_username(conn, &lookup))
+            .await
+        {
+            Ok(record) => record,
+            Err(StoreError::Busy) => return Verdict::StoreBusy,
+            Err(e) => return Verdict::Failed(e.to_string()),
+        };
+        let (phc, user) = match record {
+            Some(r) => (r.password_hash, Some(r.user)),
+            None => (self.inner.dummy_hash.clone(), None),
+        };
+        let Ok(matches) = self.inner.hashing.verify(ticket, password, phc).await else {
+            return Verdict::Busy;
+        };
+        match user {
+            Some(user) if matches => {
+                reserved.finish(Outcome::Succeeded);
+                let mut cache = self.lock_cache();
+                if self.inner.generation.load(Ordering::SeqCst) == generation {
+                    cache.insert(
+                        username,
+                        CachedCredential {
+                            digest,
+                            user: user.clone(),
+                            verified_at: Instant::now(),
+                        },
+                    );
+                }
+                Verdict::Verified(user)
+            }
+            _ => {
+                reserved.finish(Outcome::Failed);
+                Verdict::Rejected
+            }
+        }
     }
 
     /// Forgets every cached credential; call after any change to any user.

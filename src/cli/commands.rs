@@ -43,18 +43,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             template,
             title,
             duration,
-        } => {
-            let mut request = json!({"templateID": template, "title": title});
-            if let Some(minutes) = duration {
-                request["duration"] = json!(u64::from(minutes) * 60_000);
-            }
-            let form = [("captureRequest", request.to_string())];
-            show(
-                &client.post("capture/start", &form).await?,
-                json,
-                output::capture_status,
-            )
-        }
+        } => start(&client, &template, &title, duration, json).await,
         Command::Stop => capture_action(&client, "stop", json).await,
         Command::Pause => capture_action(&client, "pause", json).await,
         Command::Resume => capture_action(&client, "resume", json).await,
@@ -82,21 +71,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => publish(&client, &package, &publishers, json).await,
         Command::Backup { output } => backup(&client, output.as_deref()).await,
         Command::Events { stats } => follow_events(&client, stats, json).await,
-        Command::Reboot { force } => {
-            let form = [("force", force.to_string())];
-            let answer = client.post("maintenance/reboot", &form).await?;
-            show(&answer, json, |a| {
-                let stopped = a["stoppedSessions"]
-                    .as_array()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        let ids: Vec<String> = s.iter().map(output::text).collect();
-                        format!(" after stopping and finalising {}", ids.join(", "))
-                    })
-                    .unwrap_or_default();
-                format!("the unit reboots{stopped}\n")
-            })
-        }
+        Command::Reboot { force } => reboot(&client, force, json).await,
     }
 }
 
@@ -108,6 +83,43 @@ fn show(answer: &Answer, json: bool, render: impl Fn(&Value) -> String) -> Resul
         print!("{}", render(&answer.value));
     }
     Ok(())
+}
+
+/// Starts a capture with the template and title, for an optional length in minutes.
+async fn start(
+    client: &Client,
+    template: &str,
+    title: &str,
+    duration: Option<u32>,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut request = json!({"templateID": template, "title": title});
+    if let Some(minutes) = duration {
+        request["duration"] = json!(u64::from(minutes) * 60_000);
+    }
+    let form = [("captureRequest", request.to_string())];
+    show(
+        &client.post("capture/start", &form).await?,
+        json,
+        output::capture_status,
+    )
+}
+
+/// Reboots the unit, saying which captures it stopped and finalised first.
+async fn reboot(client: &Client, force: bool, json: bool) -> Result<(), Failure> {
+    let form = [("force", force.to_string())];
+    let answer = client.post("maintenance/reboot", &form).await?;
+    show(&answer, json, |a| {
+        let stopped = a["stoppedSessions"]
+            .as_array()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let ids: Vec<String> = s.iter().map(output::text).collect();
+                format!(" after stopping and finalising {}", ids.join(", "))
+            })
+            .unwrap_or_default();
+        format!("the unit reboots{stopped}\n")
+    })
 }
 
 async fn capture_action(client: &Client, action: &str, json: bool) -> Result<(), Failure> {
@@ -122,6 +134,43 @@ async fn publish(
     publishers: &[String],
     json: bool,
 ) -> Result<(), Failure> {
+    let jobs = queue(client, package, publishers).await?;
+    let finals = follow(client, jobs, json).await?;
+    if json {
+        println!("{}", Value::Array(finals.clone()));
+    } else {
+        print!("{}", summary(&finals));
+    }
+    let failed: Vec<String> = finals
+        .iter()
+        .filter(|job| job["state"] != "done")
+        .map(|job| {
+            format!(
+                "{} {}: {} {}",
+                output::text(&job["publisherID"]),
+                output::text(&job["state"]),
+                output::text(&job["lastCode"]),
+                output::text(&job["lastError"])
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(format!(
+            "publishing did not finish: {}",
+            failed.join("; ")
+        )))
+    }
+}
+
+/// Queues the package with each publisher (all configured ones when none is named); the
+/// jobs castd queued.
+async fn queue(
+    client: &Client,
+    package: &str,
+    publishers: &[String],
+) -> Result<Vec<Value>, Failure> {
     let configs: Vec<Value> = publishers
         .iter()
         .map(|p| json!({"publisherID": p}))
@@ -140,7 +189,12 @@ async fn publish(
             "nothing was queued: no publisher is configured for this package".into(),
         ));
     }
+    Ok(jobs)
+}
 
+/// Reads the jobs again until each is final, with a progress bar per job on the terminal
+/// (none with `--json`); the jobs as they ended.
+async fn follow(client: &Client, jobs: Vec<Value>, json: bool) -> Result<Vec<Value>, Failure> {
     let bars = MultiProgress::new();
     if json {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -176,54 +230,32 @@ async fn publish(
         }
         tokio::time::sleep(JOB_POLL).await;
     }
+    Ok(following.into_values().map(|(_, job)| job).collect())
+}
 
-    let finals: Vec<Value> = following.values().map(|(_, job)| job.clone()).collect();
-    if json {
-        println!("{}", Value::Array(finals.clone()));
-    } else {
-        // The bars live on the terminal only; this summary also reaches pipes and logs.
-        let mut table = output::Table::new(&["PUBLISHER", "JOB", "STATE", "SIZE", "RESULT"]);
-        for job in &finals {
-            let result = if job["state"] == "done" {
-                output::text(&job["url"])
-            } else {
-                format!(
-                    "{} {}",
-                    output::text(&job["lastCode"]),
-                    output::text(&job["lastError"])
-                )
-            };
-            table.row(vec![
-                output::text(&job["publisherID"]),
-                output::text(&job["id"]),
-                output::text(&job["state"]),
-                output::bytes(job["progress"]["total"].as_u64().unwrap_or(0)),
-                result,
-            ]);
-        }
-        print!("{}", table.render());
-    }
-    let failed: Vec<String> = finals
-        .iter()
-        .filter(|job| job["state"] != "done")
-        .map(|job| {
+/// The jobs as a table. The bars live on the terminal only; this summary also reaches
+/// pipes and logs.
+fn summary(finals: &[Value]) -> String {
+    let mut table = output::Table::new(&["PUBLISHER", "JOB", "STATE", "SIZE", "RESULT"]);
+    for job in finals {
+        let result = if job["state"] == "done" {
+            output::text(&job["url"])
+        } else {
             format!(
-                "{} {}: {} {}",
-                output::text(&job["publisherID"]),
-                output::text(&job["state"]),
+                "{} {}",
                 output::text(&job["lastCode"]),
                 output::text(&job["lastError"])
             )
-        })
-        .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Failed(format!(
-            "publishing did not finish: {}",
-            failed.join("; ")
-        )))
+        };
+        table.row(vec![
+            output::text(&job["publisherID"]),
+            output::text(&job["id"]),
+            output::text(&job["state"]),
+            output::bytes(job["progress"]["total"].as_u64().unwrap_or(0)),
+            result,
+        ]);
     }
+    table.render()
 }
 
 fn is_final(job: &Value) -> bool {

@@ -92,19 +92,10 @@ impl Publishing {
         Ok(files)
     }
 
+    /// Runs one attempt of a due job and records its outcome.
     pub(super) async fn run(&self, job: PublishJob, config: String) {
         let id = job.id.clone();
-        if let Err(e) = self
-            .inner
-            .store
-            .write({
-                let id = id.clone();
-                move |tx| store::publish::mark_running(tx, &id)
-            })
-            .await
-        {
-            log::error!("publish job {id}: {e}");
-            tokio::time::sleep(Duration::from_secs(5)).await;
+        if !self.mark_running(&id).await {
             return;
         }
         let attempts = job.attempts + 1;
@@ -121,38 +112,58 @@ impl Publishing {
             live.done.load(Ordering::Relaxed),
             live.total.load(Ordering::Relaxed),
         );
-        let stopping = self.stopped();
-        let (state, error, next_attempt_at) = match &result {
-            Ok(_) => (JobState::Done, None, 0),
-            // Stopped by the daemon shutting down: it continues at the next start.
-            Err(_) if stopping => (JobState::Queued, None, 0),
-            Err(f) if f.code == FailureCode::Cancelled => (
-                JobState::Cancelled,
-                Some((f.code.as_str(), f.message.clone())),
-                0,
-            ),
-            Err(f) if f.permanent || attempts >= MAX_ATTEMPTS => (
-                JobState::Failed,
-                Some((f.code.as_str(), f.message.clone())),
-                0,
-            ),
-            Err(f) => (
-                JobState::Queued,
-                Some((f.code.as_str(), f.message.clone())),
-                now_ms() + backoff_ms(attempts),
-            ),
-        };
-        let (url, remote_id) = match &result {
-            Ok(d) => (d.url.clone(), d.remote_id.clone()),
-            Err(_) => (None, None),
-        };
-        let done = if state == JobState::Done {
+        let verdict = Verdict::of(&result, attempts, self.stopped());
+        let done = if verdict.state == JobState::Done {
             total.max(done)
         } else {
             done
         };
+        self.record(&id, &result, &verdict, done, total).await;
+        self.report(&job, &result, verdict.state, done).await;
+        if let Ok(now) = self.job(&id).await {
+            self.inner.bus.publish(Event::PublishJob { job: now });
+        }
+    }
+
+    /// Marks the job running; false (after a pause, so a failing store is not hammered)
+    /// when that could not be recorded.
+    async fn mark_running(&self, id: &str) -> bool {
+        let marked = self
+            .inner
+            .store
+            .write({
+                let id = id.to_string();
+                move |tx| store::publish::mark_running(tx, &id)
+            })
+            .await;
+        if let Err(e) = marked {
+            log::error!("publish job {id}: {e}");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            return false;
+        }
+        true
+    }
+
+    /// Stores the attempt's outcome on the job.
+    async fn record(
+        &self,
+        id: &str,
+        result: &Result<job::Delivered, Failure>,
+        verdict: &Verdict,
+        done: u64,
+        total: u64,
+    ) {
+        let (url, remote_id) = match result {
+            Ok(d) => (d.url.clone(), d.remote_id.clone()),
+            Err(_) => (None, None),
+        };
+        let Verdict {
+            state,
+            error,
+            next_attempt_at,
+        } = verdict.clone();
         let stored = {
-            let id = id.clone();
+            let id = id.to_string();
             self.inner
                 .store
                 .write(move |tx| {
@@ -175,14 +186,25 @@ impl Publishing {
         if let Err(e) = stored {
             log::error!("publish job {id}: cannot record the outcome: {e}");
         }
-        match (&result, state) {
+    }
+
+    /// Tells of the attempt: a publication is noted on the package, a job failed for good
+    /// raises an alarm, one to be retried is logged.
+    async fn report(
+        &self,
+        job: &PublishJob,
+        result: &Result<job::Delivered, Failure>,
+        state: JobState,
+        done: u64,
+    ) {
+        match (result, state) {
             (Ok(_), _) => {
                 log::info!(
                     "published {} to {} ({done} bytes)",
                     job.media_package_id,
                     job.publisher_id
                 );
-                self.note_on_package(&job.media_package_id, &job.publisher_id, &id)
+                self.note_on_package(&job.media_package_id, &job.publisher_id, &job.id)
                     .await;
             }
             (Err(f), JobState::Failed) => {
@@ -209,9 +231,6 @@ impl Publishing {
                 f.message,
                 f.code
             ),
-        }
-        if let Ok(now) = self.job(&id).await {
-            self.inner.bus.publish(Event::PublishJob { job: now });
         }
     }
 
@@ -271,5 +290,74 @@ impl Publishing {
         if let Err(e) = self.inner.packages.save(&package).await {
             log::warn!("cannot note the publication on {package_id}: {e}");
         }
+    }
+}
+
+/// What an attempt's result makes of its job.
+#[derive(Debug, Clone, PartialEq)]
+struct Verdict {
+    state: JobState,
+    /// The failure's code and message, kept on the job for clients to see.
+    error: Option<(&'static str, String)>,
+    /// When a queued job is tried again (0: as soon as the worker is free).
+    next_attempt_at: i64,
+}
+
+impl Verdict {
+    /// `attempts` counts this one; `stopping` is the daemon shutting down.
+    fn of(result: &Result<job::Delivered, Failure>, attempts: u32, stopping: bool) -> Verdict {
+        let failed = |state, f: &Failure, next_attempt_at| Verdict {
+            state,
+            error: Some((f.code.as_str(), f.message.clone())),
+            next_attempt_at,
+        };
+        match result {
+            Ok(_) => Verdict {
+                state: JobState::Done,
+                error: None,
+                next_attempt_at: 0,
+            },
+            // Stopped by the daemon shutting down: it continues at the next start.
+            Err(_) if stopping => Verdict {
+                state: JobState::Queued,
+                error: None,
+                next_attempt_at: 0,
+            },
+            Err(f) if f.code == FailureCode::Cancelled => failed(JobState::Cancelled, f, 0),
+            Err(f) if f.permanent || attempts >= MAX_ATTEMPTS => failed(JobState::Failed, f, 0),
+            Err(f) => failed(JobState::Queued, f, now_ms() + backoff_ms(attempts)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_makes_its_job_done_queued_cancelled_or_failed() {
+        let delivered = Ok(job::Delivered::default());
+        assert_eq!(Verdict::of(&delivered, 1, false).state, JobState::Done);
+        let refused = Err(Failure::rejected("no"));
+        let stopped = Verdict::of(&refused, 1, true);
+        assert_eq!((stopped.state, stopped.error), (JobState::Queued, None));
+        let before = now_ms();
+        let retried = Verdict::of(&refused, 1, false);
+        assert_eq!(retried.state, JobState::Queued);
+        assert_eq!(retried.error, Some(("publish.rejected", "no".to_string())));
+        assert!(retried.next_attempt_at >= before + backoff_ms(1));
+        let last = Verdict::of(&refused, MAX_ATTEMPTS, false);
+        assert_eq!((last.state, last.next_attempt_at), (JobState::Failed, 0));
+        let permanent = Err(Failure {
+            permanent: true,
+            ..Failure::rejected("never")
+        });
+        assert_eq!(Verdict::of(&permanent, 1, false).state, JobState::Failed);
+        let cancelled = Verdict::of(&Err(Failure::cancelled()), 1, false);
+        assert_eq!(cancelled.state, JobState::Cancelled);
+        assert_eq!(
+            cancelled.error.map(|(code, _)| code),
+            Some("publish.cancelled")
+        );
     }
 }

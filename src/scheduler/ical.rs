@@ -9,6 +9,7 @@
 use std::io::BufReader;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+use ical::property::Property;
 
 use crate::model::Event;
 
@@ -211,99 +212,111 @@ pub fn parse(ics: &str, default_tz: &str) -> Result<(Vec<Imported>, Vec<Rejected
     for calendar in ical::IcalParser::new(BufReader::new(unfolded.as_slice())) {
         let calendar = calendar.map_err(|e| format!("malformed iCalendar: {e}"))?;
         calendars += 1;
-        for event in calendar.events {
-            let prop = |name: &str| {
-                event
-                    .properties
-                    .iter()
-                    .find(|p| p.name.eq_ignore_ascii_case(name))
-            };
-            let value = |name: &str| prop(name).and_then(|p| p.value.clone());
-            let tzid = |name: &str| {
-                prop(name).and_then(|p| {
-                    p.params.as_ref().and_then(|ps| {
-                        ps.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case("TZID"))
-                            .and_then(|(_, v)| v.first().cloned())
-                    })
-                })
-            };
-            let uid = value("UID").unwrap_or_default();
-            let reject = |reason: String| Rejected {
-                uid: uid.clone(),
-                reason,
-            };
-            if uid.trim().is_empty() {
-                rejected.push(reject("the entry has no UID".into()));
-                continue;
+        for event in &calendar.events {
+            match read_event(&event.properties, default_tz) {
+                Ok(entry) => imported.push(entry),
+                Err(entry) => rejected.push(entry),
             }
-            let start = match value("DTSTART")
-                .map(|v| datetime(&v, tzid("DTSTART").as_deref(), default_tz))
-            {
-                Some(Ok(s)) => s,
-                Some(Err(e)) => {
-                    rejected.push(reject(e));
-                    continue;
-                }
-                None => {
-                    rejected.push(reject("no DTSTART".into()));
-                    continue;
-                }
-            };
-            let stop = match (value("DTEND"), value("DURATION")) {
-                (Some(end), _) => datetime(&end, tzid("DTEND").as_deref(), default_tz),
-                (None, Some(d)) => duration(&d).map(|d| start + d),
-                (None, None) => Err("no DTEND or DURATION".into()),
-            };
-            let stop = match stop {
-                Ok(s) => s,
-                Err(e) => {
-                    rejected.push(reject(e));
-                    continue;
-                }
-            };
-            let exdates = event
-                .properties
-                .iter()
-                .filter(|p| p.name.eq_ignore_ascii_case("EXDATE"))
-                .flat_map(|p| {
-                    let tz = p.params.as_ref().and_then(|ps| {
-                        ps.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case("TZID"))
-                            .and_then(|(_, v)| v.first().cloned())
-                    });
-                    p.value
-                        .clone()
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter_map(|v| datetime(v, tz.as_deref(), default_tz).ok())
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            imported.push(Imported {
-                summary: unescape(&value("SUMMARY").unwrap_or_default()),
-                categories: value("CATEGORIES")
-                    .map(|c| {
-                        c.split(',')
-                            .map(|t| unescape(t.trim()))
-                            .filter(|t| !t.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                template: value("X-CASTD-TEMPLATE").map(|t| unescape(&t)),
-                rrule: value("RRULE"),
-                timezone: tzid("DTSTART"),
-                exdates,
-                uid,
-                start,
-                stop,
-            });
         }
     }
     if calendars == 0 {
         return Err("no VCALENDAR in the document".into());
     }
     Ok((imported, rejected))
+}
+
+/// One VEVENT, given by its properties, as an entry to import, or rejected with the reason.
+fn read_event(properties: &[Property], default_tz: &str) -> Result<Imported, Rejected> {
+    let props = Properties(properties);
+    let uid = props.value("UID").unwrap_or_default();
+    if uid.trim().is_empty() {
+        return Err(Rejected {
+            uid,
+            reason: "the entry has no UID".into(),
+        });
+    }
+    let (start, stop) = match times(&props, default_tz) {
+        Ok(times) => times,
+        Err(reason) => return Err(Rejected { uid, reason }),
+    };
+    Ok(Imported {
+        summary: unescape(&props.value("SUMMARY").unwrap_or_default()),
+        categories: props
+            .value("CATEGORIES")
+            .map(|c| {
+                c.split(',')
+                    .map(|t| unescape(t.trim()))
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        template: props.value("X-CASTD-TEMPLATE").map(|t| unescape(&t)),
+        rrule: props.value("RRULE"),
+        timezone: props.tzid("DTSTART"),
+        exdates: exdates(properties, default_tz),
+        uid,
+        start,
+        stop,
+    })
+}
+
+/// An event's start and stop: DTSTART, then DTEND or DTSTART + DURATION.
+fn times(props: &Properties<'_>, default_tz: &str) -> Result<(i64, i64), String> {
+    let start = match props.value("DTSTART") {
+        Some(v) => datetime(&v, props.tzid("DTSTART").as_deref(), default_tz)?,
+        None => return Err("no DTSTART".into()),
+    };
+    let stop = match (props.value("DTEND"), props.value("DURATION")) {
+        (Some(end), _) => datetime(&end, props.tzid("DTEND").as_deref(), default_tz),
+        (None, Some(d)) => duration(&d).map(|d| start + d),
+        (None, None) => Err("no DTEND or DURATION".into()),
+    }?;
+    Ok((start, stop))
+}
+
+/// Every instant of every EXDATE (a property may list several); unreadable ones are left
+/// out.
+fn exdates(properties: &[Property], default_tz: &str) -> Vec<i64> {
+    properties
+        .iter()
+        .filter(|p| p.name.eq_ignore_ascii_case("EXDATE"))
+        .flat_map(|p| {
+            let tz = tzid(p);
+            p.value
+                .clone()
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|v| datetime(v, tz.as_deref(), default_tz).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// An event's properties, looked up by name as iCalendar does (ignoring case); the first
+/// of a name counts.
+struct Properties<'a>(&'a [Property]);
+
+impl Properties<'_> {
+    fn get(&self, name: &str) -> Option<&Property> {
+        self.0.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(|p| p.value.clone())
+    }
+
+    fn tzid(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(tzid)
+    }
+}
+
+/// A property's TZID parameter.
+fn tzid(property: &Property) -> Option<String> {
+    property.params.as_ref().and_then(|ps| {
+        ps.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("TZID"))
+            .and_then(|(_, v)| v.first().cloned())
+    })
 }
 
 #[cfg(test)]

@@ -153,7 +153,43 @@ impl<C: Clock, K: Captures> Runner<C, K> {
         ours: &mut HashMap<String, String>,
         blocked: &mut HashMap<String, Blocked>,
     ) -> Result<Option<i64>, StoreError> {
-        // Captures of ours that ended: settle their events.
+        self.settle_ended(now, ours).await?;
+        let open = self.store.read(store::schedule::open_events).await?;
+        let running: HashSet<String> = ours.keys().cloned().collect();
+        let busy = self.captures.busy();
+        blocked.retain(|id, _| open.iter().any(|e| &e.id == id));
+        if busy {
+            block_due_while_busy(&open, now, &running, blocked);
+        }
+        let waited: HashSet<String> = blocked.keys().cloned().collect();
+        let plan = due(&open, now, &running, busy, &waited);
+        let mut wake = Wake(plan.wake_at);
+        for step in plan.steps {
+            match step {
+                Step::Start(id) => {
+                    let Some(event) = open.iter().find(|e| e.id == id) else {
+                        continue;
+                    };
+                    self.start(event, now, ours, blocked, &mut wake).await?;
+                }
+                Step::Miss(id) => self.mark_missed(&id).await?,
+                Step::FailBusy(id) => self.fail_blocked(&id, blocked).await?,
+                Step::Settle(id) => self.settle_interrupted(&id).await?,
+            }
+        }
+        self.keep_next_hot(&open, now, &mut wake);
+        if !ours.is_empty() {
+            wake.no_later_than(now + RECHECK_MS);
+        }
+        Ok(wake.0)
+    }
+
+    /// Settles the events whose captures of ours have ended.
+    async fn settle_ended(
+        &self,
+        now: i64,
+        ours: &mut HashMap<String, String>,
+    ) -> Result<(), StoreError> {
         for (event_id, session_id) in ours.clone() {
             let state = self.captures.session(&session_id);
             if state.as_ref().is_some_and(|s| s.active) {
@@ -176,119 +212,129 @@ impl<C: Clock, K: Captures> Runner<C, K> {
                 );
             }
         }
+        Ok(())
+    }
 
-        let open = self.store.read(store::schedule::open_events).await?;
-        let running: HashSet<String> = ours.keys().cloned().collect();
-        let busy = self.captures.busy();
-        blocked.retain(|id, _| open.iter().any(|e| &e.id == id));
-        if busy {
-            for e in open.iter().filter(|e| {
-                e.outcome == Outcome::Pending
-                    && e.start_time <= now
-                    && now < e.stop_time
-                    && !running.contains(&e.id)
-            }) {
-                blocked.entry(e.id.clone()).or_insert(Blocked {
-                    reason: "busy".into(),
-                    retry_at: 0,
-                });
+    /// Starts a due event's capture, unless a failed start is still waiting for its retry;
+    /// a refusal blocks the event until a capture ends or the retry is due.
+    async fn start(
+        &self,
+        event: &Event,
+        now: i64,
+        ours: &mut HashMap<String, String>,
+        blocked: &mut HashMap<String, Blocked>,
+        wake: &mut Wake,
+    ) -> Result<(), StoreError> {
+        let id = event.id.clone();
+        if let Some(b) = blocked.get(&id)
+            && b.retry_at > now
+        {
+            wake.no_later_than(b.retry_at.min(event.stop_time));
+            return Ok(());
+        }
+        match self.captures.start(event).await {
+            Ok(session) => {
+                let waited_for = blocked.remove(&id).map(|b| b.reason);
+                self.note_started(event, session, waited_for, ours).await?;
+            }
+            Err(CaptureError::AlreadyRunning) => {
+                blocked.insert(
+                    id,
+                    Blocked {
+                        reason: "busy".into(),
+                        retry_at: 0,
+                    },
+                );
+                wake.no_later_than(event.stop_time);
+            }
+            Err(e) => {
+                log::error!(
+                    "scheduled event {id} cannot start: {e}; retrying in {} s",
+                    RETRY_MS / 1000
+                );
+                blocked.insert(
+                    id,
+                    Blocked {
+                        reason: e.to_string(),
+                        retry_at: now + RETRY_MS,
+                    },
+                );
+                wake.no_later_than((now + RETRY_MS).min(event.stop_time));
             }
         }
-        let waited: HashSet<String> = blocked.keys().cloned().collect();
-        let plan = due(&open, now, &running, busy, &waited);
-        let mut wake = plan.wake_at;
-        let mut wake_at = |at: i64| wake = Some(wake.map_or(at, |w: i64| w.min(at)));
+        Ok(())
+    }
 
-        for step in plan.steps {
-            match step {
-                Step::Start(id) => {
-                    let Some(event) = open.iter().find(|e| e.id == id) else {
-                        continue;
-                    };
-                    if let Some(b) = blocked.get(&id)
-                        && b.retry_at > now
-                    {
-                        wake_at(b.retry_at.min(event.stop_time));
-                        continue;
-                    }
-                    match self.captures.start(event).await {
-                        Ok(session) => {
-                            let waited_for = blocked.remove(&id).map(|b| b.reason);
-                            let started = self.clock.now();
-                            log::info!(
-                                "scheduled event {id} started {} ms after its start time",
-                                started - event.start_time
-                            );
-                            let sid = session.clone();
-                            let updated = self
-                                .update(&id, move |e| mark_started(e, &sid, started, waited_for))
-                                .await?;
-                            if updated.is_none() {
-                                // Deleted while it was starting.
-                                self.captures.stop(&session).await;
-                            } else {
-                                ours.insert(id, session);
-                            }
-                        }
-                        Err(CaptureError::AlreadyRunning) => {
-                            blocked.insert(
-                                id,
-                                Blocked {
-                                    reason: "busy".into(),
-                                    retry_at: 0,
-                                },
-                            );
-                            wake_at(event.stop_time);
-                        }
-                        Err(e) => {
-                            log::error!(
-                                "scheduled event {id} cannot start: {e}; retrying in {} s",
-                                RETRY_MS / 1000
-                            );
-                            blocked.insert(
-                                id,
-                                Blocked {
-                                    reason: e.to_string(),
-                                    retry_at: now + RETRY_MS,
-                                },
-                            );
-                            wake_at((now + RETRY_MS).min(event.stop_time));
-                        }
-                    }
-                }
-                Step::Miss(id) => {
-                    log::warn!(
-                        "scheduled event {id} was missed: castd was not running during its window"
-                    );
-                    self.update(&id, |e| {
-                        e.outcome = Outcome::Missed;
-                        e.outcome_reason = Some("castd was not running during the window".into());
-                    })
-                    .await?;
-                }
-                Step::FailBusy(id) => {
-                    let reason = blocked
-                        .remove(&id)
-                        .map_or_else(|| "busy".to_string(), |b| b.reason);
-                    log::error!("scheduled event {id} could not record: {reason}");
-                    self.update(&id, move |e| {
-                        e.outcome = Outcome::Failed;
-                        e.outcome_reason = Some(reason);
-                    })
-                    .await?;
-                }
-                Step::Settle(id) => {
-                    self.update(&id, |e| {
-                        e.completed = true;
-                        e.outcome = Outcome::Partial;
-                        e.outcome_reason = Some("castd stopped during the recording".into());
-                    })
-                    .await?;
-                }
-            }
+    /// Records a started capture on its event, or stops it when the event was deleted
+    /// while it was starting.
+    async fn note_started(
+        &self,
+        event: &Event,
+        session: String,
+        waited_for: Option<String>,
+        ours: &mut HashMap<String, String>,
+    ) -> Result<(), StoreError> {
+        let id = event.id.clone();
+        let started = self.clock.now();
+        log::info!(
+            "scheduled event {id} started {} ms after its start time",
+            started - event.start_time
+        );
+        let sid = session.clone();
+        let updated = self
+            .update(&id, move |e| mark_started(e, &sid, started, waited_for))
+            .await?;
+        if updated.is_none() {
+            // Deleted while it was starting.
+            self.captures.stop(&session).await;
+        } else {
+            ours.insert(id, session);
         }
+        Ok(())
+    }
 
-        // Keep the next event's inputs hot from a while before it.
+    async fn mark_missed(&self, id: &str) -> Result<(), StoreError> {
+        log::warn!("scheduled event {id} was missed: castd was not running during its window");
+        self.update(id, |e| {
+            e.outcome = Outcome::Missed;
+            e.outcome_reason = Some("castd was not running during the window".into());
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// An event that stayed blocked until its window closed failed, for what blocked it.
+    async fn fail_blocked(
+        &self,
+        id: &str,
+        blocked: &mut HashMap<String, Blocked>,
+    ) -> Result<(), StoreError> {
+        let reason = blocked
+            .remove(id)
+            .map_or_else(|| "busy".to_string(), |b| b.reason);
+        log::error!("scheduled event {id} could not record: {reason}");
+        self.update(id, move |e| {
+            e.outcome = Outcome::Failed;
+            e.outcome_reason = Some(reason);
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// An event that was recording when castd stopped, and whose window is over.
+    async fn settle_interrupted(&self, id: &str) -> Result<(), StoreError> {
+        self.update(id, |e| {
+            e.completed = true;
+            e.outcome = Outcome::Partial;
+            e.outcome_reason = Some("castd stopped during the recording".into());
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Keeps the next event's inputs hot from a while before it, and wakes when that
+    /// while begins.
+    fn keep_next_hot(&self, open: &[Event], now: i64, wake: &mut Wake) {
         let next = open
             .iter()
             .filter(|e| e.outcome == Outcome::Pending && e.start_time > now)
@@ -299,14 +345,40 @@ impl<C: Clock, K: Captures> Runner<C, K> {
             }
             Some(e) => {
                 self.captures.prefer(None);
-                wake_at(e.start_time - PREPARE_AHEAD_MS);
+                wake.no_later_than(e.start_time - PREPARE_AHEAD_MS);
             }
             None => self.captures.prefer(None),
         }
-        if !ours.is_empty() {
-            wake_at(now + RECHECK_MS);
-        }
-        Ok(wake)
+    }
+}
+
+/// The next instant the loop must look again, brought forward by each step that needs it.
+struct Wake(Option<i64>);
+
+impl Wake {
+    fn no_later_than(&mut self, at: i64) {
+        self.0 = Some(self.0.map_or(at, |w| w.min(at)));
+    }
+}
+
+/// While a capture runs (and concurrent captures are off), every pending event inside its
+/// window waits for that capture to end.
+fn block_due_while_busy(
+    open: &[Event],
+    now: i64,
+    running: &HashSet<String>,
+    blocked: &mut HashMap<String, Blocked>,
+) {
+    for e in open.iter().filter(|e| {
+        e.outcome == Outcome::Pending
+            && e.start_time <= now
+            && now < e.stop_time
+            && !running.contains(&e.id)
+    }) {
+        blocked.entry(e.id.clone()).or_insert(Blocked {
+            reason: "busy".into(),
+            retry_at: 0,
+        });
     }
 }
 

@@ -11,6 +11,7 @@
 //! to it as they are.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -75,36 +76,7 @@ pub async fn serve<I>(
     });
     let service = {
         let conn = conn.clone();
-        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut request = conn.request_started();
-            let read_all = Arc::new(AtomicBool::new(req.body().is_end_stream()));
-            let mut req = req.map(|body| Received {
-                body,
-                read_all: read_all.clone(),
-            });
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let answer = app.clone().oneshot(req);
-            async move {
-                let mut response = match answer.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                request.handled();
-                // An answer given without reading the whole body (401, 403, 413 …) ends the
-                // connection: the rest of the body is still on its way and hyper closes the
-                // connection rather than wait for it. Saying so lets the client open a new
-                // one instead of sending its next request into a closing one.
-                if !read_all.load(Ordering::Relaxed) {
-                    response
-                        .headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                Ok::<_, Infallible>(response.map(|body| Answer {
-                    body,
-                    _request: request,
-                }))
-            }
-        })
+        hyper::service::service_fn(move |req| respond(&app, &conn, peer, req))
     };
     let connection = builder(timeouts).serve_connection(io, service);
     tokio::pin!(connection);
@@ -142,6 +114,44 @@ pub async fn serve<I>(
         }
     }
     drop(slot);
+}
+
+/// Answers one request of the connection through the router, with the peer's address as
+/// `ConnectInfo`; the answer's body keeps the request in the book until it is sent.
+fn respond(
+    app: &Router,
+    conn: &Arc<Conn>,
+    peer: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> impl Future<Output = Result<Response<Answer>, Infallible>> + use<> {
+    let mut request = conn.request_started();
+    let read_all = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+    let mut req = req.map(|body| Received {
+        body,
+        read_all: read_all.clone(),
+    });
+    req.extensions_mut().insert(ConnectInfo(peer));
+    let answer = app.clone().oneshot(req);
+    async move {
+        let mut response = match answer.await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        request.handled();
+        // An answer given without reading the whole body (401, 403, 413 …) ends the
+        // connection: the rest of the body is still on its way and hyper closes the
+        // connection rather than wait for it. Saying so lets the client open a new
+        // one instead of sending its next request into a closing one.
+        if !read_all.load(Ordering::Relaxed) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok(response.map(|body| Answer {
+            body,
+            _request: request,
+        }))
+    }
 }
 
 /// Answers the one request on `io` with what `answer` makes and closes, within `deadline`

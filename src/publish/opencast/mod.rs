@@ -9,10 +9,11 @@
 //! next track. Once the ingest request may have gone out, a restart first asks Opencast
 //! whether the package already has a workflow, so a package is never ingested twice.
 
+mod flavor;
 mod upload;
 mod xml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 use url::Url;
 
 use super::job::{Delivered, Failure, FailureCode, Job, PackageFile, error_chain};
+use flavor::{Kind, flavors};
 use upload::{Channel, Feed, Multipart, feed};
 use xml::{Element, dublin_core, elements, media_package_id, workflow_instance};
 
@@ -337,15 +339,11 @@ struct State {
     workflow_id: Option<String>,
 }
 
+/// Publishes one media package, going on from the step the checkpoint reached: create the
+/// media package, add the episode catalog, add every output, then ingest it into a workflow.
 pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     let server = Server::new(&job.http, config)?;
-    let mut state: State = job.checkpoint().await.unwrap_or_default();
-    if state.server != server.base.as_str() {
-        state = State {
-            server: server.base.to_string(),
-            ..State::default()
-        };
-    }
+    let mut state = resume(job, &server).await;
     let tracks = flavors(&job.package.processing.root, &job.files);
     if !tracks.iter().any(|(_, kind, _)| *kind == Kind::Track) {
         // Every workflow starts from a track; Opencast would take the package and fail it.
@@ -356,58 +354,14 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         });
     }
     job.set_total(job.files.iter().map(|f| f.size).sum());
-    let confirmed = |state: &State| -> u64 {
-        job.files
-            .iter()
-            .filter(|f| state.tracks.contains(&f.entry))
-            .map(|f| f.size)
-            .sum()
-    };
-    job.set_done(confirmed(&state));
-
+    job.set_done(confirmed(job, &state));
     if state.ingested {
         return Ok(delivered(&state));
     }
-
-    let (mut id, mut package) = match (&state.media_package_id, &state.media_package) {
-        (Some(id), Some(xml)) => (id.clone(), xml.clone()),
-        _ => {
-            job.proceed().await?;
-            let what = "create a media package in Opencast";
-            let xml = answer(
-                what,
-                server.get(&["ingest", "createMediaPackage"]).send().await,
-            )
-            .await?;
-            let id =
-                media_package_id(&xml).map_err(|e| Failure::rejected(format!("{what}: {e}")))?;
-            state.media_package_id = Some(id.clone());
-            state.media_package = Some(xml.clone());
-            job.save_checkpoint(&state).await?;
-            (id, xml)
-        }
-    };
-
+    let (id, mut package) = create_media_package(job, &server, &mut state).await?;
     if !state.catalog {
-        job.proceed().await?;
-        let what = "add the episode metadata in Opencast";
-        let catalog = dublin_core(&job.package);
-        let form = [
-            ("mediaPackage", package.as_str()),
-            ("dublinCore", catalog.as_str()),
-            ("flavor", EPISODE_FLAVOR),
-        ];
-        let request = server
-            .post(&["ingest", "addDCCatalog"])
-            .timeout(REQUEST_TIMEOUT)
-            .form(&form);
-        package = answer(what, request.send().await).await?;
-        same_package(what, &id, &package)?;
-        state.catalog = true;
-        state.media_package = Some(package.clone());
-        job.save_checkpoint(&state).await?;
+        package = add_catalog(job, &server, &mut state, &id, &package).await?;
     }
-
     for (file, kind, flavor) in &tracks {
         if state.tracks.contains(&file.entry) {
             continue;
@@ -416,24 +370,124 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         package = add_element(job, &server, &id, &package, file, *kind, flavor).await?;
         state.tracks.push(file.entry.clone());
         state.media_package = Some(package.clone());
-        job.set_done(confirmed(&state));
+        job.set_done(confirmed(job, &state));
         job.save_checkpoint(&state).await?;
     }
+    ingest(job, &server, &mut state, id, &package).await
+}
 
-    // A previous attempt may have reached Opencast with the ingest and lost the answer.
+/// The job's checkpoint, unless it belongs to another server: then the job starts over.
+async fn resume(job: &Job, server: &Server<'_>) -> State {
+    let state: State = job.checkpoint().await.unwrap_or_default();
+    if state.server == server.base.as_str() {
+        return state;
+    }
+    State {
+        server: server.base.to_string(),
+        ..State::default()
+    }
+}
+
+/// Bytes of the outputs Opencast has confirmed.
+fn confirmed(job: &Job, state: &State) -> u64 {
+    job.files
+        .iter()
+        .filter(|f| state.tracks.contains(&f.entry))
+        .map(|f| f.size)
+        .sum()
+}
+
+/// The media package's id and latest XML: the checkpoint's, or a new empty package.
+async fn create_media_package(
+    job: &Job,
+    server: &Server<'_>,
+    state: &mut State,
+) -> Result<(String, String), Failure> {
+    if let (Some(id), Some(xml)) = (&state.media_package_id, &state.media_package) {
+        return Ok((id.clone(), xml.clone()));
+    }
+    job.proceed().await?;
+    let what = "create a media package in Opencast";
+    let xml = answer(
+        what,
+        server.get(&["ingest", "createMediaPackage"]).send().await,
+    )
+    .await?;
+    let id = media_package_id(&xml).map_err(|e| Failure::rejected(format!("{what}: {e}")))?;
+    state.media_package_id = Some(id.clone());
+    state.media_package = Some(xml.clone());
+    job.save_checkpoint(&*state).await?;
+    Ok((id, xml))
+}
+
+/// Adds the episode's Dublin Core catalog; the augmented media package.
+async fn add_catalog(
+    job: &Job,
+    server: &Server<'_>,
+    state: &mut State,
+    id: &str,
+    package: &str,
+) -> Result<String, Failure> {
+    job.proceed().await?;
+    let what = "add the episode metadata in Opencast";
+    let catalog = dublin_core(&job.package);
+    let form = [
+        ("mediaPackage", package),
+        ("dublinCore", catalog.as_str()),
+        ("flavor", EPISODE_FLAVOR),
+    ];
+    let request = server
+        .post(&["ingest", "addDCCatalog"])
+        .timeout(REQUEST_TIMEOUT)
+        .form(&form);
+    let package = answer(what, request.send().await).await?;
+    same_package(what, id, &package)?;
+    state.catalog = true;
+    state.media_package = Some(package.clone());
+    job.save_checkpoint(&*state).await?;
+    Ok(package)
+}
+
+/// Hands the complete media package to its workflow, once: a previous attempt may have
+/// reached Opencast with the ingest and lost the answer, so that is asked first.
+async fn ingest(
+    job: &Job,
+    server: &Server<'_>,
+    state: &mut State,
+    mut id: String,
+    package: &str,
+) -> Result<Delivered, Failure> {
     if state.ingesting
         && let Some(workflow) = server.workflow_of(&id).await?
     {
         state.ingested = true;
         state.workflow_id = Some(workflow).filter(|w| !w.is_empty());
-        job.save_checkpoint(&state).await?;
-        return Ok(delivered(&state));
+        job.save_checkpoint(&*state).await?;
+        return Ok(delivered(state));
     }
     state.ingesting = true;
-    job.save_checkpoint(&state).await?;
+    job.save_checkpoint(&*state).await?;
     job.proceed().await?;
+    let (workflow, ingested_id) = start_workflow(server, package).await?;
+    if let Some(other) = ingested_id {
+        id = other;
+    }
+    state.media_package_id = Some(id);
+    state.ingested = true;
+    state.workflow_id = workflow;
+    job.save_checkpoint(&*state).await?;
+    Ok(delivered(state))
+}
+
+/// `ingest/ingest[/{workflow}]` with the workflow properties; the workflow instance's id
+/// and the media package id it answered with.
+async fn start_workflow(
+    server: &Server<'_>,
+    package: &str,
+) -> Result<(Option<String>, Option<String>), Failure> {
+    let config = server.config;
     let what = "start the Opencast workflow";
-    let mut form: Vec<(&str, &str)> = vec![("mediaPackage", package.as_str())];
+    let mut form: Vec<(&str, &str)> = vec![("mediaPackage", package)];
     form.extend(
         config
             .workflow_config
@@ -453,16 +507,7 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
         )));
     }
     let instance = answer(what, response).await?;
-    let (workflow, ingested_id) =
-        workflow_instance(&instance).map_err(|e| Failure::rejected(format!("{what}: {e}")))?;
-    if let Some(other) = ingested_id {
-        id = other;
-    }
-    state.media_package_id = Some(id);
-    state.ingested = true;
-    state.workflow_id = workflow;
-    job.save_checkpoint(&state).await?;
-    Ok(delivered(&state))
+    workflow_instance(&instance).map_err(|e| Failure::rejected(format!("{what}: {e}")))
 }
 
 fn delivered(state: &State) -> Delivered {
@@ -482,104 +527,8 @@ fn same_package(what: &str, id: &str, xml: &str) -> Result<(), Failure> {
     }
 }
 
-/// How an output goes into the media package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Audio or video, which workflows process.
-    Track,
-    /// Anything else (a thumbnail, slides), kept with the package.
-    Attachment,
-}
-
-impl Kind {
-    fn of(file: &PackageFile) -> Kind {
-        if file.mime.starts_with("video/") || file.mime.starts_with("audio/") {
-            Kind::Track
-        } else {
-            Kind::Attachment
-        }
-    }
-
-    fn endpoint(self) -> &'static str {
-        match self {
-            Kind::Track => "addTrack",
-            Kind::Attachment => "addAttachment",
-        }
-    }
-
-    /// The element name in media package XML.
-    fn element(self) -> &'static str {
-        match self {
-            Kind::Track => "track",
-            Kind::Attachment => "attachment",
-        }
-    }
-}
-
-/// The files in upload order with their kind and flavor: the main output (the graph's
-/// root recorder) first as the `presenter/source` track, the first other video as
-/// `presentation/source`, every other output as `<entry>/source`.
-fn flavors<'a>(root: &str, files: &'a [PackageFile]) -> Vec<(&'a PackageFile, Kind, String)> {
-    let main = files
-        .iter()
-        .position(|f| f.entry == root && Kind::of(f) == Kind::Track)
-        .or_else(|| files.iter().position(|f| Kind::of(f) == Kind::Track));
-    let mut order: Vec<&PackageFile> = main.and_then(|m| files.get(m)).into_iter().collect();
-    order.extend(
-        files
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != main)
-            .map(|(_, f)| f),
-    );
-    let mut taken = BTreeSet::new();
-    let mut out = Vec::new();
-    for file in order {
-        let kind = Kind::of(file);
-        let wanted = if out.is_empty() && kind == Kind::Track {
-            "presenter".to_string()
-        } else if file.mime.starts_with("video/") && !taken.contains("presentation") {
-            "presentation".to_string()
-        } else {
-            flavor_type(&file.entry)
-        };
-        let mut flavor = wanted.clone();
-        let mut n = 2;
-        while taken.contains(&flavor) {
-            flavor = format!("{wanted}-{n}");
-            n += 1;
-        }
-        taken.insert(flavor.clone());
-        out.push((file, kind, format!("{flavor}/source")));
-    }
-    out
-}
-
-/// An entry name as a flavor type: letters, digits, `+` and `-`.
-fn flavor_type(entry: &str) -> String {
-    let kind: String = entry
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '+' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if kind
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-    {
-        kind
-    } else {
-        format!("track{kind}")
-    }
-}
-
 /// Uploads one output with `addTrack` or `addAttachment`; returns the augmented media
-/// package.
+/// package, once it holds exactly one new element with the MD5 of what was sent.
 async fn add_element(
     job: &Job,
     server: &Server<'_>,
@@ -590,6 +539,38 @@ async fn add_element(
     flavor: &str,
 ) -> Result<String, Failure> {
     let what = format!("upload {} to Opencast", file.name);
+    let (response, sent_md5) =
+        send_element(job, server, package, file, kind, flavor, &what).await?;
+    let augmented = answer(&what, response).await?;
+    let Some(sent_md5) = sent_md5 else {
+        return Err(Failure::rejected(format!(
+            "{what}: Opencast answered before the whole file was sent"
+        )));
+    };
+    if let Some(recorded) = &file.md5
+        && !recorded.eq_ignore_ascii_case(&sent_md5)
+    {
+        return Err(Failure::io(format!(
+            "{} changed on disk since it was recorded (MD5 {sent_md5}, recorded {recorded})",
+            file.name
+        )));
+    }
+    same_package(&what, id, &augmented)?;
+    check_added(&what, kind, package, &augmented, &sent_md5)?;
+    Ok(augmented)
+}
+
+/// Streams the form with the file and waits for Opencast's answer; with it the MD5 of
+/// what was sent, or none when Opencast answered before the whole file was there.
+async fn send_element(
+    job: &Job,
+    server: &Server<'_>,
+    package: &str,
+    file: &PackageFile,
+    kind: Kind,
+    flavor: &str,
+    what: &str,
+) -> Result<(Result<reqwest::Response, reqwest::Error>, Option<String>), Failure> {
     let size = tokio::fs::metadata(&file.path)
         .await
         .map_err(|e| Failure::io(format!("cannot read {}: {e}", file.path.display())))?
@@ -608,8 +589,8 @@ async fn add_element(
 
     // The request ends early when Opencast refuses (bad credentials, no space) before the
     // whole file is there; otherwise the answer comes once the file is stored.
-    let (response, sent_md5) = tokio::select! {
-        response = &mut request => (response, None),
+    tokio::select! {
+        response = &mut request => Ok((response, None)),
         fed = &mut feeding => {
             let md5 = match fed {
                 Ok(md5) => Some(md5),
@@ -617,36 +598,30 @@ async fn add_element(
                 Err(Feed::Closed) => None,
             };
             match tokio::time::timeout(TRACK_ANSWER_TIMEOUT, &mut request).await {
-                Ok(response) => (response, md5),
-                Err(_) => {
-                    return Err(Failure::unreachable(format!(
-                        "{what}: no answer within {} s after the upload",
-                        TRACK_ANSWER_TIMEOUT.as_secs()
-                    )));
-                }
+                Ok(response) => Ok((response, md5)),
+                Err(_) => Err(Failure::unreachable(format!(
+                    "{what}: no answer within {} s after the upload",
+                    TRACK_ANSWER_TIMEOUT.as_secs()
+                ))),
             }
         }
-    };
-    let augmented = answer(&what, response).await?;
-    let Some(sent_md5) = sent_md5 else {
-        return Err(Failure::rejected(format!(
-            "{what}: Opencast answered before the whole file was sent"
-        )));
-    };
-    if let Some(recorded) = &file.md5
-        && !recorded.eq_ignore_ascii_case(&sent_md5)
-    {
-        return Err(Failure::io(format!(
-            "{} changed on disk since it was recorded (MD5 {sent_md5}, recorded {recorded})",
-            file.name
-        )));
     }
-    same_package(&what, id, &augmented)?;
+}
+
+/// The augmented package must hold exactly one element of `kind` more than `before`,
+/// and Opencast's MD5 of it (when it gives one) must be the one sent.
+fn check_added(
+    what: &str,
+    kind: Kind,
+    before: &str,
+    augmented: &str,
+    sent_md5: &str,
+) -> Result<(), Failure> {
     let listed = |xml: &str| {
         elements(xml, kind.element()).map_err(|e| Failure::rejected(format!("{what}: {e}")))
     };
-    let before = listed(package)?;
-    let after = listed(&augmented)?;
+    let before = listed(before)?;
+    let after = listed(augmented)?;
     let added: Vec<&Element> = after
         .iter()
         .filter(|t| !before.iter().any(|b| b.id == t.id))
@@ -659,30 +634,19 @@ async fn add_element(
         )));
     };
     if let Some(md5) = &element.md5
-        && !md5.eq_ignore_ascii_case(&sent_md5)
+        && !md5.eq_ignore_ascii_case(sent_md5)
     {
         return Err(Failure::rejected(format!(
             "{what}: Opencast stored MD5 {md5}, the file has {sent_md5}"
         )));
     }
-    Ok(augmented)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::xml::{iso_duration, speaker_names};
     use super::*;
-
-    fn file(entry: &str, mime: &str) -> PackageFile {
-        PackageFile {
-            entry: entry.into(),
-            mime: mime.into(),
-            path: format!("/tmp/{entry}.mp4").into(),
-            name: format!("{entry}.mp4"),
-            size: 1,
-            md5: None,
-        }
-    }
 
     #[test]
     fn config_errors_name_the_field() {
@@ -721,37 +685,6 @@ mod tests {
         assert_eq!(
             endpoint(&base, &["ingest", "ingest", "a b/c"]).as_str(),
             "https://oc.example.org/sub/ingest/ingest/a%20b%2Fc"
-        );
-    }
-
-    #[test]
-    fn the_main_output_is_the_presenter_and_flavors_are_distinct() {
-        let files = [
-            file("thumbnail", "image/jpeg"),
-            file("audio", "audio/mp4"),
-            file("recording", "video/mp4"),
-            file("screen", "video/mp4"),
-            file("presenter", "video/mp4"),
-            file("cam 2", "video/mp4"),
-        ];
-        let plan: Vec<(&str, Kind, String)> = flavors("recording", &files)
-            .into_iter()
-            .map(|(f, kind, flavor)| (f.entry.as_str(), kind, flavor))
-            .collect();
-        let expected = [
-            ("recording", Kind::Track, "presenter/source"),
-            ("thumbnail", Kind::Attachment, "thumbnail/source"),
-            ("audio", Kind::Track, "audio/source"),
-            ("screen", Kind::Track, "presentation/source"),
-            ("presenter", Kind::Track, "presenter-2/source"),
-            ("cam 2", Kind::Track, "cam-2/source"),
-        ];
-        assert_eq!(plan, expected.map(|(e, k, f)| (e, k, f.to_string())));
-        // Without a recorder of that name the first audio or video is the presenter.
-        let plan = flavors("gone", &files[..2]);
-        assert_eq!(
-            (plan[0].0.entry.as_str(), plan[0].2.as_str()),
-            ("audio", "presenter/source")
         );
     }
 
