@@ -6,8 +6,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::Speaker;
 use crate::model::speaker::{ASSET_CLASS, LINK_CLASS, speaker_number};
+use crate::model::speaker_ref::numeric_id;
+use crate::model::{Speaker, SpeakerRef};
 use crate::store::{self, Store, StoreError};
 
 /// Longest accepted name, email or credentials line; longer text belongs in `biography`.
@@ -146,13 +147,10 @@ impl Speakers {
 
 /// The id a `speaker` value names: 0 for none, `None` for a name or an object.
 fn reference_id(speaker: &Value) -> Option<Value> {
-    match speaker {
-        Value::Null => Some(Value::from(0)),
-        Value::Number(n) => n.as_i64().map(Value::from),
-        Value::String(s) if s.trim().is_empty() => Some(Value::from(0)),
-        Value::String(s) => numeric_id(s.trim()).map(Value::from),
-        _ => None,
-    }
+    SpeakerRef::parse(speaker)
+        .ok()
+        .and_then(|r| r.plain_id())
+        .map(Value::from)
 }
 
 fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
@@ -181,25 +179,21 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
         Id(i64),
         Name(String),
     }
-    let (lookup, inline) = match value {
-        Value::Null => return Ok(None),
-        Value::Number(n) => match n.as_i64() {
-            Some(0) => return Ok(None),
-            Some(id) => (Lookup::Id(id), None),
-            None => return Err(invalid("speaker", "a speaker id is a whole number")),
-        },
-        Value::String(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            match numeric_id(s) {
-                Some(0) => return Ok(None),
-                Some(id) => (Lookup::Id(id), None),
-                None => (Lookup::Name(s.to_string()), None),
-            }
+    let reference = SpeakerRef::parse(value).map_err(|e| {
+        if e.number {
+            invalid("speaker", "a speaker id is a whole number")
+        } else {
+            invalid(
+                "speaker",
+                "must be a speaker id, a name or a speaker object",
+            )
         }
-        Value::Object(map) => {
+    })?;
+    let (lookup, inline) = match reference {
+        SpeakerRef::None => return Ok(None),
+        SpeakerRef::Id(id) => (Lookup::Id(id), None),
+        SpeakerRef::Name(name) => (Lookup::Name(name), None),
+        SpeakerRef::Inline(map) => {
             let id = match map.get("id") {
                 None | Some(Value::Null) => None,
                 // 0 is no id, as in an Event's `speaker`.
@@ -208,7 +202,7 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
                 Some(_) => return Err(invalid("speaker.id", "must be a whole number")),
             };
             let inline = if map.contains_key("name") {
-                let mut speaker = inline_json(&validate(map)?);
+                let mut speaker = inline_json(&validate(&map)?);
                 if let Some(id) = id {
                     speaker.insert("id".into(), id.into());
                 }
@@ -223,12 +217,6 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
                     return Err(invalid("speaker.name", "required (or an id)"));
                 }
             }
-        }
-        _ => {
-            return Err(invalid(
-                "speaker",
-                "must be a speaker id, a name or a speaker object",
-            ));
         }
     };
     let found = match &lookup {
@@ -258,14 +246,6 @@ pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, Spea
             }
             Lookup::Id(id) => Err(SpeakerError::UnknownReference(format!("id {id}"))),
         },
-    }
-}
-
-fn numeric_id(s: &str) -> Option<i64> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
     }
 }
 

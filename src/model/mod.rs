@@ -10,8 +10,10 @@ pub mod schedule;
 pub mod selector;
 pub mod setting;
 pub mod speaker;
+pub mod speaker_ref;
 pub mod status;
 pub mod template;
+pub mod text;
 pub mod user;
 
 pub use alarm::AlarmCode;
@@ -30,9 +32,11 @@ pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
 pub use selector::{Selector, SelectorError};
 pub use setting::Setting;
 pub use speaker::Speaker;
+pub use speaker_ref::SpeakerRef;
 pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,
     UnitInfo, UnitStatus,
 };
 pub use template::{Graph, Node, NodeType, Template, TemplateDefaults};
+pub use text::{Metadata, RuleBroken, Tags, Title};
 pub use user::{Role, User, UserInput};
