@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::model::{
-    MANIFEST, Marker, MediaPackage, Metadata, Output, PackageState, RuleBroken, Tags, Title,
+    MANIFEST, Marker, MediaPackage, Metadata, Output, PackageId, PackageState, RuleBroken, Tags,
+    Title,
 };
 use crate::publish::manifest::manifest;
 use crate::store::{self, Store, StoreError};
@@ -20,7 +21,7 @@ use crate::store::{self, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     #[error("no media package {0:?}")]
-    NotFound(String),
+    NotFound(PackageId),
     #[error("media package {id} is {reason}")]
     Busy { id: String, reason: String },
     #[error("invalid path {0:?}: it must name a file inside the package")]
@@ -251,13 +252,13 @@ impl Packages {
 
     pub async fn get(&self, id: &str) -> Result<MediaPackage, PackageError> {
         if !is_package_id(id) {
-            return Err(PackageError::NotFound(id.to_string()));
+            return Err(PackageError::NotFound(id.into()));
         }
         let key = id.to_string();
         self.store
             .read(move |c| store::packages::get(c, &key))
             .await?
-            .ok_or_else(|| PackageError::NotFound(id.to_string()))
+            .ok_or_else(|| PackageError::NotFound(id.into()))
     }
 
     pub async fn list(&self, query: Query) -> Result<(Vec<MediaPackage>, i64), PackageError> {

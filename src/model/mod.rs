@@ -5,6 +5,7 @@ pub mod alarm;
 pub mod audit;
 pub mod capture;
 pub mod device;
+pub mod ids;
 pub mod publish;
 pub mod schedule;
 pub mod selector;
@@ -25,6 +26,7 @@ pub use capture::{
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
 };
+pub use ids::{EventId, GroupId, PackageId, SpeakerId, TemplateId};
 pub use publish::{
     JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::recurrence;
-use crate::model::{Event, EventGroup, Outcome, RuleBroken, Tags, Title};
+use crate::model::{Event, EventGroup, EventId, GroupId, Outcome, RuleBroken, Tags, Title};
 use crate::store::{self, StoreError};
 
 /// A scheduled capture lasts at least ten seconds (a technician's test of the schedule)...
@@ -34,9 +34,9 @@ pub struct Rules {
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error("no scheduled event {0:?}")]
-    NotFound(String),
+    NotFound(EventId),
     #[error("no event group {0:?}")]
-    GroupNotFound(String),
+    GroupNotFound(GroupId),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("overlaps event {} ({:?}, {} to {})", .other.id, .other.title, iso(&.other.start_time), iso(&.other.stop_time))]
@@ -289,8 +289,8 @@ pub fn update_event(
     patch: &Map<String, Value>,
     rules: &Rules,
 ) -> Result<(Event, Follow), ScheduleError> {
-    let old = store::schedule::get_event(conn, id)?
-        .ok_or_else(|| ScheduleError::NotFound(id.to_string()))?;
+    let old =
+        store::schedule::get_event(conn, id)?.ok_or_else(|| ScheduleError::NotFound(id.into()))?;
     let mut e: Event = merged(&old, patch, "event")?;
     check_event(conn, &mut e, rules)?;
     let moved = e.start_time != old.start_time || e.stop_time != old.stop_time;
@@ -440,7 +440,7 @@ pub fn update_group(
     rules: &Rules,
 ) -> Result<EventGroup, ScheduleError> {
     let old = store::schedule::get_group(conn, id)?
-        .ok_or_else(|| ScheduleError::GroupNotFound(id.to_string()))?;
+        .ok_or_else(|| ScheduleError::GroupNotFound(id.into()))?;
     let mut g: EventGroup = merged(&old, patch, "group")?;
     g.id = old.id.clone();
     g.events.clear();
@@ -474,7 +474,7 @@ pub fn list_groups(conn: &Connection) -> Result<Vec<EventGroup>, ScheduleError> 
 
 pub fn get_group(conn: &Connection, id: &str) -> Result<EventGroup, ScheduleError> {
     let mut g = store::schedule::get_group(conn, id)?
-        .ok_or_else(|| ScheduleError::GroupNotFound(id.to_string()))?;
+        .ok_or_else(|| ScheduleError::GroupNotFound(id.into()))?;
     g.events = group_events(conn, id)?;
     Ok(g)
 }
