@@ -11,14 +11,17 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::model::{MANIFEST, Marker, MediaPackage, Output, PackageState};
+use crate::model::{
+    MANIFEST, Marker, MediaPackage, Metadata, Output, PackageId, PackageState, RuleBroken, Tags,
+    Title,
+};
 use crate::publish::manifest::manifest;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     #[error("no media package {0:?}")]
-    NotFound(String),
+    NotFound(PackageId),
     #[error("media package {id} is {reason}")]
     Busy { id: String, reason: String },
     #[error("invalid path {0:?}: it must name a file inside the package")]
@@ -146,32 +149,19 @@ pub fn apply_fields(
     package: &mut MediaPackage,
     changes: &mut PackageChanges,
 ) -> Result<(), PackageError> {
+    let broken = |e: RuleBroken| PackageError::Invalid(format!("{}: {e}", e.field));
     if let Some(title) = changes.title.take() {
-        if title.trim().is_empty()
-            || title.chars().count() > 256
-            || title.chars().any(char::is_control)
-        {
-            return Err(PackageError::Invalid(
-                "title must be 1 to 256 characters without control characters".into(),
-            ));
+        // A package is listed and published by its title: it keeps one.
+        if title.trim().is_empty() {
+            return Err(PackageError::Invalid("title must not be blank".into()));
         }
-        package.title = title;
+        package.title = Title::try_from(title).map_err(broken)?.into_string();
     }
     if let Some(tags) = changes.tags.take() {
-        if tags.len() > 50 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 64) {
-            return Err(PackageError::Invalid(
-                "at most 50 tags of 1 to 64 characters".into(),
-            ));
-        }
-        package.tags = tags;
+        package.tags = Tags::try_from(tags).map_err(broken)?.into_vec();
     }
     if let Some(metadata) = changes.metadata.take() {
-        if serde_json::to_string(&metadata).map_or(0, |s| s.len()) > 64 * 1024 {
-            return Err(PackageError::Invalid(
-                "metadata must be at most 64 KiB of JSON".into(),
-            ));
-        }
-        package.metadata = metadata;
+        package.metadata = Metadata::try_from(metadata).map_err(broken)?.into_map();
     }
     Ok(())
 }
@@ -262,13 +252,13 @@ impl Packages {
 
     pub async fn get(&self, id: &str) -> Result<MediaPackage, PackageError> {
         if !is_package_id(id) {
-            return Err(PackageError::NotFound(id.to_string()));
+            return Err(PackageError::NotFound(id.into()));
         }
         let key = id.to_string();
         self.store
             .read(move |c| store::packages::get(c, &key))
             .await?
-            .ok_or_else(|| PackageError::NotFound(id.to_string()))
+            .ok_or_else(|| PackageError::NotFound(id.into()))
     }
 
     pub async fn list(&self, query: Query) -> Result<(Vec<MediaPackage>, i64), PackageError> {

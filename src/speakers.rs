@@ -6,8 +6,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::Speaker;
 use crate::model::speaker::{ASSET_CLASS, LINK_CLASS, speaker_number};
+use crate::model::speaker_ref::numeric_id;
+use crate::model::{Speaker, SpeakerRef};
 use crate::store::{self, Store, StoreError};
 
 /// Longest accepted name, email or credentials line; longer text belongs in `biography`.
@@ -146,13 +147,10 @@ impl Speakers {
 
 /// The id a `speaker` value names: 0 for none, `None` for a name or an object.
 fn reference_id(speaker: &Value) -> Option<Value> {
-    match speaker {
-        Value::Null => Some(Value::from(0)),
-        Value::Number(n) => n.as_i64().map(Value::from),
-        Value::String(s) if s.trim().is_empty() => Some(Value::from(0)),
-        Value::String(s) => numeric_id(s.trim()).map(Value::from),
-        _ => None,
-    }
+    SpeakerRef::parse(speaker)
+        .ok()
+        .and_then(|r| r.plain_id())
+        .map(Value::from)
 }
 
 fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
@@ -230,29 +228,21 @@ enum Lookup {
 
 /// Reads a speaker value (see [`resolve`] for the forms); an inline speaker is validated.
 fn reference(value: &Value) -> Result<Reference, SpeakerError> {
-    match value {
-        Value::Null => Ok(Reference::Nobody),
-        Value::Number(n) => match n.as_i64() {
-            Some(0) => Ok(Reference::Nobody),
-            Some(id) => Ok(Reference::Stored(Lookup::Id(id), None)),
-            None => Err(invalid("speaker", "a speaker id is a whole number")),
-        },
-        Value::String(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(Reference::Nobody);
-            }
-            Ok(match numeric_id(s) {
-                Some(0) => Reference::Nobody,
-                Some(id) => Reference::Stored(Lookup::Id(id), None),
-                None => Reference::Stored(Lookup::Name(s.to_string()), None),
-            })
+    let parsed = SpeakerRef::parse(value).map_err(|e| {
+        if e.number {
+            invalid("speaker", "a speaker id is a whole number")
+        } else {
+            invalid(
+                "speaker",
+                "must be a speaker id, a name or a speaker object",
+            )
         }
-        Value::Object(map) => object_reference(map),
-        _ => Err(invalid(
-            "speaker",
-            "must be a speaker id, a name or a speaker object",
-        )),
+    })?;
+    match parsed {
+        SpeakerRef::None => Ok(Reference::Nobody),
+        SpeakerRef::Id(id) => Ok(Reference::Stored(Lookup::Id(id), None)),
+        SpeakerRef::Name(name) => Ok(Reference::Stored(Lookup::Name(name), None)),
+        SpeakerRef::Inline(map) => object_reference(&map),
     }
 }
 
@@ -279,14 +269,6 @@ fn object_reference(map: &Map<String, Value>) -> Result<Reference, SpeakerError>
         (Some(id), inline) => Ok(Reference::Stored(Lookup::Id(id), inline)),
         (None, Some(inline)) => Ok(Reference::Inline(inline)),
         (None, None) => Err(invalid("speaker.name", "required (or an id)")),
-    }
-}
-
-fn numeric_id(s: &str) -> Option<i64> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Origin {
 }
 
 /// The longest marker title, in characters.
-pub const MAX_MARKER_TITLE_CHARS: usize = 256;
+pub const MAX_MARKER_TITLE_CHARS: usize = crate::model::text::MAX_TITLE_CHARS;
 /// The longest marker description, in characters.
 pub const MAX_MARKER_DESCRIPTION_CHARS: usize = 4096;
 /// Markers one session may carry: far more than a lecture has, few enough that the package
@@ -595,7 +595,8 @@ impl Engine {
 /// A marker's title and description within their lengths (checked before the engine
 /// thread sees the call).
 fn check_marker(title: &str, description: Option<&str>) -> Result<(), CaptureError> {
-    if title.trim().is_empty() || title.chars().count() > MAX_MARKER_TITLE_CHARS {
+    // A marker names a point on the timeline: it needs a title, held to the titles' rule.
+    if title.trim().is_empty() || crate::model::Title::try_from(title).is_err() {
         return Err(CaptureError::InvalidMarker {
             field: "title",
             min: 1,

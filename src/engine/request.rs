@@ -5,33 +5,22 @@
 
 use super::CaptureError;
 use crate::graph;
-use crate::model::{CaptureRequest, Graph, NodeType, Template};
+use crate::model::{CaptureRequest, Graph, Metadata, NodeType, RuleBroken, Tags, Template, Title};
 
 /// Checks what a capture request asks for before anything starts.
 pub fn validate_request(request: &CaptureRequest) -> Result<(), CaptureError> {
     let invalid = |m: String| Err(CaptureError::InvalidRequest(m));
-    if let Some(title) = &request.title
-        && (title.chars().count() > 256 || title.chars().any(char::is_control))
-    {
-        return invalid("title must be at most 256 characters without control characters".into());
+    let broken = |e: RuleBroken| CaptureError::InvalidRequest(format!("{}: {e}", e.field));
+    if let Some(title) = &request.title {
+        Title::try_from(title.as_str()).map_err(broken)?;
     }
     if let Some(d) = request.duration
         && !(1000..=86_400_000).contains(&d)
     {
         return invalid(format!("duration must be 1000 to 86400000 ms, got {d}"));
     }
-    if request.tags.len() > 50
-        || request
-            .tags
-            .iter()
-            .any(|t| t.is_empty() || t.chars().count() > 64)
-    {
-        return invalid("at most 50 tags of 1 to 64 characters".into());
-    }
-    let metadata_size = serde_json::to_string(&request.metadata).map_or(0, |s| s.len());
-    if metadata_size > 64 * 1024 {
-        return invalid("metadata must be at most 64 KiB of JSON".into());
-    }
+    Tags::try_from(request.tags.clone()).map_err(broken)?;
+    Metadata::try_from(request.metadata.clone()).map_err(broken)?;
     Ok(())
 }
 

@@ -14,6 +14,8 @@ use super::speaker::no_speaker;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaptureRequest {
+    /// At most 256 characters, no control characters; the template's title pattern when
+    /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Template id or name; the `defaultTemplate` setting when absent.
@@ -36,11 +38,13 @@ pub struct CaptureRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub speaker_info: Option<Value>,
+    /// At most 50 tags of 1 to 64 characters, no control characters.
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub options: Map<String, Value>,
+    /// At most 64 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,

@@ -5,13 +5,16 @@ pub mod alarm;
 pub mod audit;
 pub mod capture;
 pub mod device;
+pub mod ids;
 pub mod publish;
 pub mod schedule;
 pub mod selector;
 pub mod setting;
 pub mod speaker;
+pub mod speaker_ref;
 pub mod status;
 pub mod template;
+pub mod text;
 pub mod user;
 
 pub use alarm::AlarmCode;
@@ -23,6 +26,7 @@ pub use capture::{
 pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
 };
+pub use ids::{EventId, GroupId, PackageId, SpeakerId, TemplateId};
 pub use publish::{
     JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
@@ -30,9 +34,11 @@ pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
 pub use selector::{Selector, SelectorError};
 pub use setting::Setting;
 pub use speaker::Speaker;
+pub use speaker_ref::SpeakerRef;
 pub use status::{
     Alarm, AlarmLevel, CaptureState, CaptureStatus, DiskSpace, NetworkInterface, NetworkStatus,
     UnitInfo, UnitStatus,
 };
 pub use template::{Graph, Node, NodeType, Template, TemplateDefaults};
+pub use text::{Metadata, RuleBroken, Tags, Title};
 pub use user::{Role, User, UserInput};

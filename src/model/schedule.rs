@@ -30,6 +30,8 @@ pub enum Outcome {
 pub struct Event {
     #[serde(default)]
     pub id: String,
+    /// At most 256 characters, no control characters (trimmed); the template's name when
+    /// blank.
     #[serde(default)]
     pub title: String,
     /// The recurring group the event belongs to; `null` for a single event.
@@ -53,6 +55,8 @@ pub struct Event {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub speaker_info: Option<Value>,
+    /// At most 50 tags of 1 to 64 characters, no control characters (trimmed; blank ones
+    /// and repeats in a row dropped).
     #[serde(default)]
     pub tags: Vec<String>,
     /// Whether the capture started.

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::recurrence;
-use crate::model::{Event, EventGroup, Outcome};
+use crate::model::{Event, EventGroup, EventId, GroupId, Outcome, RuleBroken, Tags, Title};
 use crate::store::{self, StoreError};
 
 /// A scheduled capture lasts at least ten seconds (a technician's test of the schedule)...
@@ -18,9 +18,6 @@ pub const MAX_LENGTH_MS: i64 = 86_400_000;
 /// Times end with the year 9999: later ones cannot be written as iCalendar dates or
 /// ISO 8601 times, so an event there could be neither exported nor shown.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
-const MAX_TITLE: usize = 256;
-const MAX_TAGS: usize = 32;
-const MAX_TAG: usize = 64;
 
 /// What the rules depend on besides the stored schedule.
 #[derive(Debug, Clone)]
@@ -37,9 +34,9 @@ pub struct Rules {
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error("no scheduled event {0:?}")]
-    NotFound(String),
+    NotFound(EventId),
     #[error("no event group {0:?}")]
-    GroupNotFound(String),
+    GroupNotFound(GroupId),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("overlaps event {} ({:?}, {} to {})", .other.id, .other.title, iso(&.other.start_time), iso(&.other.stop_time))]
@@ -165,37 +162,31 @@ fn template_id(
     }
 }
 
+/// The event's title, trimmed; a blank one takes `fallback` (the template's name).
 fn check_title(title: &mut String, fallback: &str) -> Result<(), ScheduleError> {
     *title = title.trim().to_string();
     if title.is_empty() {
         *title = fallback.to_string();
     }
-    if title.chars().count() > MAX_TITLE || title.chars().any(char::is_control) {
-        return Err(invalid(
-            "title",
-            format!("at most {MAX_TITLE} characters, no control characters"),
-        ));
-    }
+    Title::try_from(title.as_str()).map_err(broken)?;
     Ok(())
 }
 
+/// The event's tags, each trimmed, blank ones dropped and repeats in a row kept once (a
+/// calendar's CATEGORIES often carry both), then held to the tags' rule.
 fn check_tags(tags: &mut Vec<String>) -> Result<(), ScheduleError> {
     for tag in tags.iter_mut() {
         *tag = tag.trim().to_string();
     }
     tags.retain(|t| !t.is_empty());
     tags.dedup();
-    if tags.len() > MAX_TAGS
-        || tags
-            .iter()
-            .any(|t| t.chars().count() > MAX_TAG || t.chars().any(char::is_control))
-    {
-        return Err(invalid(
-            "tags",
-            format!("at most {MAX_TAGS} tags of at most {MAX_TAG} characters"),
-        ));
-    }
-    Ok(())
+    Tags::try_from(std::mem::take(tags))
+        .map(|checked| *tags = checked.into_vec())
+        .map_err(broken)
+}
+
+fn broken(e: RuleBroken) -> ScheduleError {
+    invalid(e.field, e.rule)
 }
 
 fn check_length(field: &str, length: i64) -> Result<(), ScheduleError> {
@@ -298,8 +289,8 @@ pub fn update_event(
     patch: &Map<String, Value>,
     rules: &Rules,
 ) -> Result<(Event, Follow), ScheduleError> {
-    let old = store::schedule::get_event(conn, id)?
-        .ok_or_else(|| ScheduleError::NotFound(id.to_string()))?;
+    let old =
+        store::schedule::get_event(conn, id)?.ok_or_else(|| ScheduleError::NotFound(id.into()))?;
     let mut e: Event = merged(&old, patch, "event")?;
     check_event(conn, &mut e, rules)?;
     let moved = e.start_time != old.start_time || e.stop_time != old.stop_time;
@@ -449,7 +440,7 @@ pub fn update_group(
     rules: &Rules,
 ) -> Result<EventGroup, ScheduleError> {
     let old = store::schedule::get_group(conn, id)?
-        .ok_or_else(|| ScheduleError::GroupNotFound(id.to_string()))?;
+        .ok_or_else(|| ScheduleError::GroupNotFound(id.into()))?;
     let mut g: EventGroup = merged(&old, patch, "group")?;
     g.id = old.id.clone();
     g.events.clear();
@@ -483,7 +474,7 @@ pub fn list_groups(conn: &Connection) -> Result<Vec<EventGroup>, ScheduleError> 
 
 pub fn get_group(conn: &Connection, id: &str) -> Result<EventGroup, ScheduleError> {
     let mut g = store::schedule::get_group(conn, id)?
-        .ok_or_else(|| ScheduleError::GroupNotFound(id.to_string()))?;
+        .ok_or_else(|| ScheduleError::GroupNotFound(id.into()))?;
     g.events = group_events(conn, id)?;
     Ok(g)
 }

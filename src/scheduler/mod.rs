@@ -150,7 +150,7 @@ impl Scheduler {
         self.store
             .read(move |c| store::schedule::get_event(c, &key))
             .await?
-            .ok_or_else(|| ScheduleError::NotFound(id.to_string()))
+            .ok_or_else(|| ScheduleError::NotFound(id.into()))
     }
 
     /// Events by start time; with the total that match.
@@ -207,7 +207,7 @@ impl Scheduler {
             .write(move |tx| store::schedule::delete_event(tx, &key))
             .await?
         {
-            return Err(ScheduleError::NotFound(id.to_string()));
+            return Err(ScheduleError::NotFound(id.into()));
         }
         self.changed.notify_one();
         Ok(())
@@ -258,7 +258,7 @@ impl Scheduler {
             .write(move |tx| store::schedule::delete_group(tx, &key))
             .await?
         {
-            return Err(ScheduleError::GroupNotFound(id.to_string()));
+            return Err(ScheduleError::GroupNotFound(id.into()));
         }
         self.changed.notify_one();
         Ok(())
