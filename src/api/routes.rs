@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
 use super::handlers::{
-    backup, capture, devices, events, graph, live, maintenance, meta, metrics, packages, plugins,
-    publishing, scheduler, session, settings, speakers, status, templates, users,
+    backup, capture, devices, events, graph, live, maintenance, meta, metrics, opencast, packages,
+    plugins, publishing, scheduler, session, settings, speakers, status, templates, users,
 };
 use super::openapi;
 use crate::auth::Permission;
@@ -128,6 +128,14 @@ pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
         ),
     )
     .add(admin, routes!(publishing::update_publishing_configuration))
+    .add(
+        admin,
+        routes!(
+            opencast::get_opencast_config,
+            opencast::update_opencast_config
+        ),
+    )
+    .add(admin, routes!(opencast::test_opencast))
     .add(view, routes!(publishing::get_publish_jobs))
     .add(view, routes!(publishing::get_publish_job))
     .add(media, routes!(publishing::cancel_publish_job))
