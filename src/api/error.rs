@@ -484,6 +484,28 @@ impl From<GraphBookError> for ApiError {
     }
 }
 
+impl From<crate::opencast::link::LinkError> for ApiError {
+    fn from(e: crate::opencast::link::LinkError) -> Self {
+        use crate::opencast::link::LinkError;
+        match e {
+            LinkError::Invalid(invalid) => {
+                ApiError::new(ErrorCode::OpencastInvalidConfig, invalid.to_string())
+                    .with("field", invalid.field.clone())
+                    .with("reason", invalid.reason.clone())
+            }
+            LinkError::NotConfigured(reason) => {
+                ApiError::new(ErrorCode::OpencastNotConfigured, e.to_string())
+                    .with("reason", reason.to_string())
+            }
+            LinkError::Opencast(error) => {
+                ApiError::new(ErrorCode::OpencastFailed, error.to_string())
+                    .with("code", error.code().to_string())
+            }
+            LinkError::Store(store) => store.into(),
+        }
+    }
+}
+
 impl From<crate::daemon::MaintenanceError> for ApiError {
     fn from(e: crate::daemon::MaintenanceError) -> Self {
         use crate::daemon::MaintenanceError;

@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 
 use super::auth::{self, Guard};
 use super::handlers::{
-    backup, capture, devices, events, graph, live, maintenance, meta, metrics, packages, plugins,
-    publishing, scheduler, session, settings, speakers, status, templates, users,
+    backup, capture, devices, events, graph, live, maintenance, meta, metrics, opencast, packages,
+    plugins, publishing, scheduler, session, settings, speakers, status, templates, users,
 };
 use super::openapi;
 use crate::auth::Permission;
@@ -93,6 +93,7 @@ const TABLE: &[&[Row]] = &[
     TEMPLATES,
     MEDIA_PACKAGES,
     PUBLISHING,
+    OPENCAST,
     SESSIONS,
     LIVE,
     DEVICES,
@@ -182,6 +183,17 @@ const PUBLISHING: &[Row] = &[
     (VIEW, || routes!(publishing::get_publish_job)),
     (MEDIA, || routes!(publishing::cancel_publish_job)),
     (MEDIA, || routes!(publishing::retry_publish_job)),
+];
+
+/// The Opencast capture-agent link: its configuration and connection test.
+const OPENCAST: &[Row] = &[
+    (ADMIN, || {
+        routes!(
+            opencast::get_opencast_config,
+            opencast::update_opencast_config
+        )
+    }),
+    (ADMIN, || routes!(opencast::test_opencast)),
 ];
 
 /// sessionStatus and sessionOutput: a session's state and its files.

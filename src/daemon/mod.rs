@@ -39,6 +39,7 @@ use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
 use crate::graph_builder::GraphBook;
+use crate::opencast::link::Link;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::publish::Publishing;
@@ -78,6 +79,7 @@ struct Parts {
     metrics: metrics::Metrics,
     maintenance: maintenance::Maintenance,
     graphs: GraphBook,
+    opencast: Link,
     speakers: Speakers,
     audit: Audit,
     started: Instant,
@@ -149,6 +151,11 @@ impl Daemon {
 
     pub fn scheduler(&self) -> &Scheduler {
         &self.0.scheduler
+    }
+
+    /// The Opencast link: its configuration and connection test.
+    pub fn opencast(&self) -> &Link {
+        &self.0.opencast
     }
 
     pub fn publishing(&self) -> &Publishing {

@@ -22,6 +22,7 @@ use crate::devices::Devices;
 use crate::engine::Engine;
 use crate::events::Bus;
 use crate::graph_builder::GraphBook;
+use crate::opencast::link::Link;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::publish::Publishing;
@@ -112,6 +113,7 @@ impl Daemon {
         } = foundation;
         Ok(Daemon(Arc::new(Parts {
             graphs: GraphBook::new(store.clone()),
+            opencast: Link::new(store.clone(), sys::unit::hostname()),
             speakers: Speakers::new(store.clone()),
             serving: tasks.child(),
             config,

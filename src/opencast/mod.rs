@@ -9,7 +9,7 @@
 //! agent's name, states and configuration ([`agent`]), which roles the configured user
 //! holds ([`identity`]) and HTTP Digest answers ([`digest`]). [`client`] sends the agent's
 //! requests (sign-in, registry, agent and recording states, configuration, calendar);
-//! [`config`] is what an Administrator sets; [`sync`] decides how a new calendar changes
+//! [`config`] is what an Administrator sets, [`link`] keeps it and tests the connection; [`sync`] decides how a new calendar changes
 //! the schedule.
 
 pub mod agent;
@@ -18,5 +18,6 @@ pub mod client;
 pub mod config;
 pub mod digest;
 pub mod identity;
+pub mod link;
 pub mod registry;
 pub mod sync;

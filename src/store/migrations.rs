@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_graphs.sql"),
     include_str!("migrations/0009_package_markers.sql"),
     include_str!("migrations/0010_audit_summaries.sql"),
+    include_str!("migrations/0011_opencast_agent.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

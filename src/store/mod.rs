@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backup;
 pub mod graphs;
 mod migrations;
+pub mod opencast;
 pub mod packages;
 pub mod plugins;
 pub mod publish;

@@ -21,6 +21,7 @@ mod maintenance;
 mod metrics;
 mod network_camera;
 mod opencast_agent;
+mod opencast_link;
 mod packages;
 mod peers;
 mod permissions;

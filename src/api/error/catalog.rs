@@ -207,6 +207,12 @@ error_codes! {
         "A caller below Administrator changes where a publisher connects (`params.changed`) without sending its secrets (`params.secrets`) again: stored secrets go only to the configured server.";
     PublishServiceFailed = "publish.service_failed", BAD_GATEWAY,
         "A publisher service could not get an answer from its target; `params.code` says why (`publish.unreachable`, `publish.auth_failed`, …).";
+    OpencastInvalidConfig = "opencast.invalid_config", UNPROCESSABLE_ENTITY,
+        "The Opencast configuration does not validate; `params.field` names the field, `params.reason` says why. Nothing was changed.";
+    OpencastNotConfigured = "opencast.not_configured", CONFLICT,
+        "The Opencast link needs a configuration first (`params.reason`: no url is set).";
+    OpencastFailed = "opencast.failed", BAD_GATEWAY,
+        "Opencast did not give the answer an agent needs; `params.code` says why: `opencast.unreachable`, `opencast.redirected` (credentials not taken: Basic must go up front, Digest needs an in-memory user), `opencast.unauthorized`, `opencast.forbidden`, `opencast.missing_role` (the user holds neither ROLE_CAPTURE_AGENT nor ROLE_ADMIN), `opencast.server_error`, `opencast.invalid_answer`.";
     MaintenanceCapturing = "maintenance.capturing", CONFLICT,
         "A capture runs and the maintenance action would end it; send `force=true` to stop and finalise it first. `params.sessions` lists them.";
     MaintenanceInProgress = "maintenance.in_progress", CONFLICT,

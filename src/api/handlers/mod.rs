@@ -12,6 +12,7 @@ pub mod live;
 pub mod maintenance;
 pub mod meta;
 pub mod metrics;
+pub mod opencast;
 pub mod packages;
 pub mod plugins;
 pub mod publishing;
