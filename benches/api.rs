@@ -6,6 +6,11 @@
 //!
 //! Each server gets its own runtime (2 worker threads) and the load generator a third, so
 //! both servers face the same contention for the machine's cores.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks stop at once on a broken assumption"
+)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -144,6 +144,7 @@ pub async fn create(
 
 /// The archive around the database's bytes: before them the manifest's member and the
 /// database's header, after them the database's padding and the end-of-archive blocks.
+#[expect(clippy::expect_used, reason = "invariant: a manifest serialises")]
 fn frame(manifest: &Manifest, database_size: u64) -> Result<(Bytes, Bytes), BackupError> {
     let mtime = u64::try_from(manifest.created / 1000).unwrap_or(0);
     let manifest_json = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");

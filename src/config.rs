@@ -215,6 +215,7 @@ pub const DEFAULT_DATA_DIR: &str = "castd-data";
 
 impl Config {
     /// Resolves the command line, environment and optional TOML file into a configuration.
+    #[expect(clippy::expect_used, reason = "invariant: default listen address")]
     pub fn resolve(cli: Cli) -> Result<Config, ConfigError> {
         let file = match &cli.config {
             Some(path) => load_file(path)?,
@@ -245,6 +246,7 @@ impl Config {
     }
 
     /// A configuration for tests and benchmarks: everything under `data_dir`, test devices.
+    #[expect(clippy::expect_used, reason = "invariant: loopback address")]
     pub fn for_data_dir(data_dir: &Path) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("loopback address"),

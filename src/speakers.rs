@@ -76,6 +76,7 @@ impl Speakers {
 
     /// Changes the fields `changes` names (`null` clears an optional field); the others
     /// keep their values. The result is validated as a whole.
+    #[expect(clippy::expect_used, reason = "invariant: a speaker serialises")]
     pub async fn update(
         &self,
         id: i64,
@@ -174,6 +175,7 @@ fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
 ///
 /// An unknown id is [`SpeakerError::UnknownReference`]; anything else that is not a
 /// valid speaker is [`SpeakerError::Invalid`].
+#[expect(clippy::expect_used, reason = "invariant: a speaker serialises")]
 pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, SpeakerError> {
     let (lookup, inline) = match reference(value)? {
         Reference::Nobody => return Ok(None),
@@ -273,6 +275,7 @@ fn object_reference(map: &Map<String, Value>) -> Result<Reference, SpeakerError>
 }
 
 /// The JSON of an inline speaker: the stored shape without an id.
+#[expect(clippy::expect_used, reason = "invariant: a speaker serialises")]
 fn inline_json(speaker: &Speaker) -> Map<String, Value> {
     let Value::Object(mut map) = serde_json::to_value(speaker).expect("a speaker serialises")
     else {

@@ -14,6 +14,11 @@
 //! and the hard bounds: peak RSS under 300 MiB and the database growing by at most 16 MiB
 //! per attack. The latency goal (status p99 within 100 ms) is printed, with "GOAL MISSED"
 //! when it is not met, never asserted: the machine's cores are shared.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks stop at once on a broken assumption"
+)]
 
 #[allow(dead_code)]
 #[path = "daemon/common.rs"]

@@ -2,6 +2,11 @@
 //! six-hour lecture is gigabytes, the appliance has little RAM, and an out-of-memory kill
 //! in the rewrite would repeat at every restart's recovery. Its own test binary, so the
 //! process's peak RSS is this test's alone.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks stop at once on a broken assumption"
+)]
 
 use std::time::Duration;
 

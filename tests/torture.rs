@@ -5,6 +5,11 @@
 //! only about what was lost or broken, never about time.
 //!
 //! `CASTD_TORTURE_QUICK=1` gives every run a small budget (`scripts/torture --quick`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks stop at once on a broken assumption"
+)]
 
 #[allow(dead_code)]
 #[path = "daemon/common.rs"]

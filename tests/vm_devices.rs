@@ -2,6 +2,11 @@
 //! HDMI inputs), snd-dummy and snd-aloop (ALSA). They need those drivers, so they are
 //! ignored in a normal run and executed inside a VM by `scripts/vm-test`, as root, one at a
 //! time (they load and unload drivers).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks stop at once on a broken assumption"
+)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

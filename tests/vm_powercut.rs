@@ -13,6 +13,11 @@
 //!
 //! Both need `CASTD_POWERCUT_DATA` (castd's data directory on the VM's disk) and
 //! `CASTD_POWERCUT_SHARE` (a folder the host reads), so they are ignored in a normal run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks stop at once on a broken assumption"
+)]
 
 mod vm;
 

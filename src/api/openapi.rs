@@ -180,6 +180,10 @@ pub struct ApiDocs {
 }
 
 impl ApiDocs {
+    #[expect(
+        clippy::expect_used,
+        reason = "invariant: JSON value serialises; OpenAPI document serialises"
+    )]
     pub fn new(doc: &utoipa::openapi::OpenApi) -> ApiDocs {
         let value = serde_json::to_value(doc).expect("OpenAPI document serialises");
         ApiDocs {

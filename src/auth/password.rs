@@ -46,6 +46,10 @@ impl Scratch {
 
 /// Hashes a password with argon2id (castd's parameters) and a random salt into a PHC
 /// string. Slow on purpose: call it off the async threads.
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: argon2 with default parameters cannot fail, they encode, and 32 bytes is a valid output length"
+)]
 pub fn hash(password: &str, scratch: &mut Scratch) -> String {
     let params = Params::default();
     let salt = Salt::generate();

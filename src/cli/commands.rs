@@ -194,6 +194,7 @@ async fn queue(
 
 /// Reads the jobs again until each is final, with a progress bar per job on the terminal
 /// (none with `--json`); the jobs as they ended.
+#[expect(clippy::expect_used, reason = "invariant: the template is valid")]
 async fn follow(client: &Client, jobs: Vec<Value>, json: bool) -> Result<Vec<Value>, Failure> {
     let bars = MultiProgress::new();
     if json {
@@ -296,6 +297,7 @@ fn draw(bar: &ProgressBar, job: &Value) {
 }
 
 /// Downloads the backup archive with a progress bar; the file appears only once complete.
+#[expect(clippy::expect_used, reason = "invariant: the template is valid")]
 async fn backup(client: &Client, target: Option<&str>) -> Result<(), Failure> {
     let response = client
         .open(client.request(Method::GET, "maintenance/backup"))

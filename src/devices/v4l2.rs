@@ -159,6 +159,7 @@ impl Node {
     /// Opens `path` (non-blocking); `Ok(None)` when it is not a video capture node.
     fn open(path: &Path) -> std::io::Result<Option<Node>> {
         let handle = v4l::Device::with_path(path)?;
+        // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
         let mut cap: v4l2_capability = unsafe { std::mem::zeroed() };
         // SAFETY: the fd is an open V4L2 node and `cap` is the struct this ioctl fills.
         unsafe { vidioc_querycap(handle.handle().fd(), &mut cap) }.map_err(std::io::Error::from)?;
@@ -230,6 +231,7 @@ fn inputs(fd: c_int) -> Vec<(VideoInput, u32)> {
     let has_current = unsafe { vidioc_g_input(fd, &mut current) }.is_ok();
     let mut out = Vec::new();
     for index in 0..32u32 {
+        // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
         let mut input: v4l2_input = unsafe { std::mem::zeroed() };
         input.index = index;
         // SAFETY: fd is open and `input` is the struct this ioctl fills.
@@ -261,6 +263,7 @@ fn status_signal(status: u32) -> Signal {
 
 /// Asks a grabber what arrives on its input right now.
 fn dv_signal(fd: c_int) -> (Signal, Option<DetectedTiming>) {
+    // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
     let mut timings: v4l2_dv_timings = unsafe { std::mem::zeroed() };
     // SAFETY: fd is open and `timings` is the struct this ioctl fills.
     match unsafe { vidioc_query_dv_timings(fd, &mut timings) } {
@@ -295,12 +298,13 @@ fn dv_signal(fd: c_int) -> (Signal, Option<DetectedTiming>) {
 /// Another process streams from the device when it owns the buffer queue: asking for zero
 /// buffers is then refused with EBUSY, and otherwise changes nothing.
 fn is_busy(fd: c_int, buf_type: u32) -> bool {
+    // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
     let mut req: v4l2_requestbuffers = unsafe { std::mem::zeroed() };
     req.count = 0;
     req.type_ = buf_type;
     req.memory = MEMORY_MMAP;
-    // SAFETY: fd is open and `req` is the struct this ioctl takes.
     matches!(
+        // SAFETY: fd is open and `req` is the struct this ioctl takes.
         unsafe { vidioc_reqbufs(fd, &mut req) },
         Err(nix::errno::Errno::EBUSY)
     )
@@ -309,6 +313,7 @@ fn is_busy(fd: c_int, buf_type: u32) -> bool {
 fn formats(fd: c_int, buf_type: u32) -> Vec<VideoFormat> {
     let mut out = Vec::new();
     for index in 0..64u32 {
+        // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
         let mut desc: v4l2_fmtdesc = unsafe { std::mem::zeroed() };
         desc.index = index;
         desc.type_ = buf_type;
@@ -334,6 +339,7 @@ fn formats(fd: c_int, buf_type: u32) -> Vec<VideoFormat> {
 fn sizes(fd: c_int, pixelformat: u32) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     for index in 0..128u32 {
+        // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
         let mut size: v4l2_frmsizeenum = unsafe { std::mem::zeroed() };
         size.index = index;
         size.pixel_format = pixelformat;
@@ -376,6 +382,7 @@ fn rates(fd: c_int, pixelformat: u32, width: u32, height: u32) -> Vec<f64> {
     };
     let mut out = Vec::new();
     for index in 0..64u32 {
+        // SAFETY: a V4L2 struct is plain C data: all-zero bytes are a valid value.
         let mut ival: v4l2_frmivalenum = unsafe { std::mem::zeroed() };
         ival.index = index;
         ival.pixel_format = pixelformat;

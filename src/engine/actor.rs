@@ -167,6 +167,7 @@ impl Running {
 /// The loop wakes at least this often (stop times, the disk guard, idle previews).
 const TICK: Duration = Duration::from_secs(1);
 
+#[expect(clippy::expect_used, reason = "invariant: the engine thread starts")]
 pub(super) fn spawn(
     deps: Deps,
     view: Arc<RwLock<View>>,

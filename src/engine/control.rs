@@ -130,6 +130,7 @@ impl Actor {
 
     /// Runs a service of a node of a running session; `graph` is the session id or its
     /// template's id. `rtmpOutput` nodes offer `enable`, `disable` and `stats`.
+    #[expect(clippy::expect_used, reason = "invariant: stats serialise")]
     pub(super) fn node_service(
         &self,
         graph: &str,

@@ -238,6 +238,7 @@ pub fn check_size(graph: &Graph) -> Result<(), GraphError> {
     Ok(())
 }
 
+#[expect(clippy::expect_used, reason = "invariant: edges were checked")]
 fn topological_order(nodes: &BTreeMap<String, Node>) -> Result<Vec<String>, GraphError> {
     let mut pending: BTreeMap<&str, usize> = nodes
         .iter()

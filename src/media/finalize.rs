@@ -29,6 +29,7 @@ fn uri(path: &Path) -> Result<String, Error> {
 }
 
 /// Runs `pipeline` until EOS or error, at most `timeout`.
+#[expect(clippy::expect_used, reason = "invariant: a pipeline has a bus")]
 fn run_to_end(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), Error> {
     pipeline
         .set_state(gst::State::Playing)
@@ -123,6 +124,7 @@ pub fn faststart(path: &Path) -> Result<(), Error> {
 
 /// Links a stream the demuxer found to the muxer, through a bounded queue and its parser;
 /// streams other than H.264 and AAC are left out.
+#[expect(clippy::expect_used, reason = "invariant: queue exists; queue sink")]
 fn remux_stream(pipeline: &gst::Pipeline, pad: &gst::Pad, mux: &gst::Element) {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
@@ -249,6 +251,7 @@ pub fn facts(path: &Path) -> Result<FileFacts, Error> {
 }
 
 /// A JPEG of the video at 10 % of its length, `width` pixels wide.
+#[expect(clippy::expect_used, reason = "invariant: videoconvert has a sink")]
 pub fn thumbnail(path: &Path, out: &Path, width: i32) -> Result<(), Error> {
     let pipeline = gst::Pipeline::new();
     let src = make("uridecodebin")?;

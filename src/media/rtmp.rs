@@ -354,6 +354,7 @@ impl RtmpOutput {
     }
 
     /// Builds and starts the streaming pipeline, its bus watched by a thread of its own.
+    #[expect(clippy::expect_used, reason = "invariant: appsrc has a src pad")]
     fn open(&self, state: &State, offset: gst::ClockTime) -> Result<Pipe, Error> {
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let pipeline =

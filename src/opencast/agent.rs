@@ -157,6 +157,7 @@ pub fn default_name(host_name: &str) -> String {
 /// values are all strings. `inputs` become `capture.device.names` (what Opencast offers as
 /// checkboxes when an event is scheduled) and `time_zone` (IANA) makes Opencast expand
 /// recurring series in the room's local time.
+#[expect(clippy::expect_used, reason = "invariant: a map of strings serialises")]
 pub fn configuration(inputs: &[String], time_zone: &str) -> String {
     let mut properties = BTreeMap::new();
     properties.insert("capture.device.names", inputs.join(","));

@@ -132,9 +132,9 @@ fn content_line(line: &str) -> Result<ContentLine, String> {
     let mut params = Vec::new();
     while let Some((i, c)) = chars.next() {
         if c == ':' || c == ';' {
-            name_end.get_or_insert(i);
+            let end = *name_end.get_or_insert(i);
             if c == ':' {
-                let name = line[..name_end.unwrap()].to_ascii_uppercase();
+                let name = line[..end].to_ascii_uppercase();
                 if name.is_empty() {
                     return Err(format!("a line without a name: {line:?}"));
                 }

@@ -137,6 +137,10 @@ impl AgentConfig {
     }
 
     /// The configuration as answers show it: the password masked.
+    #[expect(
+        clippy::expect_used,
+        reason = "invariant: the configuration serialises"
+    )]
     pub fn masked(&self) -> Value {
         let mut shown = self.clone();
         if !shown.password.is_empty() {
@@ -148,6 +152,10 @@ impl AgentConfig {
     /// This configuration with `update` laid over it: the fields named replace the stored
     /// ones (`null` resets an optional one), a password left out or sent masked is kept.
     /// The result is checked whole.
+    #[expect(
+        clippy::expect_used,
+        reason = "invariant: an object; serialises; the configuration serialises"
+    )]
     pub fn updated(&self, update: &Map<String, Value>) -> Result<AgentConfig, Invalid> {
         let mut merged = serde_json::to_value(self).expect("the configuration serialises");
         let fields = merged.as_object_mut().expect("an object");

@@ -74,6 +74,7 @@ impl Job {
     }
 
     /// Saves resume state durably before the step it describes is relied upon.
+    #[expect(clippy::expect_used, reason = "invariant: checkpoints serialise")]
     pub async fn save_checkpoint<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
         let text = serde_json::to_string(value).expect("checkpoints serialise");
         let id = self.id.clone();

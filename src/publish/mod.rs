@@ -146,6 +146,7 @@ struct Inner {
 impl Publishing {
     /// Recovers interrupted jobs and starts the queue worker, the auto-publisher and the
     /// retention janitor.
+    #[expect(clippy::expect_used, reason = "invariant: the HTTP client builds")]
     pub async fn start(
         store: Store,
         packages: Packages,

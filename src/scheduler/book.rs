@@ -109,6 +109,10 @@ const SERVER_OWNED: &[&str] = &[
 ];
 
 /// `base` with the fields named in `patch` replaced, except server-owned ones.
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: schedule objects are objects; schedule objects serialise"
+)]
 fn merged<T: serde::Serialize + serde::de::DeserializeOwned>(
     base: &T,
     patch: &Map<String, Value>,
@@ -370,6 +374,10 @@ fn check_group(
 }
 
 /// An occurrence of `g` starting at `start`.
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: a minimal event deserialises"
+)]
 fn occurrence(g: &EventGroup, id: String, start: i64) -> Event {
     let mut e: Event = serde_json::from_value(
         serde_json::json!({"startTime": start, "stopTime": start + g.duration}),

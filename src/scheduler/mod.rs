@@ -320,6 +320,10 @@ impl Scheduler {
 }
 
 /// [`day_bounds`]: local midnight to the next local midnight around `now`, as UTC ms.
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: midnight exists as a naive time"
+)]
 pub fn day_bounds(now: i64, timezone: &str) -> (i64, i64) {
     let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
     let local = Utc

@@ -135,6 +135,7 @@ impl Settings {
         Ok(self.all())
     }
 
+    #[expect(clippy::expect_used, reason = "invariant: key is in the catalog")]
     fn value(&self, key: &'static str) -> Value {
         self.get(key)
             .map(|s| s.value)

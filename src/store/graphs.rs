@@ -31,6 +31,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Graph>, StoreError> {
     text.map(|t| decode(&t)).transpose()
 }
 
+#[expect(clippy::expect_used, reason = "invariant: graphs serialise")]
 pub fn put(conn: &Connection, graph: &Graph) -> Result<(), StoreError> {
     let text = serde_json::to_string(graph).expect("graphs serialise");
     conn.prepare_cached(

@@ -66,6 +66,7 @@ fn state_name(state: PackageState) -> String {
 /// an empty list, and markers the table lacks (an append that failed) are added, so the
 /// session's save at its end stores every marker it accepted. A copy that knows fewer
 /// markers (read before the latest were added) removes none.
+#[expect(clippy::expect_used, reason = "invariant: packages serialise")]
 pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> {
     let text = serde_json::to_string(&MediaPackage {
         markers: Vec::new(),

@@ -90,6 +90,10 @@ pub enum Enqueued {
 }
 
 /// Queues `package × publisher` unless it already is (the pair is the idempotency key).
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: the row was just inserted; the row was just updated"
+)]
 pub fn enqueue(
     tx: &Connection,
     new_id: &str,
@@ -275,6 +279,7 @@ pub fn confirmed_before(conn: &Connection, cutoff: i64) -> Result<Vec<String>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+#[expect(clippy::expect_used, reason = "invariant: test results serialise")]
 pub fn put_test(tx: &Connection, result: &PublishTestResult) -> Result<(), StoreError> {
     let text = serde_json::to_string(result).expect("test results serialise");
     tx.prepare_cached(

@@ -23,6 +23,7 @@ fn decode_event(text: String) -> Result<Event, StoreError> {
     Ok(event)
 }
 
+#[expect(clippy::expect_used, reason = "invariant: events serialise")]
 pub fn put_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
     let mut stored = event.clone();
     stored.id = event.id.clone();
@@ -128,6 +129,7 @@ pub fn template_scheduled(conn: &Connection, template: &str) -> Result<bool, Sto
     Ok(n > 0)
 }
 
+#[expect(clippy::expect_used, reason = "invariant: groups serialise")]
 pub fn put_group(conn: &Connection, group: &EventGroup) -> Result<(), StoreError> {
     let mut stored = group.clone();
     stored.events.clear();

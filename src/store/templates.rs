@@ -57,6 +57,7 @@ pub fn named(conn: &Connection, name: &str, except_id: &str) -> Result<Option<St
         .optional()?)
 }
 
+#[expect(clippy::expect_used, reason = "invariant: templates serialise")]
 pub fn put(conn: &Connection, template: &Template) -> Result<(), StoreError> {
     let text = serde_json::to_string(template).expect("templates serialise");
     let mut stmt = conn.prepare_cached(

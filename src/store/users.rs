@@ -36,6 +36,7 @@ fn decode(
     })
 }
 
+#[expect(clippy::expect_used, reason = "invariant: roles serialise")]
 fn encode_roles(roles: &[Role]) -> String {
     serde_json::to_string(roles).expect("roles serialise")
 }

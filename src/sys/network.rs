@@ -141,6 +141,7 @@ impl DnsProbe {
     }
 }
 
+#[expect(clippy::expect_used, reason = "invariant: address")]
 async fn query_root(server: IpAddr) -> bool {
     let bind: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0".parse().expect("address")

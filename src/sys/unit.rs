@@ -46,6 +46,7 @@ pub fn clock_synchronized() -> bool {
     // SAFETY: an all-zero timex (modes = 0) is a valid read-only request and the kernel
     // only writes into the struct we own.
     let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: `tx` is a valid timex we own; with modes = 0 the call only reads the clock.
     let state = unsafe { libc::adjtimex(&mut tx) };
     state >= 0 && state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0
 }

@@ -102,6 +102,7 @@ pub struct Restoring {
         (Vec<u8> = "application/octet-stream"),
         (Vec<u8> = "multipart/form-data"))),
     responses((status = 202, body = Restoring)))]
+#[expect(clippy::expect_used, reason = "invariant: the answer serialises")]
 pub async fn restore(State(daemon): State<Daemon>, request: Request) -> Result<Response, ApiError> {
     let upload = daemon.new_upload();
     receive(request, upload.path()).await?;

@@ -212,6 +212,7 @@ impl Feed {
     }
 }
 
+#[expect(clippy::expect_used, reason = "invariant: events serialise")]
 fn sse_event(envelope: &Envelope) -> SseEvent {
     let data = serde_json::to_string(envelope).expect("events serialise");
     SseEvent::default()

@@ -137,6 +137,10 @@ impl Drop for Answered {
 }
 
 /// A JSON answer that signals `sent` once its body has been handed over.
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: answers serialise and their headers are valid"
+)]
 fn tracked_json<T: Serialize>(
     status: StatusCode,
     value: &T,

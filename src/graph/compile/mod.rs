@@ -157,6 +157,7 @@ impl Compiler<'_> {
     }
 
     /// Links a straight chain of new elements after `from`; returns the last.
+    #[expect(clippy::expect_used, reason = "invariant: a chain has elements")]
     fn chain(&mut self, node: &str, from: Option<Endpoint>, parts: Vec<Part>) -> Endpoint {
         let mut last = from;
         for (name, factory, props) in parts {

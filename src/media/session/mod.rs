@@ -74,6 +74,7 @@ pub struct SessionPipeline {
 impl SessionPipeline {
     /// Builds the plan and starts it with the gate closed. Returns at once:
     /// `PipelineEvent::Flowing` tells when data reaches the gate.
+    #[expect(clippy::expect_used, reason = "invariant: a pipeline has a bus")]
     pub fn start(plan: Plan, name: &str, events: EventSink) -> Result<SessionPipeline, Error> {
         let Built { pipeline, elements } = build::build(&plan, name)?;
         // One clock for every source: audio devices are slaved to it instead of driving it,

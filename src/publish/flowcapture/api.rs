@@ -47,6 +47,7 @@ impl<'a> Api<'a> {
     }
 
     /// `path` ("upload/asset/init") below the base URL, whether or not it ends in `/`.
+    #[expect(clippy::expect_used, reason = "invariant: checked to be a base")]
     fn endpoint(&self, path: &str) -> url::Url {
         let mut url = self.base.clone();
         url.path_segments_mut()

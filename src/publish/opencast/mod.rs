@@ -149,6 +149,7 @@ fn base_url(text: &str) -> Result<Url, String> {
 }
 
 /// `base` with `segments` appended (each escaped as one path segment).
+#[expect(clippy::expect_used, reason = "invariant: http URLs have paths")]
 fn endpoint(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
     url.path_segments_mut()

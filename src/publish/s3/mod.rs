@@ -122,6 +122,7 @@ fn key(config: &Config, package_id: &str, name: &str) -> String {
     }
 }
 
+#[expect(clippy::expect_used, reason = "invariant: http URLs have paths")]
 fn object_url(config: &Config, key: &str) -> Url {
     let mut url = config.endpoint.clone();
     if !config.path_style
@@ -142,6 +143,7 @@ fn object_url(config: &Config, key: &str) -> Url {
     url
 }
 
+#[expect(clippy::expect_used, reason = "invariant: http URLs have paths")]
 fn bucket_url(config: &Config) -> Url {
     let mut url = object_url(config, "");
     if config.path_style {
