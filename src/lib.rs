@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod devices;
 pub mod engine;
 pub mod events;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;

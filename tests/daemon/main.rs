@@ -14,6 +14,8 @@ mod devices;
 mod events;
 mod faults;
 mod fidelity;
+#[cfg(feature = "fuzzing")]
+mod fuzz_corpus;
 mod graph_builder;
 mod hostile;
 mod hostile_auth;
