@@ -7,9 +7,10 @@
 //! Each server gets its own runtime (2 worker threads) and the load generator a third, so
 //! both servers face the same contention for the machine's cores.
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 use std::convert::Infallible;

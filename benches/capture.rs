@@ -9,9 +9,10 @@
 //!
 //! Printed, never asserted. `BENCH_SECONDS` sets the CPU measuring window (default 30).
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 use std::path::Path;

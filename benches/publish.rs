@@ -7,9 +7,10 @@
 //!
 //! Needs the moto virtualenv of scripts/install-test-servers. Printed, never asserted.
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 mod support;

@@ -29,15 +29,15 @@ use crate::store::{SCHEMA_VERSION, Store, StoreError};
 use crate::sys::time::now_ms;
 
 /// The `format` every castd backup manifest carries.
-pub const FORMAT: &str = "castd-backup";
+pub(crate) const FORMAT: &str = "castd-backup";
 /// Version of the archive layout (not of the database schema).
-pub const FORMAT_VERSION: i64 = 1;
+pub(crate) const FORMAT_VERSION: i64 = 1;
 const MANIFEST_ENTRY: &str = "manifest.json";
 const DATABASE_ENTRY: &str = "castd.db";
 /// A manifest is a few hundred bytes; anything near this is not ours.
 const MAX_MANIFEST: u64 = 64 * 1024;
 /// The largest database a restore unpacks (as large as the largest upload it takes).
-pub const MAX_DATABASE_BYTES: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_DATABASE_BYTES: u64 = 1024 * 1024 * 1024;
 /// Free space a restore leaves on the data directory's file system after unpacking, so a
 /// large archive cannot fill the disk the recordings and the live database need.
 const SPACE_RESERVE: u64 = 256 * 1024 * 1024;
@@ -84,7 +84,7 @@ pub struct Manifest {
 }
 
 /// The bytes of an archive as they are sent.
-pub type ArchiveStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
+pub(crate) type ArchiveStream = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// A backup archive ready to be sent: its manifest, its exact size, and its bytes as a
 /// stream. Only the stream holds the snapshot, a file already unlinked from the data
@@ -104,7 +104,7 @@ const BLOCK: u64 = 512;
 
 /// Takes a consistent snapshot of the live database (a file in `work_dir`) and returns the
 /// archive of it and its manifest, to be streamed from disk.
-pub async fn create(
+pub(crate) async fn create(
     store: &Store,
     unit_name: String,
     work_dir: &Path,
@@ -206,12 +206,12 @@ fn scratch_path(dir: &Path, what: &str) -> PathBuf {
 }
 
 /// Where a checked database waits for the next start.
-pub fn staged_path(database: &Path) -> PathBuf {
+pub(crate) fn staged_path(database: &Path) -> PathBuf {
     with_suffix(database, ".restore")
 }
 
 /// Where the database a restore replaced is kept.
-pub fn replaced_path(database: &Path) -> PathBuf {
+pub(crate) fn replaced_path(database: &Path) -> PathBuf {
     with_suffix(database, ".before-restore")
 }
 
@@ -222,7 +222,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// A checked database, not yet staged; dropped unstaged, its file goes.
-pub struct Checked {
+pub(crate) struct Checked {
     pub manifest: Manifest,
     file: PathBuf,
     database: PathBuf,
@@ -230,7 +230,7 @@ pub struct Checked {
 
 impl Checked {
     /// Puts the database where the next start picks it up.
-    pub fn stage(mut self) -> Result<Manifest, BackupError> {
+    pub(crate) fn stage(mut self) -> Result<Manifest, BackupError> {
         let staged = staged_path(&self.database);
         std::fs::rename(&self.file, &staged)?;
         sync_dir(&staged);
@@ -249,7 +249,7 @@ impl Drop for Checked {
 
 /// Unpacks and checks an archive (a file) for restoring over `database`; nothing live is
 /// touched. Blocking.
-pub fn check(archive: &Path, database: &Path) -> Result<Checked, BackupError> {
+pub(crate) fn check(archive: &Path, database: &Path) -> Result<Checked, BackupError> {
     let dir = database.parent().unwrap_or(Path::new("."));
     let mut checked = Checked {
         manifest: Manifest {
@@ -412,7 +412,7 @@ fn check_database(path: &Path, manifest_version: i64) -> Result<(), BackupError>
 /// At start, before the store opens: swaps a staged restore in, keeping the replaced
 /// database as `<name>.before-restore`. Returns the manifest-less fact that it did.
 /// The data-directory lock must be held, so no connection to the live database is open.
-pub fn apply_staged(database: &Path) -> Result<bool, BackupError> {
+pub(crate) fn apply_staged(database: &Path) -> Result<bool, BackupError> {
     let staged = staged_path(database);
     if !staged.exists() {
         return Ok(false);

@@ -492,7 +492,7 @@ fn masked(graph: &Graph) -> Graph {
 }
 
 /// Services a processor type offers while a session runs.
-pub fn services(kind: NodeType) -> &'static [&'static str] {
+pub(crate) fn services(kind: NodeType) -> &'static [&'static str] {
     match kind {
         NodeType::RtmpOutput => &["enable", "disable", "stats"],
         _ => &[],
@@ -500,7 +500,7 @@ pub fn services(kind: NodeType) -> &'static [&'static str] {
 }
 
 /// JSON Schema of a processor type's options.
-pub fn options_schema(kind: NodeType) -> Value {
+pub(crate) fn options_schema(kind: NodeType) -> Value {
     let specs = schema::options(kind);
     let properties: Map<String, Value> = specs
         .iter()
@@ -515,7 +515,7 @@ pub fn options_schema(kind: NodeType) -> Value {
 }
 
 /// Every processor type with its options' schema and services.
-pub fn processor_types() -> Vec<Value> {
+pub(crate) fn processor_types() -> Vec<Value> {
     use NodeType::*;
     [
         VideoDevice,

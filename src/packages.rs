@@ -38,7 +38,7 @@ pub enum PackageError {
 
 /// Resolves `relative` inside `root`, refusing absolute paths, `..`, and symlinks that lead
 /// outside `root`. The file must exist.
-pub fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, PackageError> {
+pub(crate) fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, PackageError> {
     let bad = || PackageError::BadPath(relative.to_string());
     let rel = Path::new(relative);
     if relative.is_empty()
@@ -56,12 +56,12 @@ pub fn safe_join(root: &Path, relative: &str) -> Result<PathBuf, PackageError> {
 }
 
 /// Package ids are generated here; ones from URLs are checked before use.
-pub fn is_package_id(id: &str) -> bool {
+pub(crate) fn is_package_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// A new, sortable package id: UTC time and a random suffix.
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
     let suffix: u32 = rand::random();
     format!("{now}-{:06x}", suffix & 0xff_ffff)
@@ -70,7 +70,7 @@ pub fn new_id() -> String {
 /// Writes `bytes` to `path` so that a crash leaves the old or the new content, never half.
 /// The temporary file has a random name and is created new, never through a link, so a
 /// link planted under the name it would have cannot redirect the write.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let name = path
         .file_name()
@@ -100,7 +100,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// A package as clients see it: secrets given in its request's `publishingOverrides` are
 /// masked like stored configurations (the database keeps them for publishing).
-pub fn shown(mut package: MediaPackage) -> MediaPackage {
+pub(crate) fn shown(mut package: MediaPackage) -> MediaPackage {
     if let Some(overrides) = &package.request.publishing_overrides {
         package.request.publishing_overrides = Some(crate::publish::overrides::masked(overrides));
     }
@@ -130,7 +130,7 @@ fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Value>, D::
 }
 
 /// Refuses changes to a package that is being recorded or processed.
-pub fn settled(package: &MediaPackage) -> Result<(), PackageError> {
+pub(crate) fn settled(package: &MediaPackage) -> Result<(), PackageError> {
     if matches!(
         package.state,
         PackageState::Capturing | PackageState::Processing
@@ -145,7 +145,7 @@ pub fn settled(package: &MediaPackage) -> Result<(), PackageError> {
 
 /// Applies the title, tags and metadata of `changes` to `package`, each checked first;
 /// the speaker fields are left to the caller, which settles them with the speakers.
-pub fn apply_fields(
+pub(crate) fn apply_fields(
     package: &mut MediaPackage,
     changes: &mut PackageChanges,
 ) -> Result<(), PackageError> {
@@ -167,7 +167,7 @@ pub fn apply_fields(
 }
 
 /// Checks an output a client attaches: its entry name and MIME type.
-pub fn check_output(output: &Output) -> Result<(), PackageError> {
+pub(crate) fn check_output(output: &Output) -> Result<(), PackageError> {
     let entry_ok = !output.entry.is_empty()
         && output.entry.len() <= 64
         && output
@@ -363,7 +363,7 @@ impl Packages {
 }
 
 /// Marks a directory prepared for a recording that has not started.
-pub const STAGING_MARK: &str = ".staging";
+pub(crate) const STAGING_MARK: &str = ".staging";
 
 #[cfg(test)]
 mod tests {

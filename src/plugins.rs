@@ -104,7 +104,7 @@ const DEVICE_PLUGINS: &[Descriptor] = &[
 ];
 
 /// Loads the device plugins' stored settings; invalid stored values fall back to defaults.
-pub async fn load_device_settings(store: &Store) -> Result<DeviceSettings, StoreError> {
+pub(crate) async fn load_device_settings(store: &Store) -> Result<DeviceSettings, StoreError> {
     let stored = store.read(store::plugins::all).await?;
     let mut settings = DeviceSettings::default();
     let parse = |id: &str| stored.get(id).cloned();

@@ -3,11 +3,11 @@
 //! them back sends the masked text; that keeps the stored secret.
 
 /// The mask prefix; a value starting with it is a masked secret, not a new one.
-pub const MASK: &str = "••••";
+pub(crate) const MASK: &str = "••••";
 
 /// `••••` plus the last four characters for long secrets (enough to tell keys apart), only
 /// `••••` for short ones (where four characters would give too much away).
-pub fn mask(secret: &str) -> String {
+pub(crate) fn mask(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() >= 12 {
         format!(
@@ -19,12 +19,12 @@ pub fn mask(secret: &str) -> String {
     }
 }
 
-pub fn is_masked(value: &str) -> bool {
+pub(crate) fn is_masked(value: &str) -> bool {
     value.starts_with(MASK)
 }
 
 /// The secret to store: the new value, or the old one when the client sent the mask back.
-pub fn keep_or_replace(new: Option<String>, old: Option<&str>) -> Option<String> {
+pub(crate) fn keep_or_replace(new: Option<String>, old: Option<&str>) -> Option<String> {
     match new {
         Some(v) if is_masked(&v) => old.map(str::to_string),
         other => other,

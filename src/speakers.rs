@@ -176,7 +176,7 @@ fn duplicate_or_store(e: rusqlite::Error, name: &str) -> SpeakerError {
 /// An unknown id is [`SpeakerError::UnknownReference`]; anything else that is not a
 /// valid speaker is [`SpeakerError::Invalid`].
 #[expect(clippy::expect_used, reason = "invariant: a speaker serialises")]
-pub async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, SpeakerError> {
+pub(crate) async fn resolve(store: &Store, value: &Value) -> Result<Option<Value>, SpeakerError> {
     let (lookup, inline) = match reference(value)? {
         Reference::Nobody => return Ok(None),
         Reference::Inline(inline) => return Ok(Some(inline)),
@@ -287,7 +287,7 @@ fn inline_json(speaker: &Speaker) -> Map<String, Value> {
 
 /// Checks a speaker object and normalises it (trimmed text, empty text as absent, `@class`
 /// filled in). Unknown keys are ignored, as real clients send extra ones.
-pub fn validate(input: &Map<String, Value>) -> Result<Speaker, SpeakerError> {
+pub(crate) fn validate(input: &Map<String, Value>) -> Result<Speaker, SpeakerError> {
     let name = text(input, "name", MAX_LINE)?.ok_or_else(|| invalid("name", "required"))?;
     let email = text(input, "email", MAX_LINE)?;
     if let Some(email) = &email

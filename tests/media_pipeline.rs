@@ -1,9 +1,10 @@
 //! The media layer on its own: a compiled graph recorded through the gate, paused, faulted
 //! and finished, read back with a real demuxer.
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 use std::collections::BTreeMap;

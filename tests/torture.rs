@@ -6,9 +6,10 @@
 //!
 //! `CASTD_TORTURE_QUICK=1` gives every run a small budget (`scripts/torture --quick`).
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 #[allow(dead_code)]

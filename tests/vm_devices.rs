@@ -3,9 +3,10 @@
 //! ignored in a normal run and executed inside a VM by `scripts/vm-test`, as root, one at a
 //! time (they load and unload drivers).
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 use std::process::{Command, Stdio};

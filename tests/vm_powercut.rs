@@ -14,9 +14,10 @@
 //! Both need `CASTD_POWERCUT_DATA` (castd's data directory on the VM's disk) and
 //! `CASTD_POWERCUT_SHARE` (a folder the host reads), so they are ignored in a normal run.
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 mod vm;

@@ -33,7 +33,7 @@ fn audited(method: &Method, path: &str) -> bool {
 }
 
 /// Middleware: hands an [`AuditEntry`] for each audited call to the trail (never waits).
-pub async fn record(State(audit): State<Audit>, req: Request, next: Next) -> Response {
+pub(crate) async fn record(State(audit): State<Audit>, req: Request, next: Next) -> Response {
     if !audited(req.method(), req.uri().path()) {
         return next.run(req).await;
     }

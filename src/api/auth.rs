@@ -17,7 +17,7 @@ use crate::model::User;
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
+pub(crate) enum Guard {
     /// The permission of API.md.
     Require(Permission),
     /// `view`, or nothing at all while the `publicStatus` setting is on.
@@ -25,7 +25,7 @@ pub enum Guard {
 }
 
 impl Guard {
-    pub fn permission(self) -> Permission {
+    pub(crate) fn permission(self) -> Permission {
         match self {
             Guard::Require(p) => p,
             Guard::StatusView => Permission::View,
@@ -35,7 +35,7 @@ impl Guard {
 
 /// The authenticated caller, available to handlers behind a guard that needs credentials.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub User);
+pub(crate) struct CurrentUser(pub User);
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = ApiError;
@@ -52,17 +52,17 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 /// When the caller's credentials were checked: the authenticator's generation of the user
 /// table, for responses that stay open and must end when the user changes.
 #[derive(Debug, Clone, Copy)]
-pub struct CheckedAt(pub u64);
+pub(crate) struct CheckedAt(pub u64);
 
 /// The client's address as the socket saw it.
-pub fn client_ip(req: &Request) -> IpAddr {
+pub(crate) fn client_ip(req: &Request) -> IpAddr {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 /// Middleware: authenticates the caller and checks the route's permission.
-pub async fn require(
+pub(crate) async fn require(
     State((daemon, guard)): State<(Daemon, Guard)>,
     mut req: Request,
     next: Next,

@@ -27,7 +27,7 @@ use super::error::{ApiError, ErrorCode};
 
 /// Middleware: refuses requests that may change something when a browser says another
 /// site started them.
-pub async fn refuse_cross_site(req: Request, next: Next) -> Response {
+pub(crate) async fn refuse_cross_site(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }

@@ -25,11 +25,11 @@ use crate::store::StoreError;
 use crate::templates::TemplateError;
 
 mod catalog;
-pub use catalog::{ErrorCode, alarm_catalog, catalog, failure_catalog};
+pub(crate) use catalog::{ErrorCode, alarm_catalog, catalog, failure_catalog};
 
 /// Body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// HTTP reason phrase of the status.
     pub error: String,
     /// Stable machine code from the catalog in `x-error-codes`.
@@ -43,7 +43,7 @@ pub struct ErrorBody {
 
 /// An error answer.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub params: Map<String, Value>,
@@ -51,7 +51,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             code,
             message: message.into(),
@@ -61,23 +61,23 @@ impl ApiError {
     }
 
     /// Adds a parameter that locates or explains the error.
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+    pub(crate) fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
         self.params.insert(key.to_string(), value.into());
         self
     }
 
     /// An internal failure: logs the cause once and answers without it.
-    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> ApiError {
         log::error!("internal error: {cause}");
         ApiError::new(ErrorCode::Internal, "internal error; see the unit's log")
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.code.status()
     }
 
     /// Adds a `Retry-After` header of `secs` seconds.
-    pub fn retry_after(mut self, secs: u64) -> ApiError {
+    pub(crate) fn retry_after(mut self, secs: u64) -> ApiError {
         self.retry_after_secs = Some(secs);
         self
     }

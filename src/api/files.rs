@@ -25,7 +25,7 @@ fn header_safe(name: &str) -> String {
 
 /// Answers `request` with the file at `path` (200, 206 for ranges, 416 for bad ranges),
 /// as `mime` when given.
-pub async fn serve(
+pub(crate) async fn serve(
     path: &Path,
     request: Request,
     mime: Option<&str>,

@@ -4,16 +4,16 @@
 //! Knows nothing of GStreamer or SQL: a handler parses and authorises, calls one method of
 //! the [`Daemon`] façade, and maps its typed result to an answer.
 
-pub mod audit;
-pub mod auth;
-pub mod cross_site;
-pub mod error;
-pub mod files;
-pub mod handlers;
-pub mod openapi;
-pub mod params;
-pub mod routes;
-pub mod web;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod cross_site;
+pub(crate) mod error;
+pub(crate) mod files;
+pub(crate) mod handlers;
+pub(crate) mod openapi;
+pub(crate) mod params;
+pub(crate) mod routes;
+pub(crate) mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use openapi::ApiDocs;
 use params::BodyLimit;
 
 /// Builds the complete HTTP application for a daemon.
-pub fn router(daemon: Daemon) -> Router {
+pub(crate) fn router(daemon: Daemon) -> Router {
     let (api, mut doc) = routes::table(&daemon).split_for_parts();
     openapi::finish(&mut doc);
     let docs = Arc::new(ApiDocs::new(&doc));

@@ -49,7 +49,7 @@ takes a name), so a second template of the same name is refused rather than crea
 struct BaseDoc;
 
 /// The base document the route table adds its routes to.
-pub fn base() -> utoipa::openapi::OpenApi {
+pub(crate) fn base() -> utoipa::openapi::OpenApi {
     let mut doc = BaseDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc.servers = Some(vec![
@@ -91,7 +91,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 /// Records a route group's guard on each of its operations.
-pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
+pub(crate) fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
     let permission = guard.permission();
     for op in operations_mut(doc) {
         let extensions = op.extensions.get_or_insert_with(Default::default);
@@ -139,7 +139,7 @@ pub fn mark(doc: &mut utoipa::openapi::OpenApi, guard: Guard) {
 
 /// Documents `alias` as the same entry as `path`: a Path Item holding only a `$ref` to it
 /// (a JSON Pointer into `paths`, in a URI fragment).
-pub fn alias(doc: &mut utoipa::openapi::OpenApi, alias: &str, path: &str) {
+pub(crate) fn alias(doc: &mut utoipa::openapi::OpenApi, alias: &str, path: &str) {
     let pointer = path
         .replace('~', "~0")
         .replace('/', "~1")
@@ -154,7 +154,7 @@ pub fn alias(doc: &mut utoipa::openapi::OpenApi, alias: &str, path: &str) {
 }
 
 /// Adds what every route shares: JSON bodies next to forms, and the error catalog.
-pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
+pub(crate) fn finish(doc: &mut utoipa::openapi::OpenApi) {
     for op in operations_mut(doc) {
         if let Some(body) = op.request_body.as_mut()
             && let Some(form) = body
@@ -174,7 +174,7 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
 }
 
 /// The finished document, serialised once, and the docs page rendered from it.
-pub struct ApiDocs {
+pub(crate) struct ApiDocs {
     pub json: Bytes,
     pub html: Bytes,
 }
@@ -184,7 +184,7 @@ impl ApiDocs {
         clippy::expect_used,
         reason = "invariant: JSON value serialises; OpenAPI document serialises"
     )]
-    pub fn new(doc: &utoipa::openapi::OpenApi) -> ApiDocs {
+    pub(crate) fn new(doc: &utoipa::openapi::OpenApi) -> ApiDocs {
         let value = serde_json::to_value(doc).expect("OpenAPI document serialises");
         ApiDocs {
             json: Bytes::from(serde_json::to_vec_pretty(&value).expect("JSON value serialises")),

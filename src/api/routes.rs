@@ -61,7 +61,7 @@ impl Table {
 }
 
 /// All routes (without the `/api/1` prefix) and their OpenAPI description.
-pub fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
+pub(crate) fn table(daemon: &Daemon) -> OpenApiRouter<Daemon> {
     let mut table = Table {
         daemon: daemon.clone(),
         router: OpenApiRouter::with_openapi(openapi::base()),

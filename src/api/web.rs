@@ -55,7 +55,7 @@ const FRAME_ONLY_POLICY: &str = "frame-ancestors 'none'";
 /// No page of another site may show any answer of castd in a frame (clickjacking): the
 /// page's own policy says so with `frame-ancestors`, `X-Frame-Options` says it to browsers
 /// that predate it, and answers without a policy get one that says only this.
-pub fn forbid_framing(headers: &mut HeaderMap) {
+pub(crate) fn forbid_framing(headers: &mut HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
@@ -66,7 +66,7 @@ pub fn forbid_framing(headers: &mut HeaderMap) {
 }
 
 /// Middleware: [`forbid_framing`] on every answer.
-pub async fn no_framing(req: Request, next: Next) -> Response {
+pub(crate) async fn no_framing(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     forbid_framing(response.headers_mut());
     response
@@ -89,7 +89,7 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
 });
 
 /// The page's routes, outside the API prefixes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/ui", get(index))

@@ -14,13 +14,13 @@ pub const PER_MINUTE: u32 = 60;
 /// summary per status under the address `*` (an IPv6 attacker has addresses to spare).
 const ADDRESSES: usize = 16;
 /// The address summaries of calls from further addresses are listed under.
-pub const OTHER_ADDRESSES: &str = "*";
+pub(super) const OTHER_ADDRESSES: &str = "*";
 
 const MINUTE_MS: i64 = 60_000;
 
 /// The current minute's count and its summaries, not yet written.
 #[derive(Debug, Default)]
-pub struct Budget {
+pub(super) struct Budget {
     minute: i64,
     recorded: u32,
     summaries: BTreeMap<(String, u16), AuditEntry>,
@@ -29,7 +29,7 @@ pub struct Budget {
 impl Budget {
     /// Returns the entry when it gets a row of its own, `None` when it was counted in a
     /// summary. Summaries of an earlier minute that are now complete go to `finished`.
-    pub fn admit(
+    pub(super) fn admit(
         &mut self,
         entry: AuditEntry,
         finished: &mut Vec<AuditEntry>,
@@ -79,7 +79,7 @@ impl Budget {
     }
 
     /// The summaries of a minute that has passed by `now` (ms since the epoch).
-    pub fn take_finished(&mut self, now: i64) -> Vec<AuditEntry> {
+    pub(super) fn take_finished(&mut self, now: i64) -> Vec<AuditEntry> {
         if now.div_euclid(MINUTE_MS) != self.minute {
             self.take_all()
         } else {
@@ -89,7 +89,7 @@ impl Budget {
 
     /// Every summary so far, the current minute's included (a later call of the same
     /// minute starts a new one; the counts add up either way).
-    pub fn take_all(&mut self) -> Vec<AuditEntry> {
+    pub(super) fn take_all(&mut self) -> Vec<AuditEntry> {
         std::mem::take(&mut self.summaries).into_values().collect()
     }
 }

@@ -23,11 +23,11 @@ use crate::model::User;
 
 /// A credential as of one generation of the user table: a flight started before a user
 /// change is never joined after it.
-pub type Key = (u64, [u8; 32]);
+pub(super) type Key = (u64, [u8; 32]);
 
 /// What a flight found.
 #[derive(Debug, Clone)]
-pub enum Verdict {
+pub(super) enum Verdict {
     Verified(User),
     Rejected,
     /// The hashing pool could not take the verification.
@@ -40,7 +40,7 @@ pub enum Verdict {
 
 /// A flight others can join.
 #[derive(Clone)]
-pub struct Flight {
+pub(super) struct Flight {
     /// The address of the client that launched it (its throttle counts were taken there).
     pub leader: IpAddr,
     pub verdict: Shared<BoxFuture<'static, Verdict>>,
@@ -50,7 +50,7 @@ type Table = HashMap<Key, Flight>;
 
 /// The flights in progress.
 #[derive(Clone, Default)]
-pub struct Flights {
+pub(super) struct Flights {
     table: Arc<Mutex<Table>>,
 }
 
@@ -75,13 +75,13 @@ fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
 impl Flights {
     /// The table, locked: look a key up and launch under the same lock, so two identical
     /// requests cannot both launch.
-    pub fn lock(&self) -> MutexGuard<'_, Table> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Table> {
         lock(&self.table)
     }
 
     /// Starts `verification` as the flight for `key` (absent from `table`, which must be
     /// this table, locked).
-    pub fn launch(
+    pub(super) fn launch(
         &self,
         table: &mut MutexGuard<'_, Table>,
         key: Key,

@@ -22,15 +22,15 @@ use super::password::{self, Scratch};
 const MAX_THREADS: usize = 2;
 /// Verifications admitted at once (running or queued). With two threads at about 50 ms
 /// each, the last one admitted waits about 0.4 s.
-pub const CAPACITY: usize = 16;
+pub(super) const CAPACITY: usize = 16;
 /// Places of [`CAPACITY`] only logins from a (user, address) pair that logged in before
 /// may take.
-pub const RESERVED_FOR_TRUSTED: usize = 4;
+pub(super) const RESERVED_FOR_TRUSTED: usize = 4;
 
 /// The pool cannot compute hashes (no thread could be started, or it stopped).
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing is unavailable")]
-pub struct Unavailable;
+pub(super) struct Unavailable;
 
 enum Job {
     Verify {
@@ -54,12 +54,12 @@ struct Shared {
 
 /// Cheap, cloneable handle to the hashing threads; they end when the last handle goes.
 #[derive(Clone)]
-pub struct Hashing {
+pub(super) struct Hashing {
     shared: Arc<Shared>,
 }
 
 /// A verification's place in the queue, given back when dropped.
-pub struct Ticket {
+pub(super) struct Ticket {
     shared: Arc<Shared>,
 }
 
@@ -72,7 +72,7 @@ impl Drop for Ticket {
 impl Hashing {
     /// Starts the threads; the first one keeps `scratch` (memory already allocated, e.g.
     /// for a hash made before the pool ran) instead of allocating its own.
-    pub fn start(scratch: Scratch) -> Hashing {
+    pub(super) fn start(scratch: Scratch) -> Hashing {
         let wanted = std::thread::available_parallelism()
             .map_or(MAX_THREADS, |n| n.get())
             .min(MAX_THREADS);
@@ -109,7 +109,7 @@ impl Hashing {
 
     /// A place in the queue, or `None` when it is full (for a stranger, `None` already
     /// when only the reserved places are left).
-    pub fn admit(&self, trusted: bool) -> Option<Ticket> {
+    pub(super) fn admit(&self, trusted: bool) -> Option<Ticket> {
         let limit = if trusted {
             CAPACITY
         } else {
@@ -127,7 +127,7 @@ impl Hashing {
     }
 
     /// Whether `password` matches the PHC string; the ticket is held until the answer.
-    pub async fn verify(
+    pub(super) async fn verify(
         &self,
         ticket: Ticket,
         password: String,
@@ -146,14 +146,14 @@ impl Hashing {
 
     /// A new PHC string for `password`. Not admitted: only authenticated Administrators
     /// set passwords, and their requests wait behind the logins.
-    pub async fn hash(&self, password: String) -> Result<String, Unavailable> {
+    pub(super) async fn hash(&self, password: String) -> Result<String, Unavailable> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Hash { password, reply })?;
         answer.await.map_err(|_| Unavailable)
     }
 
     /// Password verifications computed (or being computed) since start.
-    pub fn verifications(&self) -> u64 {
+    pub(super) fn verifications(&self) -> u64 {
         self.shared.verifications.load(Ordering::Relaxed)
     }
 

@@ -16,9 +16,9 @@
 mod flight;
 mod hashing;
 mod password;
-pub mod permission;
+pub(crate) mod permission;
 mod throttle;
-pub mod users;
+pub(crate) mod users;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,9 +30,8 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 
-pub use password::{MIN_LENGTH as MIN_PASSWORD_LENGTH, random as random_password};
-pub use permission::Permission;
-pub use users::{Users, UsersError};
+pub(crate) use permission::Permission;
+pub(crate) use users::{Users, UsersError};
 
 use crate::config::AuthConfig;
 use crate::model::User;

@@ -9,8 +9,8 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
-pub const MIN_LENGTH: usize = 8;
-pub const MAX_LENGTH: usize = 1024;
+pub(crate) const MIN_LENGTH: usize = 8;
+pub(super) const MAX_LENGTH: usize = 1024;
 
 /// The most working memory (KiB) a stored hash may ask for: four times what castd uses. A
 /// hash asking for more (planted through a restored backup, say) never matches, so one
@@ -22,7 +22,7 @@ const MAX_P_COST: u32 = 16;
 
 /// The working memory of argon2, kept by one thread and reused for every hash it computes.
 #[derive(Default)]
-pub struct Scratch {
+pub(super) struct Scratch {
     blocks: Vec<Block>,
 }
 
@@ -50,7 +50,7 @@ impl Scratch {
     clippy::expect_used,
     reason = "invariant: argon2 with default parameters cannot fail, they encode, and 32 bytes is a valid output length"
 )]
-pub fn hash(password: &str, scratch: &mut Scratch) -> String {
+pub(super) fn hash(password: &str, scratch: &mut Scratch) -> String {
     let params = Params::default();
     let salt = Salt::generate();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
@@ -74,7 +74,7 @@ pub fn hash(password: &str, scratch: &mut Scratch) -> String {
 
 /// Whether `password` matches the PHC string. A malformed stored hash, or one whose
 /// parameters exceed castd's bounds, never matches.
-pub fn verify(password: &str, phc: &str, scratch: &mut Scratch) -> bool {
+pub(super) fn verify(password: &str, phc: &str, scratch: &mut Scratch) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -114,7 +114,7 @@ pub fn verify(password: &str, phc: &str, scratch: &mut Scratch) -> bool {
 }
 
 /// Checks a new password against the policy.
-pub fn check_policy(password: &str) -> Result<(), String> {
+pub(super) fn check_policy(password: &str) -> Result<(), String> {
     let chars = password.chars().count();
     if chars < MIN_LENGTH {
         return Err(format!("must be at least {MIN_LENGTH} characters"));
@@ -129,7 +129,7 @@ pub fn check_policy(password: &str) -> Result<(), String> {
 }
 
 /// A random password of 20 characters from an alphabet without look-alikes (about 113 bits).
-pub fn random() -> String {
+pub(crate) fn random() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     (0..20)
         .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)

@@ -4,7 +4,7 @@ use crate::model::Role;
 
 /// The permission a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
+pub(crate) enum Permission {
     /// No credentials needed.
     None,
     /// Any valid user.
@@ -16,17 +16,8 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
-        Permission::None,
-        Permission::AnyUser,
-        Permission::View,
-        Permission::ManageSchedule,
-        Permission::ManageMedia,
-        Permission::Admin,
-    ];
-
     /// The short name used in API.md and in the OpenAPI document (`x-permission`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Permission::None => "none",
             Permission::AnyUser => "any",
@@ -38,7 +29,7 @@ impl Permission {
     }
 
     /// Whether a user holding `roles` has this permission.
-    pub fn granted_to(self, roles: &[Role]) -> bool {
+    pub(crate) fn granted_to(self, roles: &[Role]) -> bool {
         match self {
             Permission::None | Permission::AnyUser => true,
             _ => roles.iter().any(|role| role_grants(*role, self)),

@@ -34,7 +34,7 @@ const TRUST_FOR: Duration = Duration::from_secs(24 * 3600);
 const MAX_KEYS: usize = 10_000;
 /// Attempts one address (or one user) may have in flight at once, whatever its budget: one
 /// client can hold only a few places of the verification queue.
-pub const MAX_IN_FLIGHT: u32 = 4;
+pub(super) const MAX_IN_FLIGHT: u32 = 4;
 /// What a client refused because of attempts in flight is told to wait: they end within
 /// about a second.
 const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
@@ -157,7 +157,7 @@ impl<K: Hash + Eq + Clone> Counter<K> {
 
 /// An attempt that may be verified; hand it back to [`Throttle::finish`] exactly once.
 #[derive(Debug)]
-pub struct Reservation {
+pub(super) struct Reservation {
     addr: IpAddr,
     user: String,
     /// Whether the attempt counts against the user's attempts in flight (not for a
@@ -167,14 +167,14 @@ pub struct Reservation {
 
 impl Reservation {
     /// Whether the user logged in successfully from this address before.
-    pub fn trusted(&self) -> bool {
+    pub(super) fn trusted(&self) -> bool {
         !self.holds_user
     }
 }
 
 /// How a reserved attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Succeeded,
     Failed,
     /// Not verified (the queue was full, the database failed): counts as nothing.
@@ -183,7 +183,7 @@ pub enum Outcome {
 
 /// The throttle state; the owner serialises access.
 #[derive(Debug)]
-pub struct Throttle {
+pub(super) struct Throttle {
     policy: AuthConfig,
     addresses: Counter<IpAddr>,
     users: Counter<String>,
@@ -191,7 +191,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub fn new(policy: AuthConfig) -> Throttle {
+    pub(super) fn new(policy: AuthConfig) -> Throttle {
         Throttle {
             addresses: Counter::new(policy.max_failures_per_address.max(1)),
             users: Counter::new(policy.max_failures_per_user.max(1)),
@@ -211,7 +211,7 @@ impl Throttle {
     }
 
     /// `Err(retry_after)` when a login attempt for `user` from `addr` must not even be tried.
-    pub fn check(&self, addr: IpAddr, user: &str, now: Instant) -> Result<(), Duration> {
+    pub(super) fn check(&self, addr: IpAddr, user: &str, now: Instant) -> Result<(), Duration> {
         if let Some(wait) = self.addresses.locked(&addr, now) {
             return Err(wait);
         }
@@ -224,7 +224,7 @@ impl Throttle {
 
     /// Reserves an attempt to verify a password for `user` from `addr`, or says how long to
     /// wait: the address or user is locked, or has as many attempts in flight as it may.
-    pub fn reserve(
+    pub(super) fn reserve(
         &mut self,
         addr: IpAddr,
         user: &str,
@@ -247,7 +247,7 @@ impl Throttle {
     }
 
     /// Ends a reserved attempt; a failure is counted for its address and user.
-    pub fn finish(&mut self, reservation: Reservation, outcome: Outcome, now: Instant) {
+    pub(super) fn finish(&mut self, reservation: Reservation, outcome: Outcome, now: Instant) {
         self.addresses.finish(&reservation.addr);
         if reservation.holds_user {
             self.users.finish(&reservation.user);
@@ -260,19 +260,19 @@ impl Throttle {
     }
 
     /// A failure verified for the address and the user.
-    pub fn failure(&mut self, addr: IpAddr, user: &str, now: Instant) {
+    pub(super) fn failure(&mut self, addr: IpAddr, user: &str, now: Instant) {
         self.addresses.fail(addr, now, &self.policy);
         self.users.fail(user.to_lowercase(), now, &self.policy);
     }
 
     /// A failure from `addr` for a guess whose user was counted already (the same guess
     /// sent from another address at the same time was verified once, for both).
-    pub fn address_failure(&mut self, addr: IpAddr, now: Instant) {
+    pub(super) fn address_failure(&mut self, addr: IpAddr, now: Instant) {
         self.addresses.fail(addr, now, &self.policy);
     }
 
     /// A successful login trusts its (user, address) pair; it clears no count (see above).
-    pub fn success(&mut self, addr: IpAddr, user: &str, now: Instant) {
+    pub(super) fn success(&mut self, addr: IpAddr, user: &str, now: Instant) {
         let user = user.to_lowercase();
         if self.trusted.len() >= MAX_KEYS {
             self.trusted

@@ -49,7 +49,7 @@ pub enum InitialAdmin {
     },
 }
 
-pub const INITIAL_ADMIN: &str = "admin";
+pub(crate) const INITIAL_ADMIN: &str = "admin";
 
 /// Cheap, cloneable handle to user management.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use super::credentials::Credentials;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     /// `http://host:port/api/1/`
     base: String,
@@ -21,13 +21,13 @@ pub struct Client {
 }
 
 /// A successful answer: the body as it came, and parsed.
-pub struct Answer {
+pub(super) struct Answer {
     pub text: String,
     pub value: Value,
 }
 
 impl Client {
-    pub fn new(credentials: Credentials) -> Result<Client, Failure> {
+    pub(super) fn new(credentials: Credentials) -> Result<Client, Failure> {
         let base = api_base(&credentials.url)?;
         let http = crate::http_client::builder()
             .user_agent(concat!("castctl/", env!("CARGO_PKG_VERSION")))
@@ -41,12 +41,12 @@ impl Client {
         })
     }
 
-    pub fn url(&self) -> &str {
+    pub(super) fn url(&self) -> &str {
         &self.credentials.url
     }
 
     /// A request to `path` below `/api/1/`, with credentials.
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(super) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.base));
         match &self.credentials.password {
             Some(pw) => builder.basic_auth(&self.credentials.user, Some(pw)),
@@ -54,12 +54,20 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, Failure> {
+    pub(super) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Answer, Failure> {
         self.call(self.request(Method::GET, path).query(query))
             .await
     }
 
-    pub async fn post(&self, path: &str, form: &[(&str, String)]) -> Result<Answer, Failure> {
+    pub(super) async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, String)],
+    ) -> Result<Answer, Failure> {
         self.call(self.request(Method::POST, path).form(form)).await
     }
 
@@ -76,7 +84,7 @@ impl Client {
 
     /// Sends a request and returns the response once its status is a success; the body is
     /// left to the caller (downloads, streams).
-    pub async fn open(&self, request: RequestBuilder) -> Result<Response, Failure> {
+    pub(super) async fn open(&self, request: RequestBuilder) -> Result<Response, Failure> {
         let response = request
             .send()
             .await
@@ -89,7 +97,7 @@ impl Client {
         Err(api_failure(status, body))
     }
 
-    pub fn connection_failure(&self, error: &reqwest::Error) -> Failure {
+    pub(super) fn connection_failure(&self, error: &reqwest::Error) -> Failure {
         // The innermost cause says what happened ("Connection refused"); reqwest's own
         // lines around it only repeat the URL.
         let mut cause: &dyn std::error::Error = error;
@@ -107,7 +115,7 @@ impl Client {
 
 /// The error of a non-success answer: castd's `code` and `message` when the body is its
 /// error object, else the HTTP status (a proxy's page, a server that is not castd).
-pub fn api_failure(status: reqwest::StatusCode, body: String) -> Failure {
+pub(super) fn api_failure(status: reqwest::StatusCode, body: String) -> Failure {
     let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let code = parsed["code"]
         .as_str()

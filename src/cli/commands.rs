@@ -18,7 +18,7 @@ const JOB_POLL: Duration = Duration::from_millis(500);
 /// Wait before following the event stream again after it ended (castd restarting).
 const EVENTS_RECONNECT: Duration = Duration::from_secs(1);
 
-pub async fn run(cli: Cli) -> Result<(), Failure> {
+pub(super) async fn run(cli: Cli) -> Result<(), Failure> {
     let credentials = credentials::resolve(
         cli.url,
         cli.user,

@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use super::Failure;
 
-pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
-pub const DEFAULT_USER: &str = "admin";
-pub const CONFIG_FILE_NAME: &str = "castd/castctl.toml";
+pub(super) const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+pub(super) const DEFAULT_USER: &str = "admin";
+pub(super) const CONFIG_FILE_NAME: &str = "castd/castctl.toml";
 
 /// Who to talk to, as whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub(super) struct Credentials {
     pub url: String,
     pub user: String,
     /// None: requests go without credentials (enough for a unit with `publicStatus`).
@@ -33,7 +33,7 @@ struct FileCredentials {
 }
 
 /// `$XDG_CONFIG_HOME/castd/castctl.toml`, else `~/.config/castd/castctl.toml`.
-pub fn config_path() -> Option<PathBuf> {
+pub(super) fn config_path() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".config"),
@@ -43,7 +43,7 @@ pub fn config_path() -> Option<PathBuf> {
 
 /// Completes what the command line and environment gave from the config file (read only
 /// when something is missing), then from the defaults.
-pub fn resolve(
+pub(super) fn resolve(
     url: Option<String>,
     user: Option<String>,
     password: Option<String>,

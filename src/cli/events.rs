@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
+pub(super) struct SseEvent {
     pub id: Option<String>,
     pub name: String,
     pub data: String,
@@ -14,7 +14,7 @@ pub struct SseEvent {
 /// Incremental SSE parser (the WHATWG event-stream rules castd's stream needs: `event`,
 /// `data`, `id`, comments, CRLF or LF line ends, chunks cut anywhere).
 #[derive(Debug, Default)]
-pub struct SseParser {
+pub(super) struct SseParser {
     pending: Vec<u8>,
     name: String,
     data: Vec<String>,
@@ -23,7 +23,7 @@ pub struct SseParser {
 
 impl SseParser {
     /// Feeds a chunk; returns the events it completed.
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+    pub(super) fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         self.pending.extend_from_slice(chunk);
         let mut events = Vec::new();
         while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
@@ -75,13 +75,13 @@ impl SseParser {
 }
 
 /// The periodic events that a person watching the stream rarely wants.
-pub fn is_periodic(name: &str) -> bool {
+pub(super) fn is_periodic(name: &str) -> bool {
     matches!(name, "nodeStats" | "levels")
 }
 
 /// `2026-05-04 10:00:01  captureState  sessionID=… state=capturing`: the event's time, its
 /// type and its fields (the envelope's `id`, `time` and `type` left out).
-pub fn line(event: &SseEvent) -> String {
+pub(super) fn line(event: &SseEvent) -> String {
     let parsed: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
     let when = match parsed["time"].as_i64() {
         Some(ms) => chrono::TimeZone::timestamp_millis_opt(&chrono::Local, ms)

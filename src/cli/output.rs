@@ -6,22 +6,22 @@ use chrono::{Local, TimeZone as _};
 use serde_json::Value;
 
 /// Columns padded to their widest cell; the last column is not padded.
-pub struct Table {
+pub(super) struct Table {
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(headers: &[&str]) -> Table {
+    pub(super) fn new(headers: &[&str]) -> Table {
         Table {
             rows: vec![headers.iter().map(|h| h.to_string()).collect()],
         }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(super) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
             .map(|c| {
@@ -52,7 +52,7 @@ impl Table {
 }
 
 /// `key  value` lines with the keys aligned.
-pub fn key_values(pairs: &[(&str, String)]) -> String {
+pub(super) fn key_values(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     pairs
         .iter()
@@ -61,7 +61,7 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
 }
 
 /// A JSON field as text: strings bare, null or missing as "-".
-pub fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
         Value::String(s) if s.is_empty() => "-".into(),
@@ -73,7 +73,7 @@ pub fn text(value: &Value) -> String {
 }
 
 /// Milliseconds since the epoch as local date and time.
-pub fn time(value: &Value) -> String {
+pub(super) fn time(value: &Value) -> String {
     value
         .as_i64()
         .and_then(|ms| Local.timestamp_millis_opt(ms).single())
@@ -82,7 +82,7 @@ pub fn time(value: &Value) -> String {
 }
 
 /// Milliseconds as `1h02m03s`, `2m05s` or `7s`.
-pub fn duration_ms(ms: i64) -> String {
+pub(super) fn duration_ms(ms: i64) -> String {
     let secs = ms.max(0) / 1000;
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     if h > 0 {
@@ -94,7 +94,7 @@ pub fn duration_ms(ms: i64) -> String {
     }
 }
 
-pub fn duration(value: &Value) -> String {
+pub(super) fn duration(value: &Value) -> String {
     value
         .as_i64()
         .map(duration_ms)
@@ -102,7 +102,7 @@ pub fn duration(value: &Value) -> String {
 }
 
 /// Bytes in binary units with one decimal.
-pub fn bytes(n: u64) -> String {
+pub(super) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;
@@ -118,7 +118,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// The capture status (CaptureStatus) as key/value lines.
-pub fn capture_status(status: &Value) -> String {
+pub(super) fn capture_status(status: &Value) -> String {
     let mut pairs = vec![("state", text(&status["state"]))];
     for (label, key) in [
         ("session", "sessionID"),
@@ -148,7 +148,7 @@ pub fn capture_status(status: &Value) -> String {
 }
 
 /// Devices (getStatusDevices, redetect) as a table.
-pub fn devices(list: &Value) -> String {
+pub(super) fn devices(list: &Value) -> String {
     let mut table = Table::new(&["ID", "TYPE", "NAME", "PRESENT", "SIGNAL", "IN USE"]);
     for d in list.as_array().into_iter().flatten() {
         table.row(vec![
@@ -164,7 +164,7 @@ pub fn devices(list: &Value) -> String {
 }
 
 /// The overview (getStatus) as key/value lines, then the alarms.
-pub fn status(s: &Value) -> String {
+pub(super) fn status(s: &Value) -> String {
     let unit = &s["unit"];
     let capture = &s["capture"];
     let disk = &s["diskSpace"];
@@ -235,7 +235,7 @@ pub fn status(s: &Value) -> String {
 }
 
 /// Scheduled events as a table.
-pub fn events(list: &Value) -> String {
+pub(super) fn events(list: &Value) -> String {
     let mut table = Table::new(&["START", "STOP", "OUTCOME", "TEMPLATE", "ID", "TITLE"]);
     for e in list.as_array().into_iter().flatten() {
         table.row(vec![
@@ -251,7 +251,7 @@ pub fn events(list: &Value) -> String {
 }
 
 /// Media packages as a table.
-pub fn packages(list: &Value) -> String {
+pub(super) fn packages(list: &Value) -> String {
     let mut table = Table::new(&["ID", "CREATED", "STATE", "DURATION", "TITLE"]);
     for p in list.as_array().into_iter().flatten() {
         table.row(vec![

@@ -49,7 +49,7 @@ pub(crate) struct StopOrder {
 
 impl StopOrder {
     /// Runs the stop sequence as far as `scope` goes.
-    pub async fn stop(&self, scope: Scope) {
+    pub(crate) async fn stop(&self, scope: Scope) {
         // The schedule stops first: a recording cut short by the stop stays `recording`
         // and is resumed when castd starts again inside its window.
         self.scheduler.shutdown();

@@ -19,7 +19,7 @@ const COMMON_RATES: [u32; 9] = [
 
 /// Lists every capture PCM of every card. `previous` supplies capabilities for devices that
 /// are busy now and cannot be opened to ask.
-pub fn scan(previous: &[Device]) -> Vec<Device> {
+pub(super) fn scan(previous: &[Device]) -> Vec<Device> {
     let mut out = Vec::new();
     for card in card::Iter::new().filter_map(Result::ok) {
         if let Err(e) = scan_card(&card, previous, &mut out) {
@@ -102,7 +102,7 @@ fn role(card_name: &str, long_name: &str) -> DeviceRole {
 }
 
 /// Whether the capture PCM at `path` (`hw:CARD=<id>,DEV=<n>`) is open by anyone.
-pub fn in_use(path: &str) -> bool {
+pub(super) fn in_use(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("hw:CARD=") else {
         return false;
     };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The physical path of a device, e.g. `pci-0000:00:14.0-usb-0:2:1.0` or
 /// `platform-vivid.0`, built from its sysfs directory upwards.
-pub fn path_id(device: &Path) -> Option<String> {
+pub(super) fn path_id(device: &Path) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut current = std::fs::canonicalize(device).ok()?;
     loop {
@@ -53,7 +53,7 @@ pub fn path_id(device: &Path) -> Option<String> {
 }
 
 /// A USB device's identity when it reports a serial number: `usb-VVVV_PPPP_SERIAL`.
-pub fn usb_serial_id(device: &Path) -> Option<String> {
+pub(super) fn usb_serial_id(device: &Path) -> Option<String> {
     let mut current = std::fs::canonicalize(device).ok()?;
     loop {
         if subsystem(&current).as_deref() == Some("usb")
@@ -104,7 +104,7 @@ fn devtype(dir: &Path) -> Option<String> {
 }
 
 /// The sysfs device directory behind a class device such as `/sys/class/video4linux/video0`.
-pub fn device_dir(class_device: &Path) -> Option<PathBuf> {
+pub(super) fn device_dir(class_device: &Path) -> Option<PathBuf> {
     let dir = class_device.join("device");
     dir.exists().then_some(dir)
 }

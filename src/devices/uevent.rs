@@ -16,7 +16,7 @@ const KERNEL_GROUP: u32 = 1;
 const UDEV_GROUP: u32 = 2;
 
 /// Whether a uevent message concerns video or sound devices.
-pub fn is_capture_event(message: &[u8]) -> bool {
+pub(super) fn is_capture_event(message: &[u8]) -> bool {
     // udev messages: "libudev\0", magic, header size, properties offset/length (u32 each).
     let properties = if message.starts_with(b"libudev\0") && message.len() >= 40 {
         let word = |at: usize| {
@@ -37,7 +37,7 @@ pub fn is_capture_event(message: &[u8]) -> bool {
 }
 
 /// Starts a thread that wakes `notify` on every capture-device uevent.
-pub fn watch(notify: Arc<Notify>) -> std::io::Result<()> {
+pub(super) fn watch(notify: Arc<Notify>) -> std::io::Result<()> {
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Datagram,

@@ -52,7 +52,7 @@ const COMMON_SIZES: [(u32, u32); 7] = [
 const COMMON_RATES: [f64; 8] = [60.0, 50.0, 30.0, 29.97, 25.0, 24.0, 15.0, 10.0];
 
 /// Lists the video capture nodes under `class_dir` (normally `/sys/class/video4linux`).
-pub fn scan(class_dir: &Path) -> Vec<Device> {
+pub(super) fn scan(class_dir: &Path) -> Vec<Device> {
     let Ok(entries) = std::fs::read_dir(class_dir) else {
         return Vec::new();
     };
@@ -142,7 +142,7 @@ fn probe(class_device: &Path) -> std::io::Result<Option<Device>> {
 
 /// Signal, detected timing and "in use" of the node at `dev_path`, without enumerating
 /// formats (cheap enough to run every few seconds).
-pub fn refresh(dev_path: &str) -> Option<(Signal, Option<DetectedTiming>, bool)> {
+pub(super) fn refresh(dev_path: &str) -> Option<(Signal, Option<DetectedTiming>, bool)> {
     let node = Node::open(Path::new(dev_path)).ok()??;
     let (signal, detected) = current_signal(node.fd(), &inputs(node.fd()));
     Some((signal, detected, is_busy(node.fd(), node.buf_type)))

@@ -143,7 +143,7 @@ pub(super) struct Running {
 impl Running {
     /// Stops the tasks that loop, then joins the thread and the outbox (which ends after
     /// the thread), each at most until `deadline`.
-    pub async fn stop(self, deadline: tokio::time::Instant) {
+    pub(super) async fn stop(self, deadline: tokio::time::Instant) {
         let Running {
             thread,
             outbox,

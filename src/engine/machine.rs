@@ -34,7 +34,7 @@ pub(crate) enum Phase {
 
 impl Phase {
     #[cfg(test)]
-    pub const ALL: [Phase; 8] = [
+    pub(crate) const ALL: [Phase; 8] = [
         Phase::Idle,
         Phase::Starting,
         Phase::Capturing,
@@ -46,7 +46,7 @@ impl Phase {
     ];
 
     /// The state the API shows.
-    pub fn shown(self) -> CaptureState {
+    pub(super) fn shown(self) -> CaptureState {
         match self {
             Phase::Idle => CaptureState::Idle,
             Phase::Starting => CaptureState::Starting,
@@ -59,7 +59,7 @@ impl Phase {
     }
 
     /// The session waits for its pipeline.
-    pub fn is_waiting(self) -> bool {
+    pub(super) fn is_waiting(self) -> bool {
         matches!(self, Phase::Starting | Phase::Resuming | Phase::Stopping)
     }
 

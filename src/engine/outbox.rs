@@ -37,7 +37,7 @@ pub(super) struct Outbox {
 impl Outbox {
     /// Starts the task that carries the jobs out; it ends once the outbox is dropped and
     /// every job queued before is done.
-    pub fn start(
+    pub(super) fn start(
         packages: Packages,
         bus: Bus,
         runtime: &tokio::runtime::Handle,
@@ -54,12 +54,12 @@ impl Outbox {
     }
 
     /// Writes the package row and its manifest.
-    pub fn save(&self, package: &MediaPackage) {
+    pub(super) fn save(&self, package: &MediaPackage) {
         self.push(Job::Save(Box::new(package.clone())));
     }
 
     /// Appends one marker to a package's row.
-    pub fn add_marker(&self, package_id: &str, marker: &Marker) {
+    pub(super) fn add_marker(&self, package_id: &str, marker: &Marker) {
         self.push(Job::AddMarker {
             package_id: package_id.to_string(),
             marker: marker.clone(),
@@ -67,17 +67,21 @@ impl Outbox {
     }
 
     /// Publishes an event on the bus.
-    pub fn announce(&self, event: Event) {
+    pub(super) fn announce(&self, event: Event) {
         self.push(Job::Announce(Box::new(event)));
     }
 
     /// Runs `then` once everything queued before is done.
-    pub fn then(&self, then: impl FnOnce() + Send + 'static) {
+    pub(super) fn then(&self, then: impl FnOnce() + Send + 'static) {
         self.push(Job::Then(Box::new(then)));
     }
 
     /// Answers a caller once everything queued before is done.
-    pub fn reply<T: Send + 'static>(&self, reply: Reply<T>, answer: Result<T, CaptureError>) {
+    pub(super) fn reply<T: Send + 'static>(
+        &self,
+        reply: Reply<T>,
+        answer: Result<T, CaptureError>,
+    ) {
         self.then(move || {
             let _ = reply.send(answer);
         });

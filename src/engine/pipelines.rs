@@ -33,12 +33,12 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    pub fn is_flowing(&self) -> bool {
+    pub(super) fn is_flowing(&self) -> bool {
         self.pipeline.readout().is_flowing()
     }
 
     /// Stops the pipeline and removes its directory (nothing was recorded for keeps).
-    pub fn release(self) {
+    pub(super) fn release(self) {
         let Prepared { dir, pipeline, .. } = self;
         drop(pipeline);
         let _ = std::fs::remove_dir_all(&dir);

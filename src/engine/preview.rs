@@ -47,7 +47,7 @@ pub(super) struct Preview {
 
 impl Preview {
     /// When the waiting requests give up.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(super) fn deadline(&self) -> Option<Instant> {
         (!self.waiting.is_empty()).then_some(self.flowing_by)
     }
 

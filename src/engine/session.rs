@@ -20,7 +20,7 @@ pub(super) struct Early {
 }
 
 impl Early {
-    pub fn partial(reason: impl Into<String>) -> Early {
+    pub(super) fn partial(reason: impl Into<String>) -> Early {
         Early {
             state: PackageState::Partial,
             reason: reason.into(),
@@ -62,21 +62,21 @@ pub(super) struct Extra {
 }
 
 impl Extra {
-    pub fn reply(reply: Reply<CaptureStatus>) -> Extra {
+    pub(super) fn reply(reply: Reply<CaptureStatus>) -> Extra {
         Extra {
             reply: Some(reply),
             ..Extra::default()
         }
     }
 
-    pub fn early(early: Early) -> Extra {
+    pub(super) fn early(early: Early) -> Extra {
         Extra {
             early: Some(early),
             ..Extra::default()
         }
     }
 
-    pub fn at(at: Instant) -> Extra {
+    pub(super) fn at(at: Instant) -> Extra {
         Extra {
             at: Some(at),
             ..Extra::default()
@@ -105,24 +105,24 @@ pub(super) struct Session {
 
 impl Session {
     /// Moves the session to `phase`, as readers see it too.
-    pub fn enter(&mut self, phase: Phase) {
+    pub(super) fn enter(&mut self, phase: Phase) {
         self.phase = phase;
         self.view.state = phase.shown();
     }
 
-    pub fn status(&self) -> CaptureStatus {
+    pub(super) fn status(&self) -> CaptureStatus {
         self.view.status(Instant::now(), crate::sys::time::now_ms())
     }
 
     /// Whether the session waits for its gate to pass a first frame.
-    pub fn awaits_gate(&self) -> bool {
+    pub(super) fn awaits_gate(&self) -> bool {
         self.wait
             .as_ref()
             .is_some_and(|w| matches!(w.awaited, Awaited::Gate(_)))
     }
 
     /// Whether the session waits for the gate's opening number `opening`.
-    pub fn awaits_opening(&self, opening: u64) -> bool {
+    pub(super) fn awaits_opening(&self, opening: u64) -> bool {
         self.wait
             .as_ref()
             .is_some_and(|w| w.awaited == Awaited::Gate(opening))
@@ -130,7 +130,11 @@ impl Session {
 
     /// The times something of this session is due: its wait's end, its stop time, its
     /// network sources' next attempt.
-    pub fn deadlines(&self, now: Instant, now_ms: i64) -> impl Iterator<Item = Instant> + '_ {
+    pub(super) fn deadlines(
+        &self,
+        now: Instant,
+        now_ms: i64,
+    ) -> impl Iterator<Item = Instant> + '_ {
         let stop = self
             .view
             .stop_at
@@ -145,7 +149,7 @@ impl Session {
     }
 
     /// A source stopped delivering or came back.
-    pub fn signal(&mut self, node: &str, lost: bool) {
+    pub(super) fn signal(&mut self, node: &str, lost: bool) {
         if lost {
             self.view
                 .lost_since
@@ -158,7 +162,7 @@ impl Session {
 
     /// A source failed; it runs on its slate. A network stream has no hotplug event to say
     /// it is back: it is opened again every few seconds until it answers.
-    pub fn source_failed(&mut self, node: &str) {
+    pub(super) fn source_failed(&mut self, node: &str) {
         self.view
             .lost_since
             .entry(node.to_string())
@@ -172,7 +176,7 @@ impl Session {
     }
 
     /// Opens the network sources whose time to try again has come.
-    pub fn open_sources_again(&mut self, now: Instant) {
+    pub(super) fn open_sources_again(&mut self, now: Instant) {
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retries)
             .into_iter()
             .partition(|(_, at)| *at <= now);

@@ -328,7 +328,7 @@ impl Actor {
 
 impl Session {
     /// The event that tells this session's state on the bus.
-    pub fn state_event(&self) -> Event {
+    pub(super) fn state_event(&self) -> Event {
         Event::CaptureState {
             session_id: self.view.id.clone(),
             state: self.view.state,

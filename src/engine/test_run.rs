@@ -43,20 +43,20 @@ pub(super) struct TestRun {
 }
 
 impl TestRun {
-    pub fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         &self.prepared.id
     }
 
-    pub fn deadline(&self) -> Instant {
+    pub(super) fn deadline(&self) -> Instant {
         self.until
     }
 
     /// node → device id, for the nodes the test's pipeline opens devices for.
-    pub fn devices(&self) -> &BTreeMap<String, String> {
+    pub(super) fn devices(&self) -> &BTreeMap<String, String> {
         &self.prepared.resolved.devices
     }
 
-    pub fn readout(&self) -> Arc<Readout> {
+    pub(super) fn readout(&self) -> Arc<Readout> {
         self.prepared.pipeline.readout().clone()
     }
 

@@ -42,7 +42,7 @@ pub(crate) struct SessionView {
 }
 
 impl SessionView {
-    pub fn status(&self, now: Instant, now_ms: i64) -> CaptureStatus {
+    pub(crate) fn status(&self, now: Instant, now_ms: i64) -> CaptureStatus {
         let mut status = CaptureStatus::idle();
         status.state = self.state;
         status.session_id = Some(self.id.clone());
@@ -63,7 +63,7 @@ impl SessionView {
     }
 
     /// Recorded time: from the media (exact to the frame) while the pipeline runs.
-    pub fn recorded_now(&self, now: Instant) -> Duration {
+    pub(crate) fn recorded_now(&self, now: Instant) -> Duration {
         match (&self.recorded, &self.pipeline) {
             (Some(done), _) => *done,
             (None, Some(p)) => p.recorded(),
@@ -71,7 +71,7 @@ impl SessionView {
         }
     }
 
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.state.is_active()
     }
 }

@@ -353,7 +353,7 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    pub fn lecture_graph() -> Graph {
+    pub(crate) fn lecture_graph() -> Graph {
         serde_json::from_value(json!({
             "id": "lecture", "name": "Lecture", "root": "recording",
             "nodes": [

@@ -8,7 +8,7 @@ use crate::secrets;
 
 /// `over` laid on `base`: its keys replace the base's, `null` removes a key, and a secret
 /// sent masked or not at all keeps the base's value.
-pub fn merge(
+pub(crate) fn merge(
     publisher: &str,
     base: &Map<String, Value>,
     over: &Map<String, Value>,
@@ -30,7 +30,7 @@ pub fn merge(
 }
 
 /// The configuration as clients see it: secrets masked.
-pub fn masked(publisher: &str, config: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn masked(publisher: &str, config: &Map<String, Value>) -> Map<String, Value> {
     let secret_keys = publishers::secrets(publisher);
     config
         .iter()
@@ -47,7 +47,7 @@ pub fn masked(publisher: &str, config: &Map<String, Value>) -> Map<String, Value
 }
 
 /// Whether a stored configuration switches its publisher off for automatic publishing.
-pub fn disabled(config: &Map<String, Value>) -> bool {
+pub(crate) fn disabled(config: &Map<String, Value>) -> bool {
     config.get("enabled") == Some(&Value::Bool(false))
 }
 

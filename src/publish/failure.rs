@@ -136,7 +136,7 @@ impl Failure {
 
 /// The whole cause chain of an error, since reqwest's top-level text hides the reason
 /// ("error sending request") that an operator needs ("connection refused").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

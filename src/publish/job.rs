@@ -12,15 +12,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use super::failure::{Failure, FailureCode, error_chain};
-pub use super::live::Live;
+pub(crate) use super::failure::{Failure, FailureCode, error_chain};
+pub(crate) use super::live::Live;
 use super::throttle::Throttle;
 use crate::model::MediaPackage;
 use crate::store::{self, Store};
 
 /// One output of the package, ready to send.
 #[derive(Debug, Clone)]
-pub struct PackageFile {
+pub(crate) struct PackageFile {
     /// The output's entry name (`main`, `cam`, …).
     pub entry: String,
     pub mime: String,
@@ -35,7 +35,7 @@ pub struct PackageFile {
 
 /// What a finished job reports back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Delivered {
+pub(crate) struct Delivered {
     /// Where people find the published media, when the target has such a place.
     pub url: Option<String>,
     /// The target's own id of what was created (asset id, media package id, object key).
@@ -43,10 +43,10 @@ pub struct Delivered {
 }
 
 /// Waits while a capture runs, when the unit is set to keep uploads out of the way.
-pub type CaptureGate = Arc<dyn Fn() -> bool + Send + Sync>;
+pub(crate) type CaptureGate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// A job as a publisher sees it.
-pub struct Job {
+pub(crate) struct Job {
     pub id: String,
     pub package: MediaPackage,
     pub files: Vec<PackageFile>,
@@ -62,7 +62,7 @@ pub struct Job {
 
 impl Job {
     /// The checkpoint a previous attempt saved, if any (and if it still decodes).
-    pub async fn checkpoint<T: DeserializeOwned + Send + 'static>(&self) -> Option<T> {
+    pub(crate) async fn checkpoint<T: DeserializeOwned + Send + 'static>(&self) -> Option<T> {
         let id = self.id.clone();
         let text = self
             .store
@@ -75,7 +75,7 @@ impl Job {
 
     /// Saves resume state durably before the step it describes is relied upon.
     #[expect(clippy::expect_used, reason = "invariant: checkpoints serialise")]
-    pub async fn save_checkpoint<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
+    pub(crate) async fn save_checkpoint<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
         let text = serde_json::to_string(value).expect("checkpoints serialise");
         let id = self.id.clone();
         let done = self.live.done.load(Ordering::Relaxed);
@@ -86,25 +86,25 @@ impl Job {
     }
 
     /// Total bytes this job moves (set once the publisher knows).
-    pub fn set_total(&self, bytes: u64) {
+    pub(crate) fn set_total(&self, bytes: u64) {
         self.live.total.store(bytes, Ordering::Relaxed);
     }
 
-    pub fn set_done(&self, bytes: u64) {
+    pub(crate) fn set_done(&self, bytes: u64) {
         self.live.done.store(bytes, Ordering::Relaxed);
     }
 
-    pub fn add_done(&self, bytes: u64) {
+    pub(crate) fn add_done(&self, bytes: u64) {
         self.live.done.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.live.cancelled.load(Ordering::Relaxed)
     }
 
     /// Call before each piece of work: fails when cancelled, waits while a capture runs
     /// (if uploads must stay out of its way).
-    pub async fn proceed(&self) -> Result<(), Failure> {
+    pub(crate) async fn proceed(&self) -> Result<(), Failure> {
         loop {
             if self.is_cancelled() {
                 return Err(Failure::cancelled());
@@ -119,12 +119,12 @@ impl Job {
     /// A request body for `bytes` that respects the upload bandwidth limit and stops
     /// when the job is cancelled. It is a stream: set `Content-Length` on the request
     /// yourself (most upload targets refuse chunked uploads).
-    pub fn body(&self, bytes: Bytes) -> reqwest::Body {
+    pub(crate) fn body(&self, bytes: Bytes) -> reqwest::Body {
         self.throttle.body(bytes, self.live.clone())
     }
 
     /// Reads a whole file (or a range of it) off the async threads.
-    pub async fn read_range(
+    pub(crate) async fn read_range(
         &self,
         file: &PackageFile,
         offset: u64,
@@ -148,7 +148,7 @@ impl Job {
 impl Job {
     /// Waits until `bytes` may be sent under the bandwidth limit (for publishers that
     /// write through something other than an HTTP body, such as a mounted folder).
-    pub async fn admit(&self, bytes: usize) {
+    pub(crate) async fn admit(&self, bytes: usize) {
         self.throttle.admit(bytes).await;
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// Shared state of a running job that the queue can see and change from outside.
 #[derive(Debug, Default)]
-pub struct Live {
+pub(crate) struct Live {
     pub done: AtomicU64,
     pub total: AtomicU64,
     pub cancelled: AtomicBool,

@@ -24,17 +24,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::job::{Delivered, Failure, Job, PackageFile};
 use crate::model::MANIFEST;
 
-pub const ID: &str = "local";
-pub const NAME: &str = "Copy to a mounted folder";
-pub const SECRETS: &[&str] = &[];
-pub const SERVICES: &[(&str, &str)] = &[];
+pub(crate) const ID: &str = "local";
+pub(crate) const NAME: &str = "Copy to a mounted folder";
+pub(crate) const SECRETS: &[&str] = &[];
+pub(crate) const SERVICES: &[(&str, &str)] = &[];
 
 /// Bytes per read/write step of a copy.
 const STEP: usize = 1 << 20;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Config {
+pub(crate) struct Config {
     pub path: PathBuf,
     /// `{id}`, `{title}` and `{date}` are replaced; default `{id}`.
     #[serde(default = "default_subfolder")]
@@ -45,7 +45,7 @@ fn default_subfolder() -> String {
     "{id}".into()
 }
 
-pub fn parse(config: &Value) -> Result<Config, String> {
+pub(crate) fn parse(config: &Value) -> Result<Config, String> {
     let mut config = config.clone();
     if let Value::Object(map) = &mut config {
         // Keys of other layers (such as `enabled`) are not this publisher's concern.
@@ -186,7 +186,7 @@ fn target_name(file: &PackageFile) -> String {
     }
 }
 
-pub async fn test(_http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
+pub(crate) async fn test(_http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
     let path = config.path.clone();
     blocking(move || {
         let meta = std::fs::metadata(&path)
@@ -208,7 +208,7 @@ pub async fn test(_http: &reqwest::Client, config: &Config) -> Result<String, Fa
     .await
 }
 
-pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+pub(crate) async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     job.proceed().await?;
     let (root, parts) = destination(config, job);
     let shown = parts
@@ -245,7 +245,7 @@ pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     })
 }
 
-pub async fn service(
+pub(crate) async fn service(
     _http: &reqwest::Client,
     _config: &Config,
     name: &str,

@@ -8,7 +8,7 @@ use crate::model::MediaPackage;
 /// The package's `manifest.json`, which goes wherever the package is published: secrets
 /// given in its request's `publishingOverrides` are left out, not even masked.
 #[expect(clippy::expect_used, reason = "invariant: packages serialise")]
-pub fn manifest(package: &MediaPackage) -> Vec<u8> {
+pub(crate) fn manifest(package: &MediaPackage) -> Vec<u8> {
     let mut package = package.clone();
     if let Some(overrides) = &package.request.publishing_overrides {
         package.request.publishing_overrides = Some(super::overrides::without_secrets(overrides));

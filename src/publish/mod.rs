@@ -16,21 +16,21 @@
 //! auto-publisher) and `retention` (the media janitor).
 
 mod auto;
-pub mod config;
+pub(crate) mod config;
 mod configure;
 mod enqueue;
-pub mod failure;
-pub mod flowcapture;
-pub mod job;
-pub mod live;
-pub mod local;
-pub mod manifest;
-pub mod opencast;
-pub mod overrides;
-pub mod publishers;
+pub(crate) mod failure;
+pub(crate) mod flowcapture;
+pub(crate) mod job;
+pub(crate) mod live;
+pub(crate) mod local;
+pub(crate) mod manifest;
+pub(crate) mod opencast;
+pub(crate) mod overrides;
+pub(crate) mod publishers;
 mod retention;
-pub mod s3;
-pub mod throttle;
+pub(crate) mod s3;
+pub(crate) mod throttle;
 mod worker;
 
 use std::collections::HashMap;
@@ -47,7 +47,7 @@ use crate::settings::Settings;
 use crate::store::{self, Store, StoreError};
 use crate::sys::tasks::Tasks;
 use crate::templates::Templates;
-pub use failure::FailureCode;
+pub(crate) use failure::FailureCode;
 use job::{CaptureGate, Live};
 use throttle::Throttle;
 

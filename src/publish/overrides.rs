@@ -25,7 +25,7 @@ use crate::secrets;
 
 /// Keys a caller below Administrator may set, per publisher. `path` (local) and `prefix`
 /// (s3) only to the configured value or below it.
-pub fn harmless_keys(publisher: &str) -> &'static [&'static str] {
+pub(crate) fn harmless_keys(publisher: &str) -> &'static [&'static str] {
     match publisher {
         local::ID => &["path", "subfolder"],
         s3::ID => &["prefix"],
@@ -42,7 +42,9 @@ fn is_secret(publisher: &str, key: &str) -> bool {
 /// `publishingOverrides` as publisher id → config keys, as a request must give them: an
 /// object keyed by publisher id (each value the keys, or `{"config": {…}}`), or a list of
 /// PublishPlatformConfiguration, naming known publishers only.
-pub fn parse(value: Option<&Value>) -> Result<BTreeMap<String, Map<String, Value>>, PublishError> {
+pub(crate) fn parse(
+    value: Option<&Value>,
+) -> Result<BTreeMap<String, Map<String, Value>>, PublishError> {
     let invalid = |reason: String| Err(PublishError::InvalidOverrides(reason));
     let mut out = BTreeMap::new();
     let mut add = |id: String, config: Map<String, Value>| {
@@ -90,7 +92,7 @@ pub fn parse(value: Option<&Value>) -> Result<BTreeMap<String, Map<String, Value
 
 /// The same, forgiving, for overrides already stored on a package: what cannot be read is
 /// left out rather than stopping the package from being published.
-pub fn read(value: Option<&Value>) -> HashMap<String, Map<String, Value>> {
+pub(crate) fn read(value: Option<&Value>) -> HashMap<String, Map<String, Value>> {
     let mut out = HashMap::new();
     match value {
         Some(Value::Object(map)) => {
@@ -118,7 +120,7 @@ pub fn read(value: Option<&Value>) -> HashMap<String, Map<String, Value>> {
 
 /// Checks one publisher's overrides from a caller below Administrator against `base`, the
 /// configuration the recording would be published with (stored ← template).
-pub fn check(
+pub(crate) fn check(
     publisher: &str,
     base: &Map<String, Value>,
     over: &Map<String, Value>,
@@ -269,7 +271,7 @@ fn confine_local(
 /// What of a package's stored overrides still applies when they did not come from an
 /// Administrator: the keys `check` allows (a local path below the folder made a
 /// subfolder). Returns them, and the names of the keys left out.
-pub fn harmless_part(
+pub(crate) fn harmless_part(
     publisher: &str,
     base: &Map<String, Value>,
     over: &Map<String, Value>,
@@ -300,7 +302,7 @@ pub fn harmless_part(
 /// `publish.outside_configured` else). Any other change, such as a server address, means
 /// the stored secrets stay behind: every secret must come with the changes (403
 /// `publish.secret_required` else), so they can never be sent to a server the caller chose.
-pub fn lay_over_for_lower_role(
+pub(crate) fn lay_over_for_lower_role(
     publisher: &str,
     stored: &Map<String, Value>,
     changes: &Map<String, Value>,
@@ -366,12 +368,12 @@ fn hide_secrets(value: &Value, hide: &dyn Fn(&str) -> Option<Value>) -> Value {
 }
 
 /// Overrides as clients see them: secrets masked like stored configurations.
-pub fn masked(value: &Value) -> Value {
+pub(crate) fn masked(value: &Value) -> Value {
     hide_secrets(value, &|s| Some(Value::String(secrets::mask(s))))
 }
 
 /// Overrides as a manifest carries them: secrets left out.
-pub fn without_secrets(value: &Value) -> Value {
+pub(crate) fn without_secrets(value: &Value) -> Value {
     hide_secrets(value, &|_| None)
 }
 

@@ -7,13 +7,13 @@ use super::job::{Delivered, Failure, Job};
 use super::{flowcapture, local, opencast, s3};
 
 /// Publisher ids in the order the API lists them.
-pub const IDS: &[&str] = &[local::ID, s3::ID, flowcapture::ID, opencast::ID];
+pub(crate) const IDS: &[&str] = &[local::ID, s3::ID, flowcapture::ID, opencast::ID];
 
-pub fn is_publisher(id: &str) -> bool {
+pub(crate) fn is_publisher(id: &str) -> bool {
     IDS.contains(&id)
 }
 
-pub fn name(id: &str) -> &'static str {
+pub(crate) fn name(id: &str) -> &'static str {
     match id {
         local::ID => local::NAME,
         s3::ID => s3::NAME,
@@ -24,7 +24,7 @@ pub fn name(id: &str) -> &'static str {
 }
 
 /// Config keys of a publisher that are secrets.
-pub fn secrets(id: &str) -> &'static [&'static str] {
+pub(crate) fn secrets(id: &str) -> &'static [&'static str] {
     match id {
         local::ID => local::SECRETS,
         s3::ID => s3::SECRETS,
@@ -34,7 +34,7 @@ pub fn secrets(id: &str) -> &'static [&'static str] {
     }
 }
 
-pub fn services(id: &str) -> &'static [(&'static str, &'static str)] {
+pub(crate) fn services(id: &str) -> &'static [(&'static str, &'static str)] {
     match id {
         local::ID => local::SERVICES,
         s3::ID => s3::SERVICES,
@@ -46,7 +46,7 @@ pub fn services(id: &str) -> &'static [(&'static str, &'static str)] {
 
 /// A publisher with a validated configuration.
 #[derive(Debug, Clone)]
-pub enum Publisher {
+pub(crate) enum Publisher {
     Local(local::Config),
     S3(s3::Config),
     FlowCapture(flowcapture::Config),
@@ -55,7 +55,7 @@ pub enum Publisher {
 
 impl Publisher {
     /// Validates `config` for publisher `id`; the error names the offending field.
-    pub fn parse(id: &str, config: &Value) -> Result<Publisher, String> {
+    pub(crate) fn parse(id: &str, config: &Value) -> Result<Publisher, String> {
         match id {
             local::ID => local::parse(config).map(Publisher::Local),
             s3::ID => s3::parse(config).map(Publisher::S3),
@@ -65,7 +65,7 @@ impl Publisher {
         }
     }
 
-    pub async fn test(&self, http: &reqwest::Client) -> Result<String, Failure> {
+    pub(crate) async fn test(&self, http: &reqwest::Client) -> Result<String, Failure> {
         match self {
             Publisher::Local(c) => local::test(http, c).await,
             Publisher::S3(c) => s3::test(http, c).await,
@@ -74,7 +74,7 @@ impl Publisher {
         }
     }
 
-    pub async fn publish(&self, job: &Job) -> Result<Delivered, Failure> {
+    pub(crate) async fn publish(&self, job: &Job) -> Result<Delivered, Failure> {
         match self {
             Publisher::Local(c) => local::publish(job, c).await,
             Publisher::S3(c) => s3::publish(job, c).await,
@@ -83,7 +83,7 @@ impl Publisher {
         }
     }
 
-    pub async fn service(
+    pub(crate) async fn service(
         &self,
         http: &reqwest::Client,
         name: &str,

@@ -17,29 +17,29 @@ const CHUNK: usize = 64 * 1024;
 
 /// Where the limit comes from (kilobits per second, 0 for none): read at every chunk, so
 /// a changed setting applies to uploads already under way.
-pub type LimitSource = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub(crate) type LimitSource = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 #[derive(Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     limit_kbps: LimitSource,
     /// When the next byte may go.
     next_free: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Throttle {
-    pub fn new(limit_kbps: LimitSource) -> Throttle {
+    pub(crate) fn new(limit_kbps: LimitSource) -> Throttle {
         Throttle {
             limit_kbps,
             next_free: Arc::default(),
         }
     }
 
-    pub fn bytes_per_second(&self) -> u64 {
+    pub(crate) fn bytes_per_second(&self) -> u64 {
         (self.limit_kbps)().saturating_mul(1000) / 8
     }
 
     /// Waits until `n` bytes may be sent.
-    pub async fn admit(&self, n: usize) {
+    pub(crate) async fn admit(&self, n: usize) {
         let rate = self.bytes_per_second();
         if rate == 0 {
             return;
@@ -61,7 +61,7 @@ impl Throttle {
 
     /// A streaming request body of `bytes`, paced by the limit; it ends with an error
     /// when the job is cancelled so the request stops at once.
-    pub fn body(&self, bytes: Bytes, live: Arc<Live>) -> reqwest::Body {
+    pub(crate) fn body(&self, bytes: Bytes, live: Arc<Live>) -> reqwest::Body {
         let throttle = self.clone();
         let stream = futures_util::stream::unfold(
             (bytes, throttle, live),

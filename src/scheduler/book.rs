@@ -12,16 +12,16 @@ use crate::model::{Event, EventGroup, EventId, GroupId, Outcome, RuleBroken, Tag
 use crate::store::{self, StoreError};
 
 /// A scheduled capture lasts at least ten seconds (a technician's test of the schedule)...
-pub const MIN_LENGTH_MS: i64 = 10_000;
+pub(crate) const MIN_LENGTH_MS: i64 = 10_000;
 /// ...and at most a day.
-pub const MAX_LENGTH_MS: i64 = 86_400_000;
+pub(crate) const MAX_LENGTH_MS: i64 = 86_400_000;
 /// Times end with the year 9999: later ones cannot be written as iCalendar dates or
 /// ISO 8601 times, so an event there could be neither exported nor shown.
-pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+pub(crate) const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 /// What the rules depend on besides the stored schedule.
 #[derive(Debug, Clone)]
-pub struct Rules {
+pub(crate) struct Rules {
     pub now: i64,
     /// Setting `concurrentCaptures`: overlapping events are allowed.
     pub concurrent: bool,
@@ -69,22 +69,22 @@ fn invalid(field: &str, reason: impl Into<String>) -> ScheduleError {
 }
 
 /// An instant as ISO 8601 UTC, for messages.
-pub fn iso(ms: &i64) -> String {
+pub(crate) fn iso(ms: &i64) -> String {
     chrono::DateTime::from_timestamp_millis(*ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| ms.to_string())
 }
 
-pub fn new_event_id() -> String {
+pub(crate) fn new_event_id() -> String {
     format!("ev-{:016x}", rand::random::<u64>())
 }
 
-pub fn new_group_id() -> String {
+pub(crate) fn new_group_id() -> String {
     format!("grp-{:016x}", rand::random::<u64>())
 }
 
 /// Whether `id` has the form castd gives event (`ev-…`) or group (`grp-…`) ids.
-pub fn is_schedule_id(id: &str, prefix: &str) -> bool {
+pub(crate) fn is_schedule_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix).is_some_and(|rest| {
         !rest.is_empty()
             && rest.len() <= 60
@@ -255,7 +255,7 @@ fn fresh(e: &mut Event) {
 
 /// Stores a new event. A client may choose its id (`ev-` and lowercase letters, digits
 /// and dashes) when no event has it yet; otherwise one is made.
-pub fn create_event(
+pub(crate) fn create_event(
     conn: &Connection,
     mut e: Event,
     rules: &Rules,
@@ -279,7 +279,7 @@ pub fn create_event(
 
 /// What an update asks of a running capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Follow {
+pub(crate) enum Follow {
     Nothing,
     /// The event is recording and its stop time moved.
     MoveStop(i64),
@@ -287,7 +287,7 @@ pub enum Follow {
 
 /// Changes an event. Pending events change freely (within the rules); a recording one may
 /// move its stop time; an ended one keeps its times and template.
-pub fn update_event(
+pub(crate) fn update_event(
     conn: &Connection,
     id: &str,
     patch: &Map<String, Value>,
@@ -419,7 +419,7 @@ fn write_occurrences(
 }
 
 /// Stores a new group and generates its events.
-pub fn create_group(
+pub(crate) fn create_group(
     conn: &Connection,
     mut g: EventGroup,
     rules: &Rules,
@@ -441,7 +441,7 @@ pub fn create_group(
 
 /// Changes a group: its future pending events are generated again (keeping the id of an
 /// occurrence whose start did not move); events that started or ended are kept as they are.
-pub fn update_group(
+pub(crate) fn update_group(
     conn: &Connection,
     id: &str,
     patch: &Map<String, Value>,
@@ -468,19 +468,19 @@ pub fn update_group(
     Ok(g)
 }
 
-pub fn group_events(conn: &Connection, id: &str) -> Result<Vec<Event>, ScheduleError> {
+pub(crate) fn group_events(conn: &Connection, id: &str) -> Result<Vec<Event>, ScheduleError> {
     Ok(store::schedule::list_events(conn, None, None, None, Some(id), i64::MAX, 0)?.0)
 }
 
 /// Every group with its events, by the start of their first occurrence.
-pub fn list_groups(conn: &Connection) -> Result<Vec<EventGroup>, ScheduleError> {
+pub(crate) fn list_groups(conn: &Connection) -> Result<Vec<EventGroup>, ScheduleError> {
     store::schedule::group_ids(conn)?
         .iter()
         .map(|id| get_group(conn, id))
         .collect()
 }
 
-pub fn get_group(conn: &Connection, id: &str) -> Result<EventGroup, ScheduleError> {
+pub(crate) fn get_group(conn: &Connection, id: &str) -> Result<EventGroup, ScheduleError> {
     let mut g = store::schedule::get_group(conn, id)?
         .ok_or_else(|| ScheduleError::GroupNotFound(id.into()))?;
     g.events = group_events(conn, id)?;

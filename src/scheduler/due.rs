@@ -7,7 +7,7 @@ use crate::model::{Event, Outcome};
 
 /// One thing to do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Start the event's capture now, for what is left of its window.
     Start(String),
     /// Its window passed while castd was not running.
@@ -20,7 +20,7 @@ pub enum Step {
 
 /// The steps due at `now`, and the next instant something becomes due.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Due {
+pub(crate) struct Due {
     pub steps: Vec<Step>,
     pub wake_at: Option<i64>,
 }
@@ -28,7 +28,7 @@ pub struct Due {
 /// `events`: pending and recording events. `running`: events with a live capture.
 /// `busy`: another capture runs and concurrent captures are off. `waited`: events that
 /// became due while busy.
-pub fn due(
+pub(crate) fn due(
     events: &[Event],
     now: i64,
     running: &HashSet<String>,

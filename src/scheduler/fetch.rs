@@ -16,10 +16,10 @@ use crate::http_client::destination::{self, Allowance};
 const TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_REDIRECTS: usize = 5;
 /// The one thing a client is told when a fetch fails.
-pub const FAILED: &str = "the calendar could not be fetched; the unit's log says why";
+pub(crate) const FAILED: &str = "the calendar could not be fetched; the unit's log says why";
 
 /// The URL to fetch: http or https (webcal is https), with a host.
-pub fn check_url(url: &str) -> Result<url::Url, String> {
+pub(crate) fn check_url(url: &str) -> Result<url::Url, String> {
     let url = url.trim();
     let url = match url.strip_prefix("webcal://") {
         Some(rest) => format!("https://{rest}"),
@@ -35,7 +35,7 @@ pub fn check_url(url: &str) -> Result<url::Url, String> {
 /// The calendar text at `url` (checked with [`check_url`]), at most `limit` bytes. On
 /// failure the reason is logged (with the host, never the whole URL, which may carry a
 /// token) and `Err` is always [`FAILED`].
-pub async fn calendar(
+pub(crate) async fn calendar(
     url: url::Url,
     limit: usize,
     allowance: &Allowance,

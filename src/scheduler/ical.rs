@@ -48,7 +48,7 @@ fn utc(ms: i64) -> String {
 }
 
 /// The events as an iCalendar document.
-pub fn export(events: &[Event], unit_name: &str, now_ms: i64) -> String {
+pub(crate) fn export(events: &[Event], unit_name: &str, now_ms: i64) -> String {
     let mut out = String::new();
     for line in [
         "BEGIN:VCALENDAR",
@@ -82,7 +82,7 @@ pub fn export(events: &[Event], unit_name: &str, now_ms: i64) -> String {
 
 /// One event read from a calendar.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Imported {
+pub(crate) struct Imported {
     pub uid: String,
     pub summary: String,
     pub start: i64,
@@ -98,13 +98,13 @@ pub struct Imported {
 
 /// An entry that cannot be imported, and why.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     pub uid: String,
     pub reason: String,
 }
 
 /// Undoes TEXT escaping (`\n`, `\,`, `\;`, `\\`).
-pub fn unescape(value: &str) -> String {
+pub(crate) fn unescape(value: &str) -> String {
     let mut out = String::new();
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
@@ -179,7 +179,7 @@ fn duration(value: &str) -> Result<i64, String> {
 /// inside a UTF-8 character; and it keeps a blank that ends a folded piece, which the
 /// iCalendar parser castd uses would trim (a title folded right after a space would lose
 /// the space).
-pub fn unfold(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn unfold(bytes: &[u8]) -> Vec<u8> {
     let mut joined = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -200,7 +200,7 @@ pub fn unfold(bytes: &[u8]) -> Vec<u8> {
 
 /// Reads every VEVENT of `ics`. `Err` when the text is not iCalendar at all; entries that
 /// cannot become recordings are returned as rejected, with the reason.
-pub fn parse(ics: &str, default_tz: &str) -> Result<(Vec<Imported>, Vec<Rejected>), String> {
+pub(crate) fn parse(ics: &str, default_tz: &str) -> Result<(Vec<Imported>, Vec<Rejected>), String> {
     if !ics.trim_start().starts_with("BEGIN:VCALENDAR") {
         return Err("not an iCalendar document (it must start with BEGIN:VCALENDAR)".into());
     }

@@ -30,7 +30,7 @@ enum Done {
 
 /// Imports the parsed entries; `rejected` (entries the parser could not read) are reported
 /// as skipped.
-pub fn import(
+pub(crate) fn import(
     conn: &Connection,
     entries: Vec<Imported>,
     rejected: Vec<Rejected>,

@@ -4,14 +4,14 @@
 //! [`Scheduler`] is the handle the API uses; changes go through [`book`] (the rules) in one
 //! transaction each and then wake the [`runner`].
 
-pub mod book;
-pub mod due;
-pub mod fetch;
-pub mod ical;
-pub mod import;
-pub mod recurrence;
-pub mod runner;
-pub mod timer;
+pub(crate) mod book;
+pub(crate) mod due;
+pub(crate) mod fetch;
+pub(crate) mod ical;
+pub(crate) mod import;
+pub(crate) mod recurrence;
+pub(crate) mod runner;
+pub(crate) mod timer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
 use book::Follow;
-pub use book::{Rules, ScheduleError};
+pub(crate) use book::{Rules, ScheduleError};
 use runner::{Captures, Runner, SessionState, SystemClock};
 
 use crate::engine::{CaptureError, Engine, Origin};
@@ -37,7 +37,7 @@ use crate::sys::tasks::Tasks;
 /// How often the clock's synchronisation is looked at.
 const CLOCK_CHECK: Duration = Duration::from_secs(60);
 /// Largest calendar accepted, as text or fetched.
-pub const MAX_CALENDAR_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_CALENDAR_BYTES: usize = 4 * 1024 * 1024;
 
 /// Filters of `getEvents`.
 #[derive(Debug, Clone, Default)]
@@ -324,7 +324,7 @@ impl Scheduler {
     clippy::expect_used,
     reason = "invariant: midnight exists as a naive time"
 )]
-pub fn day_bounds(now: i64, timezone: &str) -> (i64, i64) {
+pub(crate) fn day_bounds(now: i64, timezone: &str) -> (i64, i64) {
     let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
     let local = Utc
         .timestamp_millis_opt(now)
@@ -398,7 +398,6 @@ impl Captures for EngineCaptures {
             .remove(id);
         if let Some(error) = ended {
             return Some(SessionState {
-                id: id.to_string(),
                 active: false,
                 error,
             });
@@ -409,7 +408,6 @@ impl Captures for EngineCaptures {
             .into_iter()
             .find(|s| s.session_id.as_deref() == Some(id))?;
         Some(SessionState {
-            id: id.to_string(),
             active: status.state.is_active(),
             error: status.error.filter(|_| status.state == CaptureState::Error),
         })

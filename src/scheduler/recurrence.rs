@@ -7,13 +7,13 @@ use chrono::{TimeZone, Utc};
 use rrule::RRuleSet;
 
 /// How far ahead an open-ended rule is expanded.
-pub const HORIZON_MS: i64 = 400 * 24 * 3600 * 1000;
+pub(crate) const HORIZON_MS: i64 = 400 * 24 * 3600 * 1000;
 /// At most this many occurrences per group.
-pub const MAX_OCCURRENCES: u16 = 1000;
+pub(crate) const MAX_OCCURRENCES: u16 = 1000;
 
 /// Start times (ms) of the occurrences of `rule` from `start` in `timezone`, leaving out
 /// `exceptions`, up to the horizon.
-pub fn occurrences(
+pub(crate) fn occurrences(
     rule: &str,
     start: i64,
     timezone: &str,

@@ -19,11 +19,11 @@ use crate::store::{self, Store, StoreError};
 use crate::sys::tasks::Tasks;
 
 /// A start this much after `startTime` (or later) makes the recording partial.
-pub const LATE_MS: i64 = 1000;
+pub(crate) const LATE_MS: i64 = 1000;
 /// The next event's template is kept hot from this long before it starts.
-pub const PREPARE_AHEAD_MS: i64 = 2 * 3600 * 1000;
+pub(crate) const PREPARE_AHEAD_MS: i64 = 2 * 3600 * 1000;
 /// A start that failed (a device error, say) is tried again after this long.
-pub const RETRY_MS: i64 = 5000;
+pub(crate) const RETRY_MS: i64 = 5000;
 /// While captures of events run, their state is looked at at least this often (the bus
 /// wakes the loop sooner; this covers a missed message).
 const RECHECK_MS: i64 = 5000;
@@ -31,19 +31,19 @@ const RECHECK_MS: i64 = 5000;
 const IDLE_MS: i64 = 3_600_000;
 
 /// Wall-clock time, ms since the epoch.
-pub trait Clock: Send + Sync + 'static {
+pub(crate) trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64;
     /// Returns at `at_ms` (never before), or earlier when the clock was set.
     fn sleep_until(&self, at_ms: i64) -> impl Future<Output = ()> + Send;
 }
 
 /// The system clock, waited on with a timerfd.
-pub struct SystemClock {
+pub(crate) struct SystemClock {
     timer: WallTimer,
 }
 
 impl SystemClock {
-    pub fn new() -> std::io::Result<SystemClock> {
+    pub(crate) fn new() -> std::io::Result<SystemClock> {
         Ok(SystemClock {
             timer: WallTimer::new()?,
         })
@@ -67,15 +67,14 @@ impl Clock for SystemClock {
 
 /// A capture session as the loop sees it.
 #[derive(Debug, Clone)]
-pub struct SessionState {
-    pub id: String,
+pub(crate) struct SessionState {
     /// Still recording (starting, capturing, paused or stopping).
     pub active: bool,
     pub error: Option<String>,
 }
 
 /// What the loop asks of the capture engine.
-pub trait Captures: Send + Sync + 'static {
+pub(crate) trait Captures: Send + Sync + 'static {
     /// Starts the event's capture, to stop by itself at `stopTime`; the session id.
     fn start(&self, event: &Event) -> impl Future<Output = Result<String, CaptureError>> + Send;
     /// Stops a session (its event was deleted).
@@ -94,7 +93,7 @@ struct Blocked {
     retry_at: i64,
 }
 
-pub struct Runner<C: Clock, K: Captures> {
+pub(crate) struct Runner<C: Clock, K: Captures> {
     pub store: Store,
     pub clock: C,
     pub captures: K,
@@ -104,7 +103,7 @@ pub struct Runner<C: Clock, K: Captures> {
 
 impl<C: Clock, K: Captures> Runner<C, K> {
     /// Runs until `stop` is told to stop; a step under way is finished first.
-    pub async fn run(self, stop: Tasks) {
+    pub(crate) async fn run(self, stop: Tasks) {
         let mut ours: HashMap<String, String> = HashMap::new();
         let mut blocked: HashMap<String, Blocked> = HashMap::new();
         loop {
@@ -491,7 +490,6 @@ mod tests {
         fn session(&self, id: &str) -> Option<SessionState> {
             let stop_at = *self.sessions.lock().unwrap().get(id)?;
             Some(SessionState {
-                id: id.to_string(),
                 active: self.clock.now() < stop_at,
                 error: None,
             })

@@ -20,19 +20,19 @@ impl AsRawFd for Fd {
 
 /// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
+pub(crate) enum Wake {
     /// The instant was reached.
     Due,
     /// The wall clock was set; due times must be looked at again.
     ClockChanged,
 }
 
-pub struct WallTimer {
+pub(crate) struct WallTimer {
     fd: AsyncFd<Fd>,
 }
 
 impl WallTimer {
-    pub fn new() -> std::io::Result<WallTimer> {
+    pub(crate) fn new() -> std::io::Result<WallTimer> {
         let fd = TimerFd::new(
             ClockId::CLOCK_REALTIME,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
@@ -46,7 +46,7 @@ impl WallTimer {
     }
 
     /// Waits until the wall clock reaches `at_ms` (ms since the epoch).
-    pub async fn wait_until(&self, at_ms: i64) -> std::io::Result<Wake> {
+    pub(crate) async fn wait_until(&self, at_ms: i64) -> std::io::Result<Wake> {
         let at_ms = at_ms.max(1);
         let when = TimeSpec::new(at_ms / 1000, (at_ms % 1000) * 1_000_000);
         self.fd

@@ -59,7 +59,7 @@ fn builder(timeouts: Timeouts) -> http1::Builder {
 
 /// Serves `io` until the client or a limit closes it, or `stop` turns true and the answer
 /// under way (an event stream ends by itself when the daemon stops) is complete.
-pub async fn serve<I>(
+pub(super) async fn serve<I>(
     io: I,
     peer: SocketAddr,
     app: Router,
@@ -156,7 +156,7 @@ fn respond(
 
 /// Answers the one request on `io` with what `answer` makes and closes, within `deadline`
 /// in all. For connections beyond the caps: the client learns why instead of seeing a reset.
-pub async fn answer_once<I>(
+pub(super) async fn answer_once<I>(
     io: I,
     answer: impl Fn() -> Response + Send + 'static,
     timeouts: Timeouts,

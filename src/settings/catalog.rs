@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// What a setting's value must be.
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A string of 1..=`max_len` characters without control characters.
     Text {
         max_len: usize,
@@ -34,7 +34,7 @@ pub struct SystemDefaults {
 }
 
 /// Declaration of one setting.
-pub struct Definition {
+pub(crate) struct Definition {
     pub key: &'static str,
     pub description: &'static str,
     pub kind: Kind,
@@ -42,12 +42,12 @@ pub struct Definition {
 }
 
 impl Definition {
-    pub fn default_value(&self, system: &SystemDefaults) -> Value {
+    pub(crate) fn default_value(&self, system: &SystemDefaults) -> Value {
         (self.default)(system)
     }
 
     /// JSON Schema of the values this setting accepts.
-    pub fn schema(&self) -> Value {
+    pub(crate) fn schema(&self) -> Value {
         match self.kind {
             Kind::Text { max_len } => {
                 json!({"type": "string", "minLength": 1, "maxLength": max_len})
@@ -64,7 +64,7 @@ impl Definition {
     }
 
     /// Checks `value` and converts tolerated spellings to the declared type.
-    pub fn coerce(&self, value: Value) -> Result<Value, String> {
+    pub(crate) fn coerce(&self, value: Value) -> Result<Value, String> {
         match self.kind {
             Kind::Text { max_len } => text(value, max_len).map(Value::String),
             Kind::OptionalText { max_len } => match value {
@@ -119,20 +119,20 @@ fn text(value: Value, max_len: usize) -> Result<String, String> {
     Ok(trimmed.to_string())
 }
 
-pub const UNIT_NAME: &str = "unitName";
-pub const TIMEZONE: &str = "timezone";
-pub const CONCURRENT_CAPTURES: &str = "concurrentCaptures";
-pub const MEDIA_RETENTION_DAYS: &str = "mediaRetentionDays";
-pub const DISK_RESERVE_MB: &str = "diskReserveMb";
-pub const DEFAULT_TEMPLATE: &str = "defaultTemplate";
-pub const PREVIEW_INTERVAL_MS: &str = "previewIntervalMs";
-pub const PUBLIC_STATUS: &str = "publicStatus";
-pub const UPLOAD_LIMIT_KBPS: &str = "uploadLimitKbps";
-pub const PAUSE_UPLOADS_WHILE_CAPTURING: &str = "pauseUploadsWhileCapturing";
-pub const CALENDAR_IMPORT_ALLOWED_HOSTS: &str = "calendarImportAllowedHosts";
+pub(crate) const UNIT_NAME: &str = "unitName";
+pub(crate) const TIMEZONE: &str = "timezone";
+pub(crate) const CONCURRENT_CAPTURES: &str = "concurrentCaptures";
+pub(crate) const MEDIA_RETENTION_DAYS: &str = "mediaRetentionDays";
+pub(crate) const DISK_RESERVE_MB: &str = "diskReserveMb";
+pub(crate) const DEFAULT_TEMPLATE: &str = "defaultTemplate";
+pub(crate) const PREVIEW_INTERVAL_MS: &str = "previewIntervalMs";
+pub(crate) const PUBLIC_STATUS: &str = "publicStatus";
+pub(crate) const UPLOAD_LIMIT_KBPS: &str = "uploadLimitKbps";
+pub(crate) const PAUSE_UPLOADS_WHILE_CAPTURING: &str = "pauseUploadsWhileCapturing";
+pub(crate) const CALENDAR_IMPORT_ALLOWED_HOSTS: &str = "calendarImportAllowedHosts";
 
 /// Every known setting, in the order the API lists them.
-pub static DEFINITIONS: &[Definition] = &[
+pub(crate) static DEFINITIONS: &[Definition] = &[
     Definition {
         key: UNIT_NAME,
         description: "Name of this capture unit as people see it (e.g. the room).",
@@ -210,7 +210,7 @@ pub static DEFINITIONS: &[Definition] = &[
     },
 ];
 
-pub fn find(key: &str) -> Option<&'static Definition> {
+pub(crate) fn find(key: &str) -> Option<&'static Definition> {
     DEFINITIONS.iter().find(|d| d.key == key)
 }
 

@@ -4,7 +4,7 @@
 //! they are served from memory; the store is written first and memory updated after the
 //! commit, so memory never shows a value the database does not hold.
 
-pub mod catalog;
+pub(crate) mod catalog;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::model::Setting;
 use crate::store::{self, Store, StoreError};
-pub use catalog::SystemDefaults;
+pub(crate) use catalog::SystemDefaults;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

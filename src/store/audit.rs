@@ -32,7 +32,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 }
 
 /// Appends entries (their `id` is assigned here).
-pub fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+pub(crate) fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO audit (time, user, address, method, route, path, status, code, duration_ms, count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -57,7 +57,7 @@ pub fn append(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreErro
 /// Deletes the oldest rows until at most `rows` remain, at most `anonymous_rows` of them
 /// without a user, and their cost (see `ROW_BYTES`) is at most `bytes`; returns how many
 /// went. Ids only grow, so the newest rows are the highest ids.
-pub fn prune(
+pub(crate) fn prune(
     conn: &Connection,
     rows: i64,
     anonymous_rows: i64,
@@ -93,7 +93,10 @@ pub fn prune(
 }
 
 /// One page of entries, newest first, and the number of all entries matching the filter.
-pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<(Vec<AuditEntry>, i64), StoreError> {
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &AuditFilter,
+) -> Result<(Vec<AuditEntry>, i64), StoreError> {
     let condition = "(?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR user = ?2)";
     let total: i64 = conn
         .prepare_cached(&format!("SELECT count(*) FROM audit WHERE {condition}"))?

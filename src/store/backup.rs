@@ -65,7 +65,7 @@ impl Store {
 
 /// What a database file offered for restoring is.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Inspection {
+pub(crate) struct Inspection {
     /// The first answer of `PRAGMA integrity_check`: `ok` for an intact database.
     pub integrity: String,
     /// `PRAGMA user_version`; 0 when the integrity check failed (not read).
@@ -76,7 +76,7 @@ pub struct Inspection {
 
 /// Opens a database file that is not the live one and says what it is. An intact database
 /// is left as one self-contained file (journal mode DELETE), ready to be moved into place.
-pub fn inspect(path: &Path) -> rusqlite::Result<Inspection> {
+pub(crate) fn inspect(path: &Path) -> rusqlite::Result<Inspection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -110,7 +110,7 @@ pub fn inspect(path: &Path) -> rusqlite::Result<Inspection> {
 
 /// Checkpoints a database that no connection has open into its main file, so the file can
 /// be moved without its write-ahead log.
-pub fn make_self_contained(path: &Path) -> rusqlite::Result<()> {
+pub(crate) fn make_self_contained(path: &Path) -> rusqlite::Result<()> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "DELETE")
 }
@@ -119,7 +119,7 @@ pub fn make_self_contained(path: &Path) -> rusqlite::Result<()> {
 /// the record of what was done (including the restore itself). The staged database is
 /// brought to the current schema first (the store would do it at the next open anyway), so
 /// both tables have the same columns. Does nothing when either has no audit table.
-pub fn carry_audit(live: &Path, staged: &Path) -> Result<(), StoreError> {
+pub(crate) fn carry_audit(live: &Path, staged: &Path) -> Result<(), StoreError> {
     super::migrations::migrate(&mut Connection::open(live)?, live)?;
     let mut conn = Connection::open(staged)?;
     super::migrations::migrate(&mut conn, staged)?;

@@ -13,7 +13,7 @@ fn decode(text: &str) -> Result<Graph, StoreError> {
     })
 }
 
-pub fn all(conn: &Connection) -> Result<Vec<Graph>, StoreError> {
+pub(crate) fn all(conn: &Connection) -> Result<Vec<Graph>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT graph FROM graphs ORDER BY id")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
@@ -23,7 +23,7 @@ pub fn all(conn: &Connection) -> Result<Vec<Graph>, StoreError> {
     Ok(out)
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Graph>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Graph>, StoreError> {
     let text: Option<String> = conn
         .prepare_cached("SELECT graph FROM graphs WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -32,7 +32,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Graph>, StoreError> {
 }
 
 #[expect(clippy::expect_used, reason = "invariant: graphs serialise")]
-pub fn put(conn: &Connection, graph: &Graph) -> Result<(), StoreError> {
+pub(crate) fn put(conn: &Connection, graph: &Graph) -> Result<(), StoreError> {
     let text = serde_json::to_string(graph).expect("graphs serialise");
     conn.prepare_cached(
         "INSERT INTO graphs (id, graph, updated_at) VALUES (?1, ?2, ?3)
@@ -43,7 +43,7 @@ pub fn put(conn: &Connection, graph: &Graph) -> Result<(), StoreError> {
 }
 
 /// Whether there was a saved graph `id` to delete.
-pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM graphs WHERE id = ?1")?
         .execute([id])?

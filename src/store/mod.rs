@@ -8,19 +8,19 @@
 //! session transitions) so an fsync per commit costs nothing noticeable, and in exchange a
 //! power cut never rolls back a committed schedule change or a recording's bookkeeping.
 
-pub mod audit;
-pub mod backup;
-pub mod graphs;
+pub(crate) mod audit;
+pub(crate) mod backup;
+pub(crate) mod graphs;
 mod migrations;
-pub mod opencast;
-pub mod packages;
-pub mod plugins;
-pub mod publish;
-pub mod schedule;
-pub mod settings;
-pub mod speakers;
-pub mod templates;
-pub mod users;
+pub(crate) mod opencast;
+pub(crate) mod packages;
+pub(crate) mod plugins;
+pub(crate) mod publish;
+pub(crate) mod schedule;
+pub(crate) mod settings;
+pub(crate) mod speakers;
+pub(crate) mod templates;
+pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 
-pub use migrations::SCHEMA_VERSION;
+pub(crate) use migrations::SCHEMA_VERSION;
 
 /// Readers kept open next to the single writer; WAL lets them run alongside it.
 const READERS: usize = 4;
@@ -68,7 +68,7 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// Whether an error is a UNIQUE constraint violation (a conflicting insert raced past a check).
-pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)

@@ -8,7 +8,7 @@ use crate::opencast::config::AgentConfig;
 use crate::sys::time::now_ms;
 
 /// The stored configuration; `None` on a box never configured.
-pub fn config(conn: &Connection) -> Result<Option<AgentConfig>, StoreError> {
+pub(crate) fn config(conn: &Connection) -> Result<Option<AgentConfig>, StoreError> {
     let text: Option<String> = conn
         .prepare_cached("SELECT config FROM opencast_agent WHERE id = 1")?
         .query_row([], |r| r.get(0))
@@ -22,7 +22,7 @@ pub fn config(conn: &Connection) -> Result<Option<AgentConfig>, StoreError> {
     .transpose()
 }
 
-pub fn put_config(conn: &Connection, config: &AgentConfig) -> Result<(), StoreError> {
+pub(crate) fn put_config(conn: &Connection, config: &AgentConfig) -> Result<(), StoreError> {
     let text = serde_json::to_string(config).map_err(|e| StoreError::Corrupt {
         table: "opencast_agent",
         message: e.to_string(),
@@ -37,13 +37,13 @@ pub fn put_config(conn: &Connection, config: &AgentConfig) -> Result<(), StoreEr
 
 /// A discovered endpoint: the service type, its URL, and when it was found (ms).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub service: String,
     pub url: String,
     pub discovered_at: i64,
 }
 
-pub fn endpoints(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
+pub(crate) fn endpoints(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT service, url, discovered_at FROM opencast_endpoints ORDER BY service",
     )?;
@@ -58,7 +58,10 @@ pub fn endpoints(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
 }
 
 /// Replaces every stored endpoint with `found` (a server moved: old ones must not linger).
-pub fn replace_endpoints(conn: &Connection, found: &[(String, String)]) -> Result<(), StoreError> {
+pub(crate) fn replace_endpoints(
+    conn: &Connection,
+    found: &[(String, String)],
+) -> Result<(), StoreError> {
     conn.execute("DELETE FROM opencast_endpoints", [])?;
     let now = now_ms();
     let mut stmt = conn.prepare_cached(

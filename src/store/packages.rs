@@ -25,7 +25,7 @@ fn decode(conn: &Connection, text: String) -> Result<MediaPackage, StoreError> {
 
 /// The markers of a package, in recorded time (then in the order they were added, so one
 /// stored late by `put` still lands in its place).
-pub fn markers(conn: &Connection, package_id: &str) -> Result<Vec<Marker>, StoreError> {
+pub(crate) fn markers(conn: &Connection, package_id: &str) -> Result<Vec<Marker>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT time, title, description FROM package_markers WHERE package_id = ?1
          ORDER BY time, seq",
@@ -41,7 +41,11 @@ pub fn markers(conn: &Connection, package_id: &str) -> Result<Vec<Marker>, Store
 }
 
 /// Appends a marker to a stored package (one row; the package itself is not rewritten).
-pub fn add_marker(conn: &Connection, package_id: &str, marker: &Marker) -> Result<(), StoreError> {
+pub(crate) fn add_marker(
+    conn: &Connection,
+    package_id: &str,
+    marker: &Marker,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO package_markers (package_id, seq, time, title, description)
          SELECT ?1, coalesce(max(seq) + 1, 0), ?2, ?3, ?4 FROM package_markers WHERE package_id = ?1",
@@ -67,7 +71,7 @@ fn state_name(state: PackageState) -> String {
 /// session's save at its end stores every marker it accepted. A copy that knows fewer
 /// markers (read before the latest were added) removes none.
 #[expect(clippy::expect_used, reason = "invariant: packages serialise")]
-pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> {
+pub(crate) fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> {
     let text = serde_json::to_string(&MediaPackage {
         markers: Vec::new(),
         ..package.clone()
@@ -94,7 +98,7 @@ pub fn put(conn: &Connection, package: &MediaPackage) -> Result<(), StoreError> 
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<MediaPackage>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<MediaPackage>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT package FROM media_packages WHERE id = ?1")?;
     stmt.query_row(params![id], |r| r.get::<_, String>(0))
         .optional()?
@@ -104,7 +108,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<MediaPackage>, StoreErr
 
 /// Newest first, optionally created at or after `since` and carrying `tag`; with the
 /// total number matching.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     limit: i64,
     offset: i64,
@@ -129,7 +133,7 @@ pub fn list(
 }
 
 /// Packages a crash or power cut left unfinished.
-pub fn unfinished(conn: &Connection) -> Result<Vec<MediaPackage>, StoreError> {
+pub(crate) fn unfinished(conn: &Connection) -> Result<Vec<MediaPackage>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT package FROM media_packages WHERE state IN ('capturing', 'processing') ORDER BY created_at",
     )?;
@@ -137,7 +141,7 @@ pub fn unfinished(conn: &Connection) -> Result<Vec<MediaPackage>, StoreError> {
     rows.map(|r| decode(conn, r?)).collect()
 }
 
-pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM media_packages WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
 }

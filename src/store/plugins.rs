@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::StoreError;
 use crate::sys::time::now_ms;
 
-pub fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
+pub(crate) fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT plugin_id, settings FROM plugin_settings")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = BTreeMap::new();
@@ -22,7 +22,7 @@ pub fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, Sto
     Ok(out)
 }
 
-pub fn put(
+pub(crate) fn put(
     conn: &Connection,
     plugin_id: &str,
     settings: &serde_json::Value,

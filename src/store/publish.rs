@@ -35,7 +35,7 @@ fn job_from(row: &Row) -> rusqlite::Result<PublishJob> {
     })
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<PublishJob>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<PublishJob>, StoreError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM publish_jobs WHERE id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -44,7 +44,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<PublishJob>, StoreError
 }
 
 /// The job of a package for a publisher, if one exists.
-pub fn find(
+pub(crate) fn find(
     conn: &Connection,
     package_id: &str,
     publisher_id: &str,
@@ -59,7 +59,7 @@ pub fn find(
 }
 
 /// Jobs, newest first, optionally of one package and/or in one state.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     package_id: Option<&str>,
     state: Option<JobState>,
@@ -80,7 +80,7 @@ pub fn list(
 
 /// What happened when a job was asked for.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Enqueued {
+pub(crate) enum Enqueued {
     /// A new job.
     Created(PublishJob),
     /// A failed or cancelled job queued again with the new configuration.
@@ -94,7 +94,7 @@ pub enum Enqueued {
     clippy::expect_used,
     reason = "invariant: the row was just inserted; the row was just updated"
 )]
-pub fn enqueue(
+pub(crate) fn enqueue(
     tx: &Connection,
     new_id: &str,
     package_id: &str,
@@ -126,7 +126,10 @@ pub fn enqueue(
 }
 
 /// The queued job due first at `now`, with its configuration.
-pub fn next_due(conn: &Connection, now: i64) -> Result<Option<(PublishJob, String)>, StoreError> {
+pub(crate) fn next_due(
+    conn: &Connection,
+    now: i64,
+) -> Result<Option<(PublishJob, String)>, StoreError> {
     let sql = format!(
         "SELECT {JOB_COLUMNS}, config FROM publish_jobs
          WHERE state = 'queued' AND next_attempt_at <= ?1
@@ -139,14 +142,14 @@ pub fn next_due(conn: &Connection, now: i64) -> Result<Option<(PublishJob, Strin
 }
 
 /// When the earliest queued job becomes due (ms), if any is queued.
-pub fn earliest_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub(crate) fn earliest_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT MIN(next_attempt_at) FROM publish_jobs WHERE state = 'queued'")?
         .query_row([], |r| r.get(0))?)
 }
 
 /// Starts an attempt.
-pub fn mark_running(tx: &Connection, id: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_running(tx: &Connection, id: &str) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE publish_jobs SET state = 'running', attempts = attempts + 1, updated_at = ?2
          WHERE id = ?1",
@@ -157,7 +160,7 @@ pub fn mark_running(tx: &Connection, id: &str) -> Result<(), StoreError> {
 
 /// How an attempt ended.
 #[derive(Debug, Clone)]
-pub struct Outcome<'a> {
+pub(crate) struct Outcome<'a> {
     pub state: JobState,
     pub done: u64,
     pub total: u64,
@@ -167,7 +170,11 @@ pub struct Outcome<'a> {
     pub next_attempt_at: i64,
 }
 
-pub fn finish_attempt(tx: &Connection, id: &str, outcome: &Outcome) -> Result<(), StoreError> {
+pub(crate) fn finish_attempt(
+    tx: &Connection,
+    id: &str,
+    outcome: &Outcome,
+) -> Result<(), StoreError> {
     let now = now_ms();
     let finished = outcome.state.is_final().then_some(now);
     tx.prepare_cached(
@@ -192,7 +199,7 @@ pub fn finish_attempt(tx: &Connection, id: &str, outcome: &Outcome) -> Result<()
 }
 
 /// After a crash or restart: attempts that were running are queued again, due now.
-pub fn requeue_interrupted(tx: &Connection) -> Result<usize, StoreError> {
+pub(crate) fn requeue_interrupted(tx: &Connection) -> Result<usize, StoreError> {
     Ok(tx.execute(
         "UPDATE publish_jobs SET state = 'queued', next_attempt_at = 0, updated_at = ?1
          WHERE state = 'running'",
@@ -201,7 +208,7 @@ pub fn requeue_interrupted(tx: &Connection) -> Result<usize, StoreError> {
 }
 
 /// Cancels a queued job (a running one is stopped by its worker). True when it changed.
-pub fn cancel_queued(tx: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn cancel_queued(tx: &Connection, id: &str) -> Result<bool, StoreError> {
     let now = now_ms();
     Ok(tx.execute(
         "UPDATE publish_jobs SET state = 'cancelled', updated_at = ?2, finished_at = ?2,
@@ -211,7 +218,7 @@ pub fn cancel_queued(tx: &Connection, id: &str) -> Result<bool, StoreError> {
 }
 
 /// Makes a queued (waiting) or failed job due now.
-pub fn retry_now(tx: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn retry_now(tx: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(tx.execute(
         "UPDATE publish_jobs SET state = 'queued', next_attempt_at = 0, updated_at = ?2,
          finished_at = NULL WHERE id = ?1 AND state IN ('queued', 'failed', 'cancelled')",
@@ -219,7 +226,7 @@ pub fn retry_now(tx: &Connection, id: &str) -> Result<bool, StoreError> {
     )? > 0)
 }
 
-pub fn checkpoint(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn checkpoint(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT checkpoint FROM publish_jobs WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -227,7 +234,7 @@ pub fn checkpoint(conn: &Connection, id: &str) -> Result<Option<String>, StoreEr
         .flatten())
 }
 
-pub fn save_checkpoint(
+pub(crate) fn save_checkpoint(
     tx: &Connection,
     id: &str,
     checkpoint: &str,
@@ -241,7 +248,7 @@ pub fn save_checkpoint(
 }
 
 /// Whether any job of the package is queued or running (deleting it would lose an upload).
-pub fn package_busy(conn: &Connection, package_id: &str) -> Result<bool, StoreError> {
+pub(crate) fn package_busy(conn: &Connection, package_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM publish_jobs WHERE package_id = ?1
@@ -251,7 +258,7 @@ pub fn package_busy(conn: &Connection, package_id: &str) -> Result<bool, StoreEr
 }
 
 /// How many jobs are in each state (states without jobs are absent).
-pub fn counts_by_state(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+pub(crate) fn counts_by_state(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT state, COUNT(*) FROM publish_jobs GROUP BY state")?;
     let rows = stmt.query_map([], |r| {
@@ -260,7 +267,7 @@ pub fn counts_by_state(conn: &Connection) -> Result<Vec<(String, u64)>, StoreErr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn delete_package_jobs(tx: &Connection, package_id: &str) -> Result<(), StoreError> {
+pub(crate) fn delete_package_jobs(tx: &Connection, package_id: &str) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM publish_jobs WHERE package_id = ?1",
         [package_id],
@@ -270,7 +277,7 @@ pub fn delete_package_jobs(tx: &Connection, package_id: &str) -> Result<(), Stor
 
 /// Packages every one of whose jobs is done, the last one before `cutoff`: their local
 /// media may go.
-pub fn confirmed_before(conn: &Connection, cutoff: i64) -> Result<Vec<String>, StoreError> {
+pub(crate) fn confirmed_before(conn: &Connection, cutoff: i64) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT package_id FROM publish_jobs GROUP BY package_id
          HAVING SUM(state <> 'done') = 0 AND MAX(finished_at) < ?1",
@@ -280,7 +287,7 @@ pub fn confirmed_before(conn: &Connection, cutoff: i64) -> Result<Vec<String>, S
 }
 
 #[expect(clippy::expect_used, reason = "invariant: test results serialise")]
-pub fn put_test(tx: &Connection, result: &PublishTestResult) -> Result<(), StoreError> {
+pub(crate) fn put_test(tx: &Connection, result: &PublishTestResult) -> Result<(), StoreError> {
     let text = serde_json::to_string(result).expect("test results serialise");
     tx.prepare_cached(
         "INSERT INTO publish_tests (publisher_id, result, tested_at) VALUES (?1, ?2, ?3)
@@ -291,7 +298,7 @@ pub fn put_test(tx: &Connection, result: &PublishTestResult) -> Result<(), Store
     Ok(())
 }
 
-pub fn tests(conn: &Connection) -> Result<Vec<PublishTestResult>, StoreError> {
+pub(crate) fn tests(conn: &Connection) -> Result<Vec<PublishTestResult>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT result FROM publish_tests ORDER BY publisher_id")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
@@ -308,7 +315,7 @@ pub fn tests(conn: &Connection) -> Result<Vec<PublishTestResult>, StoreError> {
 }
 
 /// Finished packages whose automatic publishing has not been decided yet.
-pub fn undecided(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub(crate) fn undecided(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM media_packages WHERE state IN ('complete', 'partial')
          AND id NOT IN (SELECT package_id FROM publish_decided) ORDER BY created_at",
@@ -317,7 +324,7 @@ pub fn undecided(conn: &Connection) -> Result<Vec<String>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn mark_decided(tx: &Connection, package_id: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_decided(tx: &Connection, package_id: &str) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO publish_decided (package_id, decided_at) VALUES (?1, ?2)
          ON CONFLICT (package_id) DO NOTHING",

@@ -24,7 +24,7 @@ fn decode_event(text: String) -> Result<Event, StoreError> {
 }
 
 #[expect(clippy::expect_used, reason = "invariant: events serialise")]
-pub fn put_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
+pub(crate) fn put_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
     let mut stored = event.clone();
     stored.id = event.id.clone();
     let text = serde_json::to_string(&stored).expect("events serialise");
@@ -48,7 +48,7 @@ pub fn put_event(conn: &Connection, event: &Event) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn get_event(conn: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
+pub(crate) fn get_event(conn: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT event FROM events WHERE id = ?1")?;
     stmt.query_row(params![id], |r| r.get::<_, String>(0))
         .optional()?
@@ -58,7 +58,7 @@ pub fn get_event(conn: &Connection, id: &str) -> Result<Option<Event>, StoreErro
 
 /// Events whose window touches [start, end), optionally of one template or group, by start
 /// time; with the total matching.
-pub fn list_events(
+pub(crate) fn list_events(
     conn: &Connection,
     start: Option<i64>,
     end: Option<i64>,
@@ -84,7 +84,7 @@ pub fn list_events(
 }
 
 /// Events that still matter to the timer: pending or recording.
-pub fn open_events(conn: &Connection) -> Result<Vec<Event>, StoreError> {
+pub(crate) fn open_events(conn: &Connection) -> Result<Vec<Event>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT event FROM events WHERE outcome IN ('pending', 'recording') ORDER BY start_time",
     )?;
@@ -94,7 +94,7 @@ pub fn open_events(conn: &Connection) -> Result<Vec<Event>, StoreError> {
 
 /// Other events still to record or recording whose window overlaps [start, stop). Ended
 /// events (completed, stopped early, missed, failed) no longer hold their window.
-pub fn overlapping(
+pub(crate) fn overlapping(
     conn: &Connection,
     start: i64,
     stop: i64,
@@ -115,13 +115,13 @@ pub fn overlapping(
     Ok(out)
 }
 
-pub fn delete_event(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete_event(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM events WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
 }
 
 /// Whether any pending event uses the template.
-pub fn template_scheduled(conn: &Connection, template: &str) -> Result<bool, StoreError> {
+pub(crate) fn template_scheduled(conn: &Connection, template: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT count(*) FROM events WHERE template = ?1 AND outcome IN ('pending', 'recording')",
     )?;
@@ -130,7 +130,7 @@ pub fn template_scheduled(conn: &Connection, template: &str) -> Result<bool, Sto
 }
 
 #[expect(clippy::expect_used, reason = "invariant: groups serialise")]
-pub fn put_group(conn: &Connection, group: &EventGroup) -> Result<(), StoreError> {
+pub(crate) fn put_group(conn: &Connection, group: &EventGroup) -> Result<(), StoreError> {
     let mut stored = group.clone();
     stored.events.clear();
     let text = serde_json::to_string(&stored).expect("groups serialise");
@@ -142,7 +142,7 @@ pub fn put_group(conn: &Connection, group: &EventGroup) -> Result<(), StoreError
     Ok(())
 }
 
-pub fn get_group(conn: &Connection, id: &str) -> Result<Option<EventGroup>, StoreError> {
+pub(crate) fn get_group(conn: &Connection, id: &str) -> Result<Option<EventGroup>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT grp FROM event_groups WHERE id = ?1")?;
     stmt.query_row(params![id], |r| r.get::<_, String>(0))
         .optional()?
@@ -159,7 +159,7 @@ pub fn get_group(conn: &Connection, id: &str) -> Result<Option<EventGroup>, Stor
 }
 
 /// Ids of all groups, by the start of their first occurrence.
-pub fn group_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub(crate) fn group_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM event_groups ORDER BY json_extract(grp, '$.startTime'), id",
     )?;
@@ -168,7 +168,7 @@ pub fn group_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
 }
 
 /// Deletes a group and (by cascade) all its events.
-pub fn delete_group(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete_group(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM event_groups WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
 }

@@ -8,7 +8,7 @@ use super::StoreError;
 use crate::sys::time::now_ms;
 
 /// All stored settings; a key that is not stored has its default value.
-pub fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
+pub(crate) fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT key, value FROM settings")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = BTreeMap::new();
@@ -23,7 +23,11 @@ pub fn all(conn: &Connection) -> Result<BTreeMap<String, serde_json::Value>, Sto
     Ok(out)
 }
 
-pub fn put(conn: &Connection, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+pub(crate) fn put(
+    conn: &Connection,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

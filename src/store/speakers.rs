@@ -62,13 +62,13 @@ fn encode_links(speaker: &Speaker) -> String {
     Value::Array(speaker.links.clone()).to_string()
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Speaker>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Speaker>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM speakers ORDER BY id"))?;
     let rows = stmt.query_map([], from_row)?;
     rows.map(|r| decode(r?)).collect()
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Speaker>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<Speaker>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM speakers WHERE id = ?1"))?;
     stmt.query_row(params![id], from_row)
         .optional()?
@@ -77,7 +77,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Speaker>, StoreError> {
 }
 
 /// The speaker of this name, compared ignoring (ASCII) case like the UNIQUE constraint.
-pub fn find_by_name(conn: &Connection, name: &str) -> Result<Option<Speaker>, StoreError> {
+pub(crate) fn find_by_name(conn: &Connection, name: &str) -> Result<Option<Speaker>, StoreError> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM speakers WHERE name = ?1"))?;
     stmt.query_row(params![name], from_row)
@@ -88,7 +88,7 @@ pub fn find_by_name(conn: &Connection, name: &str) -> Result<Option<Speaker>, St
 
 /// Inserts the speaker (its `id` is ignored) and returns the new id. A duplicate name is
 /// the UNIQUE violation, for the caller to map.
-pub fn insert(conn: &Connection, speaker: &Speaker) -> rusqlite::Result<i64> {
+pub(crate) fn insert(conn: &Connection, speaker: &Speaker) -> rusqlite::Result<i64> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO speakers (name, email, biography, credentials, image, links, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -106,7 +106,7 @@ pub fn insert(conn: &Connection, speaker: &Speaker) -> rusqlite::Result<i64> {
 }
 
 /// Replaces every field of speaker `speaker.id`; false when it does not exist.
-pub fn update(conn: &Connection, speaker: &Speaker) -> rusqlite::Result<bool> {
+pub(crate) fn update(conn: &Connection, speaker: &Speaker) -> rusqlite::Result<bool> {
     let mut stmt = conn.prepare_cached(
         "UPDATE speakers SET name = ?2, email = ?3, biography = ?4, credentials = ?5,
          image = ?6, links = ?7, updated_at = ?8 WHERE id = ?1",
@@ -125,7 +125,7 @@ pub fn update(conn: &Connection, speaker: &Speaker) -> rusqlite::Result<bool> {
 }
 
 /// Deletes a speaker; false when it does not exist.
-pub fn delete(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM speakers WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
 }

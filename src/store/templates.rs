@@ -13,20 +13,20 @@ fn decode(text: String) -> Result<Template, StoreError> {
     })
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Template>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Template>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT template FROM templates ORDER BY name COLLATE NOCASE")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.map(|r| decode(r?)).collect()
 }
 
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+pub(crate) fn count(conn: &Connection) -> Result<i64, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT count(*) FROM templates")?;
     Ok(stmt.query_row([], |r| r.get(0))?)
 }
 
 /// A template by id, or else by name (ignoring case).
-pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Template>, StoreError> {
+pub(crate) fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Template>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT template FROM templates WHERE id = ?1
          UNION ALL SELECT template FROM templates WHERE name = ?1 COLLATE NOCASE AND id <> ?1
@@ -39,7 +39,7 @@ pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Template>, Sto
 }
 
 /// A template by id only.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Template>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Template>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT template FROM templates WHERE id = ?1")?;
     stmt.query_row(params![id], |r| r.get::<_, String>(0))
         .optional()?
@@ -48,7 +48,11 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Template>, StoreError> 
 }
 
 /// The id of the template other than `except_id` that has `name` (ignoring case).
-pub fn named(conn: &Connection, name: &str, except_id: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn named(
+    conn: &Connection,
+    name: &str,
+    except_id: &str,
+) -> Result<Option<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM templates WHERE name = ?1 COLLATE NOCASE AND id <> ?2 LIMIT 1",
     )?;
@@ -58,7 +62,7 @@ pub fn named(conn: &Connection, name: &str, except_id: &str) -> Result<Option<St
 }
 
 #[expect(clippy::expect_used, reason = "invariant: templates serialise")]
-pub fn put(conn: &Connection, template: &Template) -> Result<(), StoreError> {
+pub(crate) fn put(conn: &Connection, template: &Template) -> Result<(), StoreError> {
     let text = serde_json::to_string(template).expect("templates serialise");
     let mut stmt = conn.prepare_cached(
         "INSERT INTO templates (id, name, template, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
@@ -69,7 +73,7 @@ pub fn put(conn: &Connection, template: &Template) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM templates WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
 }

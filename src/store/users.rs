@@ -8,7 +8,7 @@ use crate::sys::time::now_ms;
 
 /// A user row including the password hash, for authentication only.
 #[derive(Debug, Clone)]
-pub struct UserRecord {
+pub(crate) struct UserRecord {
     pub user: User,
     pub password_hash: String,
 }
@@ -41,18 +41,18 @@ fn encode_roles(roles: &[Role]) -> String {
     serde_json::to_string(roles).expect("roles serialise")
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
     let rows = stmt.query_map([], from_row)?;
     rows.map(|r| Ok(decode(r?)?.user)).collect()
 }
 
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+pub(crate) fn count(conn: &Connection) -> Result<i64, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT count(*) FROM users")?;
     Ok(stmt.query_row([], |r| r.get(0))?)
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<UserRecord>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<UserRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?;
     stmt.query_row(params![id], from_row)
         .optional()?
@@ -61,7 +61,10 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<UserRecord>, StoreError>
 }
 
 /// Looks a user up by the exact name used to log in.
-pub fn by_username(conn: &Connection, username: &str) -> Result<Option<UserRecord>, StoreError> {
+pub(crate) fn by_username(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))?;
     stmt.query_row(params![username], from_row)
@@ -71,7 +74,7 @@ pub fn by_username(conn: &Connection, username: &str) -> Result<Option<UserRecor
 }
 
 /// Whether another user already has this name, ignoring case.
-pub fn username_taken(
+pub(crate) fn username_taken(
     conn: &Connection,
     username: &str,
     except_id: Option<i64>,
@@ -84,7 +87,7 @@ pub fn username_taken(
 }
 
 /// Number of users holding the Administrator role, leaving out `except_id`.
-pub fn count_admins(conn: &Connection, except_id: Option<i64>) -> Result<i64, StoreError> {
+pub(crate) fn count_admins(conn: &Connection, except_id: Option<i64>) -> Result<i64, StoreError> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id IS NOT ?1"))?;
     let rows = stmt.query_map(params![except_id], from_row)?;
@@ -98,7 +101,7 @@ pub fn count_admins(conn: &Connection, except_id: Option<i64>) -> Result<i64, St
 }
 
 /// Inserts a user; the caller has checked the name is free. Returns the new id.
-pub fn insert(
+pub(crate) fn insert(
     conn: &Connection,
     username: &str,
     password_hash: &str,
@@ -112,7 +115,7 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn update(
+pub(crate) fn update(
     conn: &Connection,
     id: i64,
     username: &str,
@@ -125,7 +128,7 @@ pub fn update(
     Ok(())
 }
 
-pub fn set_password_hash(
+pub(crate) fn set_password_hash(
     conn: &Connection,
     id: i64,
     password_hash: &str,
@@ -136,7 +139,7 @@ pub fn set_password_hash(
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+pub(crate) fn delete(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached("DELETE FROM users WHERE id = ?1")?;
     Ok(stmt.execute(params![id])? > 0)
 }

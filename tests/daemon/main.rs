@@ -1,8 +1,9 @@
 //! Integration tests: the real `castd` binary on loopback, spoken to over HTTP.
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests and benchmarks stop at once on a broken assumption"
+    reason = "tests and benchmarks stop at once on a broken assumption; their helpers are theirs alone"
 )]
 
 mod auth;

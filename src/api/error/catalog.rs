@@ -13,21 +13,21 @@ macro_rules! error_codes {
     ($($variant:ident = $code:literal, $status:ident, $doc:literal;)*) => {
         /// Stable machine-readable error codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorCode { $($variant),* }
+        pub(crate) enum ErrorCode { $($variant),* }
 
         impl ErrorCode {
-            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+            pub(crate) const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
 
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $code),* }
             }
 
-            pub fn status(self) -> StatusCode {
+            pub(crate) fn status(self) -> StatusCode {
                 match self { $(ErrorCode::$variant => StatusCode::$status),* }
             }
 
             /// When a client sees this code, and what it means.
-            pub fn description(self) -> &'static str {
+            pub(crate) fn description(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $doc),* }
             }
         }
@@ -242,7 +242,7 @@ error_codes! {
 }
 
 /// The catalog as JSON for the OpenAPI document: code → {status, description}.
-pub fn catalog() -> Value {
+pub(crate) fn catalog() -> Value {
     let entries: Map<String, Value> = ErrorCode::ALL
         .iter()
         .map(|c| {
@@ -264,12 +264,12 @@ fn described(codes: impl Iterator<Item = (&'static str, &'static str)>) -> Value
 }
 
 /// The alarm codes clients see in the unit status and in `alarm` events.
-pub fn alarm_catalog() -> Value {
+pub(crate) fn alarm_catalog() -> Value {
     described(AlarmCode::ALL.iter().map(|c| (c.as_str(), c.description())))
 }
 
 /// The publish failure codes clients see as a job's `lastCode` and a test's `code`.
-pub fn failure_catalog() -> Value {
+pub(crate) fn failure_catalog() -> Value {
     described(
         FailureCode::ALL
             .iter()

@@ -37,7 +37,7 @@ const RESTORE_LIMIT: u64 = 1024 * 1024 * 1024;
 #[utoipa::path(get, path = "/maintenance/backup", tag = "maintenance", operation_id = "backup",
     responses((status = 200, description = "the archive", content_type = "application/x-tar",
         headers(("Content-Disposition" = String, description = "attachment; filename=\"castd-backup-<unit>-<UTC time>.tar\"")))))]
-pub async fn backup(State(daemon): State<Daemon>) -> Result<Response, ApiError> {
+pub(crate) async fn backup(State(daemon): State<Daemon>) -> Result<Response, ApiError> {
     let archive = daemon.backup().await?;
     let created = chrono::DateTime::from_timestamp_millis(archive.manifest.created)
         .unwrap_or_default()
@@ -73,7 +73,7 @@ pub async fn backup(State(daemon): State<Daemon>) -> Result<Response, ApiError> 
 /// Answer of restore.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Restoring {
+pub(crate) struct Restoring {
     /// The manifest of the archive being restored.
     pub manifest: Manifest,
     /// Always true: castd restarts to open the restored database.
@@ -103,7 +103,10 @@ pub struct Restoring {
         (Vec<u8> = "multipart/form-data"))),
     responses((status = 202, body = Restoring)))]
 #[expect(clippy::expect_used, reason = "invariant: the answer serialises")]
-pub async fn restore(State(daemon): State<Daemon>, request: Request) -> Result<Response, ApiError> {
+pub(crate) async fn restore(
+    State(daemon): State<Daemon>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let upload = daemon.new_upload();
     receive(request, upload.path()).await?;
     // The restart waits until the answer has been handed to the connection.
@@ -225,7 +228,7 @@ async fn receive(request: Request, path: &Path) -> Result<(), ApiError> {
 /// Paging and filters of audit.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     /// At most this many entries (default 100, at most 1000).
     pub limit: Option<i64>,
     /// Entries to skip, counted from the newest.
@@ -252,7 +255,7 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/maintenance/audit", tag = "maintenance", operation_id = "audit",
     params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>, headers(("X-Total-Count" = i64)))))]
-pub async fn audit(
+pub(crate) async fn audit(
     State(daemon): State<Daemon>,
     Query(q): Query<AuditQuery>,
 ) -> Result<(HeaderMap, Json<Vec<AuditEntry>>), ApiError> {

@@ -14,7 +14,7 @@ use crate::model::{CaptureRequest, CaptureStatus, Marker};
 
 /// Answer of deviceCaptureAvailable.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Available {
+pub(crate) struct Available {
     pub available: bool,
 }
 
@@ -23,7 +23,7 @@ pub struct Available {
 /// True when at least one device-capture plugin is enabled.
 #[utoipa::path(get, path = "/capture/deviceCaptureAvailable", tag = "capture", operation_id = "deviceCaptureAvailable",
     responses((status = 200, body = Available)))]
-pub async fn device_capture_available(State(daemon): State<Daemon>) -> Json<Available> {
+pub(crate) async fn device_capture_available(State(daemon): State<Daemon>) -> Json<Available> {
     Json(Available {
         available: daemon.plugins().device_capture_available(),
     })
@@ -31,7 +31,7 @@ pub async fn device_capture_available(State(daemon): State<Daemon>) -> Json<Avai
 
 /// Answer of concurrentCapturesEnabled.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Enabled {
+pub(crate) struct Enabled {
     pub enabled: bool,
 }
 
@@ -40,7 +40,7 @@ pub struct Enabled {
 /// The `concurrentCaptures` setting.
 #[utoipa::path(get, path = "/capture/concurrentCapturesEnabled", tag = "capture", operation_id = "concurrentCapturesEnabled",
     responses((status = 200, body = Enabled)))]
-pub async fn concurrent_captures_enabled(State(daemon): State<Daemon>) -> Json<Enabled> {
+pub(crate) async fn concurrent_captures_enabled(State(daemon): State<Daemon>) -> Json<Enabled> {
     Json(Enabled {
         enabled: daemon.settings().concurrent_captures(),
     })
@@ -49,7 +49,7 @@ pub async fn concurrent_captures_enabled(State(daemon): State<Daemon>) -> Json<E
 /// Parameters of startCapture.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StartForm {
+pub(crate) struct StartForm {
     pub capture_request: CaptureRequest,
 }
 
@@ -69,7 +69,7 @@ pub struct StartForm {
 #[utoipa::path(post, path = "/capture/start", tag = "capture", operation_id = "startCapture",
     request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = CaptureStatus)))]
-pub async fn start_capture(
+pub(crate) async fn start_capture(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     Form(form): Form<StartForm>,
@@ -80,7 +80,7 @@ pub async fn start_capture(
 
 /// Which session an action is for.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SessionForm {
+pub(crate) struct SessionForm {
     /// Needed only when several captures run.
     #[serde(rename = "sessionID", default)]
     pub session_id: Option<String>,
@@ -93,7 +93,7 @@ pub struct SessionForm {
 #[utoipa::path(post, path = "/capture/stop", tag = "capture", operation_id = "stopCapture",
     request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn stop_capture(
+pub(crate) async fn stop_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<SessionForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
@@ -106,7 +106,7 @@ pub async fn stop_capture(
 #[utoipa::path(post, path = "/capture/pause", tag = "capture", operation_id = "pauseCapture",
     request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn pause_capture(
+pub(crate) async fn pause_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<SessionForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
@@ -119,7 +119,7 @@ pub async fn pause_capture(
 #[utoipa::path(post, path = "/capture/resume", tag = "capture", operation_id = "resumeCapture",
     request_body(content = SessionForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn resume_capture(
+pub(crate) async fn resume_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<SessionForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
@@ -128,7 +128,7 @@ pub async fn resume_capture(
 
 /// Parameters of extendCapture.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ExtendForm {
+pub(crate) struct ExtendForm {
     /// Milliseconds to add to the stop time.
     pub duration: i64,
     #[serde(rename = "sessionID", default)]
@@ -139,7 +139,7 @@ pub struct ExtendForm {
 #[utoipa::path(post, path = "/capture/extend", tag = "capture", operation_id = "extendCapture",
     request_body(content = ExtendForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn extend_capture(
+pub(crate) async fn extend_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<ExtendForm>,
 ) -> Result<Json<CaptureStatus>, ApiError> {
@@ -153,7 +153,7 @@ pub async fn extend_capture(
 
 /// Parameters of addMarker.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct MarkerForm {
+pub(crate) struct MarkerForm {
     /// 1 to 256 characters.
     #[schema(min_length = 1, max_length = 256)]
     pub title: String,
@@ -173,7 +173,7 @@ pub struct MarkerForm {
 #[utoipa::path(post, path = "/capture/marker", tag = "capture", operation_id = "addMarker",
     request_body(content = MarkerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Marker)))]
-pub async fn add_marker(
+pub(crate) async fn add_marker(
     State(daemon): State<Daemon>,
     Form(form): Form<MarkerForm>,
 ) -> Result<(StatusCode, Json<Marker>), ApiError> {

@@ -34,7 +34,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Where to resume.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     /// Resume after this event id, like the `Last-Event-ID` header (the header wins). For
     /// clients that cannot set headers.
     #[serde(rename = "lastEventId", default)]
@@ -73,7 +73,7 @@ pub struct EventsQuery {
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id"),
     ),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String)))]
-pub async fn events(
+pub(crate) async fn events(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     Extension(CheckedAt(generation)): Extension<CheckedAt>,

@@ -16,10 +16,14 @@ use crate::model::{CaptureRequest, CaptureStatus, Graph, Node};
 
 /// Parameters of invokeService.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct ServiceForm {
+pub(crate) struct ServiceForm {
     /// The service's arguments (none of the current services takes any).
     #[serde(default)]
     #[schema(value_type = Object)]
+    #[expect(
+        dead_code,
+        reason = "read by the OpenAPI schema only: no current service takes arguments"
+    )]
     pub args: Option<Value>,
 }
 
@@ -34,7 +38,7 @@ pub struct ServiceForm {
     params(("graphID" = String, Path), ("nodeID" = String, Path), ("service" = String, Path)),
     request_body(content = ServiceForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = crate::model::StreamStats)))]
-pub async fn invoke_service(
+pub(crate) async fn invoke_service(
     State(daemon): State<Daemon>,
     PathParam((graph, node, service)): PathParam<(String, String, String)>,
     Form(_form): Form<ServiceForm>,
@@ -54,7 +58,7 @@ pub async fn invoke_service(
 /// services it offers while a session runs.
 #[utoipa::path(get, path = "/graphBuilder", tag = "graphBuilder", operation_id = "graphBuilder",
     responses((status = 200, description = "`{graphs: [{id, name, root, saved}], processorTypes: [{type, produces, options, services}]}`")))]
-pub async fn graph_builder(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn graph_builder(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiError> {
     let saved = daemon.graphs().saved().await?;
     let unsaved = daemon.graphs().unsaved().await?;
     let mut graphs: Vec<Value> = saved
@@ -77,13 +81,15 @@ pub async fn graph_builder(State(daemon): State<Daemon>) -> Result<Json<Value>, 
 /// Saved graphs
 #[utoipa::path(get, path = "/graphBuilder/graphs", tag = "graphBuilder", operation_id = "listGraphs",
     responses((status = 200, body = Vec<Graph>)))]
-pub async fn list_graphs(State(daemon): State<Daemon>) -> Result<Json<Vec<Graph>>, ApiError> {
+pub(crate) async fn list_graphs(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<Graph>>, ApiError> {
     Ok(Json(daemon.graphs().saved().await?))
 }
 
 /// Parameters of newGraph.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct NewGraphForm {
+pub(crate) struct NewGraphForm {
     /// The root node (typically a `fileRecorder`); its id is the graph's root. Without an
     /// id it gets one, as in addNode.
     pub root: Node,
@@ -99,7 +105,7 @@ pub struct NewGraphForm {
 #[utoipa::path(post, path = "/graphBuilder/graphs", tag = "graphBuilder", operation_id = "newGraph",
     request_body(content = NewGraphForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Graph)))]
-pub async fn new_graph(
+pub(crate) async fn new_graph(
     State(daemon): State<Daemon>,
     Form(form): Form<NewGraphForm>,
 ) -> Result<(StatusCode, Json<Graph>), ApiError> {
@@ -114,7 +120,7 @@ pub async fn new_graph(
 #[utoipa::path(post, path = "/graphBuilder/graphs/{graphID}/save", tag = "graphBuilder", operation_id = "saveGraph",
     params(("graphID" = String, Path)),
     responses((status = 200, body = Graph)))]
-pub async fn save_graph(
+pub(crate) async fn save_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Graph>, ApiError> {
@@ -123,7 +129,7 @@ pub async fn save_graph(
 
 /// Parameters of copyGraph.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CopyForm {
+pub(crate) struct CopyForm {
     /// Id of the node of the graph that is the copy's root.
     pub root: String,
 }
@@ -133,7 +139,7 @@ pub struct CopyForm {
     params(("graphID" = String, Path)),
     request_body(content = CopyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Graph)))]
-pub async fn copy_graph(
+pub(crate) async fn copy_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
     Form(form): Form<CopyForm>,
@@ -148,7 +154,7 @@ pub async fn copy_graph(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}", tag = "graphBuilder", operation_id = "getGraphJson",
     params(("graphID" = String, Path)),
     responses((status = 200, body = Graph)))]
-pub async fn get_graph_json(
+pub(crate) async fn get_graph_json(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Graph>, ApiError> {
@@ -157,7 +163,7 @@ pub async fn get_graph_json(
 
 /// Parameters of updateGraph.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct GraphChanges {
+pub(crate) struct GraphChanges {
     /// A new name for people.
     #[serde(default)]
     pub name: Option<String>,
@@ -168,7 +174,7 @@ pub struct GraphChanges {
 
 /// Parameters of updateGraph.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateGraphForm {
+pub(crate) struct UpdateGraphForm {
     /// The fields to change (`name`, `root`); nodes change through their own routes.
     pub graph: GraphChanges,
 }
@@ -181,7 +187,7 @@ pub struct UpdateGraphForm {
     params(("graphID" = String, Path)),
     request_body(content = UpdateGraphForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Graph)))]
-pub async fn update_graph(
+pub(crate) async fn update_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
     Form(form): Form<UpdateGraphForm>,
@@ -201,7 +207,7 @@ pub async fn update_graph(
 #[utoipa::path(delete, path = "/graphBuilder/graphs/{graphID}", tag = "graphBuilder", operation_id = "deleteGraph",
     params(("graphID" = String, Path)),
     responses((status = 204)))]
-pub async fn delete_graph(
+pub(crate) async fn delete_graph(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -215,7 +221,7 @@ pub async fn delete_graph(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}/nodes", tag = "graphBuilder", operation_id = "getNodes",
     params(("graphID" = String, Path)),
     responses((status = 200, body = Vec<Node>)))]
-pub async fn get_nodes(
+pub(crate) async fn get_nodes(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
 ) -> Result<Json<Vec<Node>>, ApiError> {
@@ -224,7 +230,7 @@ pub async fn get_nodes(
 
 /// Parameters of updateNode.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateNodeForm {
+pub(crate) struct UpdateNodeForm {
     /// `options` to change (as configureNode) and `parents`/`children` to link (as
     /// attachNode); the node's id and type do not change.
     pub node: NodeChanges,
@@ -232,7 +238,7 @@ pub struct UpdateNodeForm {
 
 /// The fields of a node that change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct NodeChanges {
+pub(crate) struct NodeChanges {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub options: Map<String, Value>,
@@ -250,7 +256,7 @@ pub struct NodeChanges {
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     request_body(content = UpdateNodeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Node)))]
-pub async fn update_node(
+pub(crate) async fn update_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
     Form(form): Form<UpdateNodeForm>,
@@ -272,7 +278,7 @@ pub async fn update_node(
 
 /// Parameters of addNode.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AddNodeForm {
+pub(crate) struct AddNodeForm {
     /// `type`, `options`, `parents` and `children` (ids of nodes of the graph); an empty id
     /// gets one.
     pub node: Node,
@@ -286,7 +292,7 @@ pub struct AddNodeForm {
     params(("graphID" = String, Path)),
     request_body(content = AddNodeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Node)))]
-pub async fn add_node(
+pub(crate) async fn add_node(
     State(daemon): State<Daemon>,
     PathParam(graph): PathParam<String>,
     Form(form): Form<AddNodeForm>,
@@ -299,7 +305,7 @@ pub async fn add_node(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}/nodes/{nodeID}", tag = "graphBuilder", operation_id = "getNode",
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     responses((status = 200, body = Node)))]
-pub async fn get_node(
+pub(crate) async fn get_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
 ) -> Result<Json<Node>, ApiError> {
@@ -312,7 +318,7 @@ pub async fn get_node(
 #[utoipa::path(delete, path = "/graphBuilder/graphs/{graphID}/nodes/{nodeID}", tag = "graphBuilder", operation_id = "removeNode",
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     responses((status = 204)))]
-pub async fn remove_node(
+pub(crate) async fn remove_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
@@ -322,7 +328,7 @@ pub async fn remove_node(
 
 /// Parameters of attachNode.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct AttachForm {
+pub(crate) struct AttachForm {
     /// Nodes that feed this one.
     #[serde(default)]
     pub parents: Vec<String>,
@@ -339,7 +345,7 @@ pub struct AttachForm {
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     request_body(content = AttachForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Node)))]
-pub async fn attach_node(
+pub(crate) async fn attach_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
     Form(form): Form<AttachForm>,
@@ -356,7 +362,7 @@ pub async fn attach_node(
 #[utoipa::path(get, path = "/graphBuilder/graphs/{graphID}/nodes/{nodeID}/options", tag = "graphBuilder", operation_id = "getNodeOptions",
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     responses((status = 200, description = "`{nodeID, type, options, schema}`; secrets masked")))]
-pub async fn get_node_options(
+pub(crate) async fn get_node_options(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -365,7 +371,7 @@ pub async fn get_node_options(
 
 /// Parameters of configureNode.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ConfigureForm {
+pub(crate) struct ConfigureForm {
     /// Options to change; others keep their value. A secret sent back masked keeps its value.
     #[schema(value_type = Object)]
     pub options: Map<String, Value>,
@@ -380,7 +386,7 @@ pub struct ConfigureForm {
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     request_body(content = ConfigureForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Node)))]
-pub async fn configure_node(
+pub(crate) async fn configure_node(
     State(daemon): State<Daemon>,
     PathParam((graph, node)): PathParam<(String, String)>,
     Form(form): Form<ConfigureForm>,
@@ -396,7 +402,7 @@ pub async fn configure_node(
 /// Parameters of startSession.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StartForm {
+pub(crate) struct StartForm {
     /// Optional: title, duration, tags, speaker … as in startCapture (`templateID` is
     /// ignored: the graph is the template).
     #[serde(default)]
@@ -413,7 +419,7 @@ pub struct StartForm {
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = CaptureStatus)))]
-pub async fn start_session(
+pub(crate) async fn start_session(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     PathParam((graph_id, node)): PathParam<(String, String)>,
@@ -432,7 +438,7 @@ pub async fn start_session(
 #[utoipa::path(post, path = "/graphBuilder/graphs/{graphID}/nodes/{nodeID}/session/stop", tag = "graphBuilder", operation_id = "stopSession",
     params(("graphID" = String, Path), ("nodeID" = String, Path)),
     responses((status = 200, body = CaptureStatus)))]
-pub async fn stop_session(
+pub(crate) async fn stop_session(
     State(daemon): State<Daemon>,
     PathParam((graph_id, _node)): PathParam<(String, String)>,
 ) -> Result<Json<CaptureStatus>, ApiError> {

@@ -28,7 +28,7 @@ fn jpeg(bytes: Bytes) -> Response {
 /// Which node's picture.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct NodeQuery {
+pub(crate) struct NodeQuery {
     /// A video node of the session; the main picture when absent.
     pub node: Option<String>,
 }
@@ -39,7 +39,7 @@ pub struct NodeQuery {
 #[utoipa::path(get, path = "/liveStreamViewer/session", tag = "liveStreamViewer", operation_id = "getSessionPreview",
     params(NodeQuery),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn get_session_preview(
+pub(crate) async fn get_session_preview(
     State(daemon): State<Daemon>,
     Query(q): Query<NodeQuery>,
 ) -> Result<Response, ApiError> {
@@ -63,7 +63,7 @@ pub async fn get_session_preview(
 #[utoipa::path(get, path = "/liveStreamViewer/video/{deviceID}", tag = "liveStreamViewer", operation_id = "getVideoDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn get_video_device_preview(
+pub(crate) async fn get_video_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Response, ApiError> {
@@ -77,7 +77,7 @@ pub async fn get_video_device_preview(
 #[utoipa::path(post, path = "/liveStreamViewer/video/{deviceID}", tag = "liveStreamViewer", operation_id = "createVideoDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg")))]
-pub async fn create_video_device_preview(
+pub(crate) async fn create_video_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Response, ApiError> {
@@ -90,7 +90,7 @@ pub async fn create_video_device_preview(
 #[utoipa::path(get, path = "/liveStreamViewer/audio/{deviceID}", tag = "liveStreamViewer", operation_id = "getAudioDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, body = AudioLevels)))]
-pub async fn get_audio_device_preview(
+pub(crate) async fn get_audio_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Json<AudioLevels>, ApiError> {
@@ -101,7 +101,7 @@ pub async fn get_audio_device_preview(
 #[utoipa::path(post, path = "/liveStreamViewer/audio/{deviceID}", tag = "liveStreamViewer", operation_id = "createAudioDevicePreview",
     params(("deviceID" = String, Path)),
     responses((status = 200, body = AudioLevels)))]
-pub async fn create_audio_device_preview(
+pub(crate) async fn create_audio_device_preview(
     State(daemon): State<Daemon>,
     PathParam(device): PathParam<String>,
 ) -> Result<Json<AudioLevels>, ApiError> {

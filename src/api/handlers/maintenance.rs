@@ -19,7 +19,7 @@ use crate::model::Device;
 
 /// Whether a running capture may be cut short.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ForceForm {
+pub(crate) struct ForceForm {
     /// Stop a running capture first (its files are finalised, its package becomes
     /// `complete`) instead of refusing with `409 maintenance.capturing`. Default false.
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct ForceForm {
 
 /// Answer of reboot and restart: what is about to happen.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MaintenanceAccepted {
+pub(crate) struct MaintenanceAccepted {
     /// `reboot` or `restart`.
     pub action: String,
     /// Capture sessions that are stopped and finalised first (only with `force=true`).
@@ -38,7 +38,7 @@ pub struct MaintenanceAccepted {
 
 /// Answer of restartMedia.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MediaRestarted {
+pub(crate) struct MediaRestarted {
     /// Capture sessions that were stopped and finalised first (only with `force=true`).
     #[serde(rename = "stoppedSessions")]
     pub stopped_sessions: Vec<String>,
@@ -59,7 +59,7 @@ pub struct MediaRestarted {
         (status = 202, body = MaintenanceAccepted),
         (status = 409, body = ErrorBody, description = "A capture runs (`maintenance.capturing`), another maintenance action is under way (`maintenance.in_progress`), or reboot is disabled (`maintenance.disabled`)."),
     ))]
-pub async fn reboot(
+pub(crate) async fn reboot(
     State(daemon): State<Daemon>,
     Form(form): Form<ForceForm>,
 ) -> Result<Response, ApiError> {
@@ -79,7 +79,7 @@ pub async fn reboot(
         (status = 202, body = MaintenanceAccepted),
         (status = 409, body = ErrorBody, description = "A capture runs (`maintenance.capturing`) or another maintenance action is under way (`maintenance.in_progress`)."),
     ))]
-pub async fn restart(
+pub(crate) async fn restart(
     State(daemon): State<Daemon>,
     Form(form): Form<ForceForm>,
 ) -> Result<Response, ApiError> {
@@ -101,7 +101,7 @@ pub async fn restart(
         (status = 200, body = MediaRestarted),
         (status = 409, body = ErrorBody, description = "A capture runs (`maintenance.capturing`) or another maintenance action is under way (`maintenance.in_progress`)."),
     ))]
-pub async fn restart_media(
+pub(crate) async fn restart_media(
     State(daemon): State<Daemon>,
     Form(form): Form<ForceForm>,
 ) -> Result<Json<MediaRestarted>, ApiError> {

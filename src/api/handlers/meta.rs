@@ -14,7 +14,7 @@ use crate::api::openapi::ApiDocs;
 /// permission (`x-permission`) and the catalog of error codes (`x-error-codes`).
 #[utoipa::path(get, path = "/openapi.json", tag = "docs", operation_id = "openapi",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn openapi(Extension(docs): Extension<Arc<ApiDocs>>) -> impl IntoResponse {
+pub(crate) async fn openapi(Extension(docs): Extension<Arc<ApiDocs>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         docs.json.clone(),
@@ -24,6 +24,6 @@ pub async fn openapi(Extension(docs): Extension<Arc<ApiDocs>>) -> impl IntoRespo
 /// Human-readable API documentation
 #[utoipa::path(get, path = "/docs", tag = "docs", operation_id = "docs",
     responses((status = 200, description = "HTML page", content_type = "text/html")))]
-pub async fn docs(Extension(docs): Extension<Arc<ApiDocs>>) -> Html<bytes::Bytes> {
+pub(crate) async fn docs(Extension(docs): Extension<Arc<ApiDocs>>) -> Html<bytes::Bytes> {
     Html(docs.html.clone())
 }

@@ -22,7 +22,7 @@ use crate::daemon::Daemon;
 /// `castd_build_info{version}`.
 #[utoipa::path(get, path = "/metrics", tag = "status", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
-pub async fn metrics(State(daemon): State<Daemon>) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn metrics(State(daemon): State<Daemon>) -> Result<impl IntoResponse, ApiError> {
     let text = daemon.scrape_metrics().await.map_err(ApiError::internal)?;
     Ok((
         [(header::CONTENT_TYPE, crate::daemon::metrics::CONTENT_TYPE)],

@@ -3,26 +3,26 @@
 //! own. Each is named after its operation id (`startCapture` → `start_capture`), so the
 //! code behind an operation of API.md is found by its name.
 
-pub mod backup;
-pub mod capture;
-pub mod devices;
-pub mod events;
-pub mod graph;
-pub mod live;
-pub mod maintenance;
-pub mod meta;
-pub mod metrics;
-pub mod opencast;
-pub mod packages;
-pub mod plugins;
-pub mod publishing;
-pub mod scheduler;
-pub mod session;
-pub mod settings;
-pub mod speakers;
-pub mod status;
-pub mod templates;
-pub mod users;
+pub(crate) mod backup;
+pub(crate) mod capture;
+pub(crate) mod devices;
+pub(crate) mod events;
+pub(crate) mod graph;
+pub(crate) mod live;
+pub(crate) mod maintenance;
+pub(crate) mod meta;
+pub(crate) mod metrics;
+pub(crate) mod opencast;
+pub(crate) mod packages;
+pub(crate) mod plugins;
+pub(crate) mod publishing;
+pub(crate) mod scheduler;
+pub(crate) mod session;
+pub(crate) mod settings;
+pub(crate) mod speakers;
+pub(crate) mod status;
+pub(crate) mod templates;
+pub(crate) mod users;
 
 #[cfg(test)]
 mod tests {

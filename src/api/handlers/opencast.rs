@@ -20,7 +20,9 @@ use crate::opencast::link::TestReport;
 /// `discoveredAt`).
 #[utoipa::path(get, path = "/opencast/config", tag = "opencast", operation_id = "getOpencastConfig",
     responses((status = 200, body = Object)))]
-pub async fn get_opencast_config(State(daemon): State<Daemon>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn get_opencast_config(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Value>, ApiError> {
     let link = daemon.opencast();
     let config = link.config().await?.masked();
     let endpoints = link.endpoints().await?;
@@ -29,7 +31,7 @@ pub async fn get_opencast_config(State(daemon): State<Daemon>) -> Result<Json<Va
 
 /// Parameters of updateOpencastConfig.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateOpencastConfigForm {
+pub(crate) struct UpdateOpencastConfigForm {
     /// The fields to change, as a JSON object (`url`, `auth` basic|digest, `username`,
     /// `password` (write-only; the mask keeps the stored one), `agentName`, `address`,
     /// `pollSecs`, `stateSecs`, `lookaheadDays`, `fullRefreshSecs`, `serviceOverrides`,
@@ -46,7 +48,7 @@ pub struct UpdateOpencastConfigForm {
 #[utoipa::path(post, path = "/opencast/config", tag = "opencast", operation_id = "updateOpencastConfig",
     request_body(content = UpdateOpencastConfigForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object)))]
-pub async fn update_opencast_config(
+pub(crate) async fn update_opencast_config(
     State(daemon): State<Daemon>,
     Form(form): Form<UpdateOpencastConfigForm>,
 ) -> Result<Json<Value>, ApiError> {
@@ -62,6 +64,8 @@ pub async fn update_opencast_config(
 /// with `params.code`.
 #[utoipa::path(post, path = "/opencast/test", tag = "opencast", operation_id = "testOpencast",
     responses((status = 200, body = Object)))]
-pub async fn test_opencast(State(daemon): State<Daemon>) -> Result<Json<TestReport>, ApiError> {
+pub(crate) async fn test_opencast(
+    State(daemon): State<Daemon>,
+) -> Result<Json<TestReport>, ApiError> {
     Ok(Json(daemon.opencast().test().await?))
 }

@@ -17,7 +17,7 @@ use crate::packages::{self, PackageChanges};
 /// Paging and filters of getMediaPackages.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// At most this many (default 50, at most 500).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -33,7 +33,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/capture/mediaPackages", tag = "capture", operation_id = "getMediaPackages",
     params(ListQuery),
     responses((status = 200, body = Vec<MediaPackage>, headers(("X-Total-Count" = i64)))))]
-pub async fn get_media_packages(
+pub(crate) async fn get_media_packages(
     State(daemon): State<Daemon>,
     Query(q): Query<ListQuery>,
 ) -> Result<(HeaderMap, Json<Vec<MediaPackage>>), ApiError> {
@@ -56,7 +56,7 @@ pub async fn get_media_packages(
 #[utoipa::path(get, path = "/capture/mediaPackages/{id}", tag = "capture", operation_id = "getMediaPackage",
     params(("id" = String, Path)),
     responses((status = 200, body = MediaPackage)))]
-pub async fn get_media_package(
+pub(crate) async fn get_media_package(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<MediaPackage>, ApiError> {
@@ -66,7 +66,7 @@ pub async fn get_media_package(
 /// Parameters of updateMediaPackage.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UpdateForm {
+pub(crate) struct UpdateForm {
     pub media_package: PackageChanges,
 }
 
@@ -77,7 +77,7 @@ pub struct UpdateForm {
     params(("id" = String, Path)),
     request_body(content = UpdateForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = MediaPackage)))]
-pub async fn update_media_package(
+pub(crate) async fn update_media_package(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<UpdateForm>,
@@ -88,7 +88,7 @@ pub async fn update_media_package(
 
 /// Parameters of attachOutput.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AttachForm {
+pub(crate) struct AttachForm {
     /// `entry` (name), `type` (MIME) and `file` (a file already inside the package directory).
     pub output: Output,
 }
@@ -98,7 +98,7 @@ pub struct AttachForm {
     params(("id" = String, Path)),
     request_body(content = AttachForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = MediaPackage)))]
-pub async fn attach_output(
+pub(crate) async fn attach_output(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<AttachForm>,
@@ -113,7 +113,7 @@ pub async fn attach_output(
 #[utoipa::path(get, path = "/capture/mediaPackages/{id}/outputs/{entry}", tag = "capture", operation_id = "downloadOutput",
     params(("id" = String, Path), ("entry" = String, Path)),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file")))]
-pub async fn download_output(
+pub(crate) async fn download_output(
     State(daemon): State<Daemon>,
     PathParam((id, entry)): PathParam<(String, String)>,
     request: Request,
@@ -130,7 +130,7 @@ pub async fn download_output(
 #[utoipa::path(delete, path = "/capture/mediaPackages/{id}", tag = "capture", operation_id = "deleteMediaPackage",
     params(("id" = String, Path)),
     responses((status = 204)))]
-pub async fn delete_media_package(
+pub(crate) async fn delete_media_package(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {

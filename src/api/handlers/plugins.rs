@@ -17,7 +17,9 @@ use crate::plugins::Plugin;
 /// All installed plugins
 #[utoipa::path(get, path = "/plugins", tag = "plugins", operation_id = "getPlugins",
     responses((status = 200, body = Vec<Plugin>)))]
-pub async fn get_plugins(State(daemon): State<Daemon>) -> Result<Json<Vec<Plugin>>, ApiError> {
+pub(crate) async fn get_plugins(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<Plugin>>, ApiError> {
     Ok(Json(daemon.all_plugins().await?))
 }
 
@@ -25,7 +27,7 @@ pub async fn get_plugins(State(daemon): State<Daemon>) -> Result<Json<Vec<Plugin
 #[utoipa::path(get, path = "/plugins/{id}", tag = "plugins", operation_id = "getPlugin",
     params(("id" = String, Path, description = "Plugin id, e.g. network")),
     responses((status = 200, body = Plugin)))]
-pub async fn get_plugin(
+pub(crate) async fn get_plugin(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Plugin>, ApiError> {
@@ -38,7 +40,7 @@ pub async fn get_plugin(
 #[utoipa::path(get, path = "/plugins/{id}/settings", tag = "plugins", operation_id = "getPluginSettings",
     params(("id" = String, Path, description = "Plugin id, e.g. network")),
     responses((status = 200, description = "The settings object")))]
-pub async fn get_plugin_settings(
+pub(crate) async fn get_plugin_settings(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -47,7 +49,7 @@ pub async fn get_plugin_settings(
 
 /// Parameters of updatePluginSettings.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdatePluginSettingsForm {
+pub(crate) struct UpdatePluginSettingsForm {
     /// Top-level keys to replace; others stay. A secret sent back masked keeps its value.
     #[schema(value_type = Object)]
     pub settings: BTreeMap<String, Value>,
@@ -61,7 +63,7 @@ pub struct UpdatePluginSettingsForm {
     params(("id" = String, Path, description = "Plugin id, e.g. network")),
     request_body(content = UpdatePluginSettingsForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The settings object, secrets masked")))]
-pub async fn update_plugin_settings(
+pub(crate) async fn update_plugin_settings(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<UpdatePluginSettingsForm>,
@@ -73,7 +75,7 @@ pub async fn update_plugin_settings(
 
 /// Parameters of invokePluginService.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct InvokeServiceForm {
+pub(crate) struct InvokeServiceForm {
     /// The service's arguments.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -91,7 +93,7 @@ pub struct InvokeServiceForm {
     params(("id" = String, Path), ("service" = String, Path)),
     request_body(content = InvokeServiceForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The service's result")))]
-pub async fn invoke_plugin_service(
+pub(crate) async fn invoke_plugin_service(
     State(daemon): State<Daemon>,
     PathParam((id, service)): PathParam<(String, String)>,
     Form(form): Form<InvokeServiceForm>,

@@ -21,7 +21,7 @@ use crate::publish::job::Failure;
 /// Parameters of publishMediaPackage.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PublishForm {
+pub(crate) struct PublishForm {
     /// Optional: without it (or with no `configs`) the package goes to its template's
     /// publishers, else to every configured publisher.
     #[serde(default)]
@@ -39,7 +39,7 @@ pub struct PublishForm {
     params(("id" = String, Path)),
     request_body(content = PublishForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Vec<PublishJob>)))]
-pub async fn publish_media_package(
+pub(crate) async fn publish_media_package(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     PathParam(id): PathParam<String>,
@@ -56,7 +56,7 @@ pub async fn publish_media_package(
 
 /// Parameters of testPublishing.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct TestForm {
+pub(crate) struct TestForm {
     pub config: PublishPlatformConfiguration,
 }
 
@@ -76,7 +76,7 @@ pub struct TestForm {
 #[utoipa::path(post, path = "/capture/publishing/test", tag = "capture", operation_id = "testPublishing",
     request_body(content = TestForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = PublishTestResult)))]
-pub async fn test_publishing(
+pub(crate) async fn test_publishing(
     State(daemon): State<Daemon>,
     CurrentUser(user): CurrentUser,
     Form(form): Form<TestForm>,
@@ -93,7 +93,7 @@ pub async fn test_publishing(
 /// The last test result of each publisher
 #[utoipa::path(get, path = "/capture/publishing/tested", tag = "capture", operation_id = "getTestedConfigurations",
     responses((status = 200, body = Vec<PublishTestResult>)))]
-pub async fn get_tested_configurations(
+pub(crate) async fn get_tested_configurations(
     State(daemon): State<Daemon>,
 ) -> Result<Json<Vec<PublishTestResult>>, ApiError> {
     Ok(Json(daemon.publishing().tested().await?))
@@ -102,7 +102,7 @@ pub async fn get_tested_configurations(
 /// Every publisher's configuration, secrets masked
 #[utoipa::path(get, path = "/capture/publishing/configurations", tag = "capture", operation_id = "getPublishingConfigurations",
     responses((status = 200, body = Vec<PublishPlatformConfiguration>)))]
-pub async fn get_publishing_configurations(
+pub(crate) async fn get_publishing_configurations(
     State(daemon): State<Daemon>,
 ) -> Result<Json<Vec<PublishPlatformConfiguration>>, ApiError> {
     Ok(Json(daemon.publishing().configurations().await?))
@@ -110,7 +110,7 @@ pub async fn get_publishing_configurations(
 
 /// Parameters of updatePublishingConfiguration.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ConfigForm {
+pub(crate) struct ConfigForm {
     /// Config keys; named keys replace the stored ones, `null` removes one, a secret left
     /// out or sent masked keeps its value.
     #[schema(value_type = Object)]
@@ -126,7 +126,7 @@ pub struct ConfigForm {
     params(("publisherID" = String, Path)),
     request_body(content = ConfigForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = PublishPlatformConfiguration)))]
-pub async fn update_publishing_configuration(
+pub(crate) async fn update_publishing_configuration(
     State(daemon): State<Daemon>,
     PathParam(publisher): PathParam<String>,
     Form(form): Form<ConfigForm>,
@@ -141,7 +141,7 @@ pub async fn update_publishing_configuration(
 
 /// Parameters of updatePublishingConfigurations.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ConfigsForm {
+pub(crate) struct ConfigsForm {
     pub configs: Vec<PublishPlatformConfiguration>,
 }
 
@@ -149,7 +149,7 @@ pub struct ConfigsForm {
 #[utoipa::path(post, path = "/capture/publishing/configurations", tag = "capture", operation_id = "updatePublishingConfigurations",
     request_body(content = ConfigsForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Vec<PublishPlatformConfiguration>)))]
-pub async fn update_publishing_configurations(
+pub(crate) async fn update_publishing_configurations(
     State(daemon): State<Daemon>,
     Form(form): Form<ConfigsForm>,
 ) -> Result<Json<Vec<PublishPlatformConfiguration>>, ApiError> {
@@ -165,7 +165,7 @@ pub async fn update_publishing_configurations(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub struct JobsQuery {
+pub(crate) struct JobsQuery {
     /// Only this package's jobs.
     #[serde(rename = "mediaPackageID")]
     #[param(rename = "mediaPackageID")]
@@ -183,7 +183,7 @@ pub struct JobsQuery {
 #[utoipa::path(get, path = "/capture/publishing/jobs", tag = "capture", operation_id = "getPublishJobs",
     params(JobsQuery),
     responses((status = 200, body = Vec<PublishJob>)))]
-pub async fn get_publish_jobs(
+pub(crate) async fn get_publish_jobs(
     State(daemon): State<Daemon>,
     Query(q): Query<JobsQuery>,
 ) -> Result<Json<Vec<PublishJob>>, ApiError> {
@@ -203,7 +203,7 @@ pub async fn get_publish_jobs(
 #[utoipa::path(get, path = "/capture/publishing/jobs/{id}", tag = "capture", operation_id = "getPublishJob",
     params(("id" = String, Path)),
     responses((status = 200, body = PublishJob)))]
-pub async fn get_publish_job(
+pub(crate) async fn get_publish_job(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<PublishJob>, ApiError> {
@@ -217,7 +217,7 @@ pub async fn get_publish_job(
 #[utoipa::path(post, path = "/capture/publishing/jobs/{id}/cancel", tag = "capture", operation_id = "cancelPublishJob",
     params(("id" = String, Path)),
     responses((status = 200, body = PublishJob)))]
-pub async fn cancel_publish_job(
+pub(crate) async fn cancel_publish_job(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<PublishJob>, ApiError> {
@@ -231,7 +231,7 @@ pub async fn cancel_publish_job(
 #[utoipa::path(post, path = "/capture/publishing/jobs/{id}/retry", tag = "capture", operation_id = "retryPublishJob",
     params(("id" = String, Path)),
     responses((status = 200, body = PublishJob)))]
-pub async fn retry_publish_job(
+pub(crate) async fn retry_publish_job(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<PublishJob>, ApiError> {
@@ -239,7 +239,7 @@ pub async fn retry_publish_job(
 }
 
 /// A publisher service's failure as an API error (the target, not the request, failed).
-pub fn service_failure(publisher: &str, failure: Failure) -> ApiError {
+pub(crate) fn service_failure(publisher: &str, failure: Failure) -> ApiError {
     ApiError::new(
         ErrorCode::PublishServiceFailed,
         format!("{publisher}: {}", failure.message),

@@ -17,7 +17,7 @@ use crate::scheduler::EventFilter;
 
 /// Parameters of scheduleCapture.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct EventForm {
+pub(crate) struct EventForm {
     pub event: Event,
 }
 
@@ -36,7 +36,7 @@ pub struct EventForm {
 #[utoipa::path(post, path = "/scheduler/events", tag = "scheduler", operation_id = "scheduleCapture",
     request_body(content = EventForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Event)))]
-pub async fn schedule_capture(
+pub(crate) async fn schedule_capture(
     State(daemon): State<Daemon>,
     Form(form): Form<EventForm>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
@@ -46,7 +46,7 @@ pub async fn schedule_capture(
 
 /// Parameters of updateEvent.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct EventPatch {
+pub(crate) struct EventPatch {
     /// The fields to change; fields not named keep their value. `started`, `completed`,
     /// `mediaPackageID`, `outcome` and `groupID` are castd's and ignored.
     #[schema(value_type = Object)]
@@ -63,7 +63,7 @@ pub struct EventPatch {
     params(("id" = String, Path)),
     request_body(content = EventPatch, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Event)))]
-pub async fn update_event(
+pub(crate) async fn update_event(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<EventPatch>,
@@ -77,7 +77,7 @@ pub async fn update_event(
 #[utoipa::path(get, path = "/scheduler/events/{id}", tag = "scheduler", operation_id = "getEvent",
     params(("id" = String, Path)),
     responses((status = 200, body = Event)))]
-pub async fn get_event(
+pub(crate) async fn get_event(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
@@ -87,7 +87,7 @@ pub async fn get_event(
 /// Filters and paging of getEvents.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     /// Only events whose window ends after this time (ms since the epoch).
     pub start: Option<i64>,
     /// Only events whose window starts before this time.
@@ -109,7 +109,7 @@ pub struct EventsQuery {
 #[utoipa::path(get, path = "/scheduler/events", tag = "scheduler", operation_id = "getEvents",
     params(EventsQuery),
     responses((status = 200, body = Vec<Event>, headers(("X-Total-Count" = i64)))))]
-pub async fn get_events(
+pub(crate) async fn get_events(
     State(daemon): State<Daemon>,
     Query(q): Query<EventsQuery>,
 ) -> Result<(HeaderMap, Json<Vec<Event>>), ApiError> {
@@ -134,7 +134,7 @@ pub async fn get_events(
 #[utoipa::path(delete, path = "/scheduler/events/{id}", tag = "scheduler", operation_id = "deleteEvent",
     params(("id" = String, Path)),
     responses((status = 204)))]
-pub async fn delete_event(
+pub(crate) async fn delete_event(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -144,7 +144,7 @@ pub async fn delete_event(
 
 /// Parameters of scheduleGroup.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct GroupForm {
+pub(crate) struct GroupForm {
     pub group: EventGroup,
 }
 
@@ -159,7 +159,7 @@ pub struct GroupForm {
 #[utoipa::path(post, path = "/scheduler/groups", tag = "scheduler", operation_id = "scheduleGroup",
     request_body(content = GroupForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = EventGroup)))]
-pub async fn schedule_group(
+pub(crate) async fn schedule_group(
     State(daemon): State<Daemon>,
     Form(form): Form<GroupForm>,
 ) -> Result<(StatusCode, Json<EventGroup>), ApiError> {
@@ -169,7 +169,7 @@ pub async fn schedule_group(
 
 /// Parameters of updateGroup.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct GroupPatch {
+pub(crate) struct GroupPatch {
     /// The fields to change; fields not named keep their value.
     #[schema(value_type = Object)]
     pub group: Map<String, Value>,
@@ -184,7 +184,7 @@ pub struct GroupPatch {
     params(("id" = String, Path)),
     request_body(content = GroupPatch, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = EventGroup)))]
-pub async fn update_group(
+pub(crate) async fn update_group(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<GroupPatch>,
@@ -197,7 +197,9 @@ pub async fn update_group(
 /// By the start of their first occurrence.
 #[utoipa::path(get, path = "/scheduler/groups", tag = "scheduler", operation_id = "getGroups",
     responses((status = 200, body = Vec<EventGroup>)))]
-pub async fn get_groups(State(daemon): State<Daemon>) -> Result<Json<Vec<EventGroup>>, ApiError> {
+pub(crate) async fn get_groups(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<EventGroup>>, ApiError> {
     Ok(Json(daemon.scheduler().list_groups().await?))
 }
 
@@ -205,7 +207,7 @@ pub async fn get_groups(State(daemon): State<Daemon>) -> Result<Json<Vec<EventGr
 #[utoipa::path(get, path = "/scheduler/groups/{id}", tag = "scheduler", operation_id = "getGroup",
     params(("id" = String, Path)),
     responses((status = 200, body = EventGroup)))]
-pub async fn get_group(
+pub(crate) async fn get_group(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<EventGroup>, ApiError> {
@@ -216,7 +218,7 @@ pub async fn get_group(
 #[utoipa::path(get, path = "/scheduler/groups/{id}/events", tag = "scheduler", operation_id = "getGroupEvents",
     params(("id" = String, Path)),
     responses((status = 200, body = Vec<Event>)))]
-pub async fn get_group_events(
+pub(crate) async fn get_group_events(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
@@ -229,7 +231,7 @@ pub async fn get_group_events(
 #[utoipa::path(delete, path = "/scheduler/groups/{id}", tag = "scheduler", operation_id = "deleteGroup",
     params(("id" = String, Path)),
     responses((status = 204)))]
-pub async fn delete_group(
+pub(crate) async fn delete_group(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -243,7 +245,9 @@ pub async fn delete_group(
 /// as CATEGORIES, and the template in `X-CASTD-TEMPLATE`.
 #[utoipa::path(get, path = "/scheduler/calendar.ics", tag = "scheduler", operation_id = "exportCalendar",
     responses((status = 200, description = "iCalendar", content_type = "text/calendar")))]
-pub async fn export_calendar(State(daemon): State<Daemon>) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn export_calendar(
+    State(daemon): State<Daemon>,
+) -> Result<impl IntoResponse, ApiError> {
     let text = daemon.scheduler().export().await?;
     Ok((
         [
@@ -259,7 +263,7 @@ pub async fn export_calendar(State(daemon): State<Daemon>) -> Result<impl IntoRe
 
 /// Parameters of importCalendar: one of the two.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct ImportForm {
+pub(crate) struct ImportForm {
     /// The iCalendar text.
     pub ics: Option<String>,
     /// Where to fetch it: http, https or webcal. Only public addresses, unless the
@@ -284,7 +288,7 @@ pub struct ImportForm {
 #[utoipa::path(post, path = "/scheduler/calendar", tag = "scheduler", operation_id = "importCalendar",
     request_body(content = ImportForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = ImportReport)))]
-pub async fn import_calendar(
+pub(crate) async fn import_calendar(
     State(daemon): State<Daemon>,
     Form(form): Form<ImportForm>,
 ) -> Result<Json<ImportReport>, ApiError> {
@@ -313,7 +317,7 @@ pub async fn import_calendar(
 /// Events from local midnight to midnight in the unit's time zone, by start time.
 #[utoipa::path(get, path = "/status/schedule", tag = "status", operation_id = "getTodaysSchedule",
     responses((status = 200, body = Vec<Event>)))]
-pub async fn get_todays_schedule(
+pub(crate) async fn get_todays_schedule(
     State(daemon): State<Daemon>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
     Ok(Json(daemon.scheduler().today().await?))

@@ -18,7 +18,7 @@ use crate::model::NodeStatus;
 /// Which session (only needed when several capture).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SessionQuery {
+pub(crate) struct SessionQuery {
     #[serde(rename = "sessionID")]
     #[param(rename = "sessionID")]
     pub session_id: Option<String>,
@@ -38,7 +38,7 @@ fn no_session(e: CaptureError) -> ApiError {
 #[utoipa::path(get, path = "/sessionStatus", tag = "sessionStatus", operation_id = "getSessionStatus",
     params(SessionQuery),
     responses((status = 200, body = Vec<NodeStatus>)))]
-pub async fn get_session_status(
+pub(crate) async fn get_session_status(
     State(daemon): State<Daemon>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Json<Vec<NodeStatus>>, ApiError> {
@@ -51,7 +51,7 @@ pub async fn get_session_status(
 
 /// A file a node produced.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct NodeFile {
+pub(crate) struct NodeFile {
     pub file: String,
     /// Bytes written so far.
     pub size: u64,
@@ -82,7 +82,7 @@ fn files_of(
 /// Files every node of the session produced
 #[utoipa::path(get, path = "/sessionOutput", tag = "sessionOutput", operation_id = "getAllOutputs",
     responses((status = 200, description = "node id → files", body = BTreeMap<String, Vec<NodeFile>>)))]
-pub async fn get_all_outputs(
+pub(crate) async fn get_all_outputs(
     State(daemon): State<Daemon>,
 ) -> Result<Json<BTreeMap<String, Vec<NodeFile>>>, ApiError> {
     Ok(Json(files_of(&daemon)?.1))
@@ -92,7 +92,7 @@ pub async fn get_all_outputs(
 #[utoipa::path(get, path = "/sessionOutput/{nodeID}", tag = "sessionOutput", operation_id = "getNodeOutputs",
     params(("nodeID" = String, Path)),
     responses((status = 200, body = Vec<NodeFile>)))]
-pub async fn get_node_outputs(
+pub(crate) async fn get_node_outputs(
     State(daemon): State<Daemon>,
     PathParam(node): PathParam<String>,
 ) -> Result<Json<Vec<NodeFile>>, ApiError> {
@@ -112,7 +112,7 @@ pub async fn get_node_outputs(
 #[utoipa::path(get, path = "/sessionOutput/{nodeID}/{file}", tag = "sessionOutput", operation_id = "getNodeOutputFile",
     params(("nodeID" = String, Path), ("file" = String, Path)),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file")))]
-pub async fn get_node_output_file(
+pub(crate) async fn get_node_output_file(
     State(daemon): State<Daemon>,
     PathParam((node, file)): PathParam<(String, String)>,
     request: Request,

@@ -15,13 +15,13 @@ use crate::model::Setting;
 /// All settings of the unit
 #[utoipa::path(get, path = "/settings", tag = "settings", operation_id = "getSettings",
     responses((status = 200, body = Vec<Setting>)))]
-pub async fn get_settings(State(daemon): State<Daemon>) -> Json<Vec<Setting>> {
+pub(crate) async fn get_settings(State(daemon): State<Daemon>) -> Json<Vec<Setting>> {
     Json(daemon.settings().all())
 }
 
 /// Parameters of updateSettings.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateSettingsForm {
+pub(crate) struct UpdateSettingsForm {
     /// Key → new value; keys not named are left as they are.
     #[schema(value_type = Object)]
     pub settings: BTreeMap<String, serde_json::Value>,
@@ -34,7 +34,7 @@ pub struct UpdateSettingsForm {
 #[utoipa::path(post, path = "/settings", tag = "settings", operation_id = "updateSettings",
     request_body(content = UpdateSettingsForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Vec<Setting>)))]
-pub async fn update_settings(
+pub(crate) async fn update_settings(
     State(daemon): State<Daemon>,
     Form(form): Form<UpdateSettingsForm>,
 ) -> Result<Json<Vec<Setting>>, ApiError> {
@@ -45,7 +45,7 @@ pub async fn update_settings(
 #[utoipa::path(get, path = "/settings/{key}", tag = "settings", operation_id = "getSetting",
     params(("key" = String, Path, description = "Setting key, e.g. unitName")),
     responses((status = 200, body = Setting)))]
-pub async fn get_setting(
+pub(crate) async fn get_setting(
     State(daemon): State<Daemon>,
     PathParam(key): PathParam<String>,
 ) -> Result<Json<Setting>, ApiError> {
@@ -54,7 +54,7 @@ pub async fn get_setting(
 
 /// Parameters of updateSetting.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateSettingForm {
+pub(crate) struct UpdateSettingForm {
     /// The new value (JSON, or plain text for strings).
     #[schema(value_type = Object)]
     pub value: serde_json::Value,
@@ -65,7 +65,7 @@ pub struct UpdateSettingForm {
     params(("key" = String, Path, description = "Setting key, e.g. unitName")),
     request_body(content = UpdateSettingForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Setting)))]
-pub async fn update_setting(
+pub(crate) async fn update_setting(
     State(daemon): State<Daemon>,
     PathParam(key): PathParam<String>,
     Form(form): Form<UpdateSettingForm>,

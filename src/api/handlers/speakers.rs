@@ -17,7 +17,9 @@ use crate::model::Speaker;
 /// In the order they were created.
 #[utoipa::path(get, path = "/speakers", tag = "speakers", operation_id = "getSpeakers",
     responses((status = 200, body = Vec<Speaker>)))]
-pub async fn get_speakers(State(daemon): State<Daemon>) -> Result<Json<Vec<Speaker>>, ApiError> {
+pub(crate) async fn get_speakers(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<Speaker>>, ApiError> {
     Ok(Json(daemon.speakers().list().await?))
 }
 
@@ -25,7 +27,7 @@ pub async fn get_speakers(State(daemon): State<Daemon>) -> Result<Json<Vec<Speak
 #[utoipa::path(get, path = "/speakers/{id}", tag = "speakers", operation_id = "getSpeaker",
     params(("id" = i64, Path, description = "The speaker's id")),
     responses((status = 200, body = Speaker)))]
-pub async fn get_speaker(
+pub(crate) async fn get_speaker(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<Json<Speaker>, ApiError> {
@@ -34,7 +36,7 @@ pub async fn get_speaker(
 
 /// Parameters of createSpeaker and updateSpeaker.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SpeakerForm {
+pub(crate) struct SpeakerForm {
     /// A Speaker object: `name` (required on create, unique ignoring case, at most 500
     /// characters), optional `email` (an address), `biography`, `credentials`, `image` (an
     /// Asset: `path, mimeType, fileAlias, description, creationDate`) and `links` (Links:
@@ -52,7 +54,7 @@ pub struct SpeakerForm {
 #[utoipa::path(post, path = "/speakers", tag = "speakers", operation_id = "createSpeaker",
     request_body(content = SpeakerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = Speaker)))]
-pub async fn create_speaker(
+pub(crate) async fn create_speaker(
     State(daemon): State<Daemon>,
     Form(form): Form<SpeakerForm>,
 ) -> Result<(StatusCode, Json<Speaker>), ApiError> {
@@ -69,7 +71,7 @@ pub async fn create_speaker(
     params(("id" = i64, Path, description = "The speaker's id")),
     request_body(content = SpeakerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Speaker)))]
-pub async fn update_speaker(
+pub(crate) async fn update_speaker(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
     Form(form): Form<SpeakerForm>,
@@ -83,7 +85,7 @@ pub async fn update_speaker(
 #[utoipa::path(delete, path = "/speakers/{id}", tag = "speakers", operation_id = "deleteSpeaker",
     params(("id" = i64, Path, description = "The speaker's id")),
     responses((status = 204)))]
-pub async fn delete_speaker(
+pub(crate) async fn delete_speaker(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<StatusCode, ApiError> {

@@ -14,14 +14,14 @@ use crate::model::{CaptureStatus, DiskSpace, NetworkStatus, UnitInfo, UnitStatus
 /// What a room panel polls: everything it shows, in one request.
 #[utoipa::path(get, path = "/status", tag = "status", operation_id = "getStatus",
     responses((status = 200, body = UnitStatus)))]
-pub async fn get_status(State(daemon): State<Daemon>) -> Result<Json<UnitStatus>, ApiError> {
+pub(crate) async fn get_status(State(daemon): State<Daemon>) -> Result<Json<UnitStatus>, ApiError> {
     daemon.status().map(Json).map_err(ApiError::internal)
 }
 
 /// Basic information about the unit
 #[utoipa::path(get, path = "/status/unit", tag = "status", operation_id = "getUnitInfo",
     responses((status = 200, body = UnitInfo)))]
-pub async fn get_unit_info(State(daemon): State<Daemon>) -> Json<UnitInfo> {
+pub(crate) async fn get_unit_info(State(daemon): State<Daemon>) -> Json<UnitInfo> {
     Json(daemon.unit_info())
 }
 
@@ -31,7 +31,9 @@ pub async fn get_unit_info(State(daemon): State<Daemon>) -> Json<UnitInfo> {
 /// (probed at most every 30 s).
 #[utoipa::path(get, path = "/status/network", tag = "status", operation_id = "getNetwork",
     responses((status = 200, body = NetworkStatus)))]
-pub async fn get_network(State(daemon): State<Daemon>) -> Result<Json<NetworkStatus>, ApiError> {
+pub(crate) async fn get_network(
+    State(daemon): State<Daemon>,
+) -> Result<Json<NetworkStatus>, ApiError> {
     crate::sys::network::status(daemon.dns())
         .await
         .map(Json)
@@ -41,7 +43,9 @@ pub async fn get_network(State(daemon): State<Daemon>) -> Result<Json<NetworkSta
 /// Free, usable and total space of the media store
 #[utoipa::path(get, path = "/status/diskSpace", tag = "status", operation_id = "getDiskSpace",
     responses((status = 200, body = DiskSpace)))]
-pub async fn get_disk_space(State(daemon): State<Daemon>) -> Result<Json<DiskSpace>, ApiError> {
+pub(crate) async fn get_disk_space(
+    State(daemon): State<Daemon>,
+) -> Result<Json<DiskSpace>, ApiError> {
     daemon.disk_space().map(Json).map_err(ApiError::internal)
 }
 
@@ -51,13 +55,13 @@ pub async fn get_disk_space(State(daemon): State<Daemon>) -> Result<Json<DiskSpa
 /// session's details while one exists.
 #[utoipa::path(get, path = "/status/capture", tag = "status", operation_id = "getCaptureStatus",
     responses((status = 200, body = CaptureStatus)))]
-pub async fn get_capture_status(State(daemon): State<Daemon>) -> Json<CaptureStatus> {
+pub(crate) async fn get_capture_status(State(daemon): State<Daemon>) -> Json<CaptureStatus> {
     Json(daemon.capture_status())
 }
 
 /// Liveness answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     pub ok: bool,
 }
 
@@ -66,6 +70,6 @@ pub struct Health {
 /// Answers as long as the daemon serves HTTP; no details, no credentials.
 #[utoipa::path(get, path = "/health", tag = "status", operation_id = "health",
     responses((status = 200, body = Health)))]
-pub async fn health() -> Json<Health> {
+pub(crate) async fn health() -> Json<Health> {
     Json(Health { ok: true })
 }

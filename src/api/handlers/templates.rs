@@ -18,7 +18,9 @@ use crate::templates::masked;
 /// All templates
 #[utoipa::path(get, path = "/capture/templates", tag = "capture", operation_id = "getTemplates",
     responses((status = 200, body = Vec<Template>)))]
-pub async fn get_templates(State(daemon): State<Daemon>) -> Result<Json<Vec<Template>>, ApiError> {
+pub(crate) async fn get_templates(
+    State(daemon): State<Daemon>,
+) -> Result<Json<Vec<Template>>, ApiError> {
     Ok(Json(
         daemon
             .templates()
@@ -36,7 +38,7 @@ pub async fn get_templates(State(daemon): State<Daemon>) -> Result<Json<Vec<Temp
 #[utoipa::path(get, path = "/capture/templates/{id}", tag = "capture", operation_id = "getTemplate",
     params(("id" = String, Path, description = "Template id or name")),
     responses((status = 200, body = Template)))]
-pub async fn get_template(
+pub(crate) async fn get_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Template>, ApiError> {
@@ -45,7 +47,7 @@ pub async fn get_template(
 
 /// Parameters of saveTemplate.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SaveForm {
+pub(crate) struct SaveForm {
     pub template: Template,
 }
 
@@ -60,7 +62,7 @@ pub struct SaveForm {
 #[utoipa::path(post, path = "/capture/templates", tag = "capture", operation_id = "saveTemplate",
     request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Template)))]
-pub async fn save_template(
+pub(crate) async fn save_template(
     State(daemon): State<Daemon>,
     Form(form): Form<SaveForm>,
 ) -> Result<Json<Template>, ApiError> {
@@ -76,7 +78,7 @@ pub async fn save_template(
     params(("id" = String, Path, description = "Template id or name")),
     request_body(content = SaveForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Template)))]
-pub async fn update_template(
+pub(crate) async fn update_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<SaveForm>,
@@ -92,7 +94,7 @@ pub async fn update_template(
 #[utoipa::path(delete, path = "/capture/templates/{id}", tag = "capture", operation_id = "deleteTemplate",
     params(("id" = String, Path)),
     responses((status = 204)))]
-pub async fn delete_template(
+pub(crate) async fn delete_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -107,7 +109,7 @@ pub async fn delete_template(
 #[utoipa::path(get, path = "/capture/templates/{id}/pipeline", tag = "capture", operation_id = "pipelinePreview",
     params(("id" = String, Path)),
     responses((status = 200, description = "The pipeline as text", content_type = "text/plain")))]
-pub async fn pipeline_preview(
+pub(crate) async fn pipeline_preview(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -117,7 +119,7 @@ pub async fn pipeline_preview(
 
 /// Parameters of testTemplate and preflightTemplate.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct DurationForm {
+pub(crate) struct DurationForm {
     /// Milliseconds (test: how long to run, default 10000, at most 60000; preflight: the
     /// intended recording length for the disk check, default two hours).
     #[serde(default)]
@@ -133,7 +135,7 @@ pub struct DurationForm {
     params(("id" = String, Path)),
     request_body(content = DurationForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TestReport)))]
-pub async fn test_template(
+pub(crate) async fn test_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<DurationForm>,
@@ -161,7 +163,7 @@ pub async fn test_template(
     params(("id" = String, Path)),
     request_body(content = DurationForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Preflight)))]
-pub async fn preflight_template(
+pub(crate) async fn preflight_template(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<String>,
     Form(form): Form<DurationForm>,

@@ -15,7 +15,7 @@ use crate::model::{User, UserInput};
 /// All users of the unit
 #[utoipa::path(get, path = "/users", tag = "users", operation_id = "getUsers",
     responses((status = 200, body = Vec<User>)))]
-pub async fn get_users(State(daemon): State<Daemon>) -> Result<Json<Vec<User>>, ApiError> {
+pub(crate) async fn get_users(State(daemon): State<Daemon>) -> Result<Json<Vec<User>>, ApiError> {
     Ok(Json(daemon.users().list().await?))
 }
 
@@ -23,7 +23,7 @@ pub async fn get_users(State(daemon): State<Daemon>) -> Result<Json<Vec<User>>, 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", operation_id = "getUser",
     params(("id" = i64, Path)),
     responses((status = 200, body = User)))]
-pub async fn get_user(
+pub(crate) async fn get_user(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<Json<User>, ApiError> {
@@ -33,13 +33,13 @@ pub async fn get_user(
 /// The calling user
 #[utoipa::path(get, path = "/users/current", tag = "users", operation_id = "currentUser",
     responses((status = 200, body = User)))]
-pub async fn current_user(CurrentUser(user): CurrentUser) -> Json<User> {
+pub(crate) async fn current_user(CurrentUser(user): CurrentUser) -> Json<User> {
     Json(user)
 }
 
 /// Parameters of createUser.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateUserForm {
+pub(crate) struct CreateUserForm {
     /// `username` and `roles` (both required).
     pub user: UserInput,
     pub password: String,
@@ -49,7 +49,7 @@ pub struct CreateUserForm {
 #[utoipa::path(post, path = "/users", tag = "users", operation_id = "createUser",
     request_body(content = CreateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = User)))]
-pub async fn create_user(
+pub(crate) async fn create_user(
     State(daemon): State<Daemon>,
     Form(form): Form<CreateUserForm>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
@@ -64,7 +64,7 @@ pub async fn create_user(
 
 /// Parameters of updateUser.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateUserForm {
+pub(crate) struct UpdateUserForm {
     /// Fields to change; absent fields keep their values.
     pub user: UserInput,
     /// A new password, if it changes.
@@ -78,7 +78,7 @@ pub struct UpdateUserForm {
     params(("id" = i64, Path)),
     request_body(content = UpdateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = User)))]
-pub async fn update_user(
+pub(crate) async fn update_user(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
     Form(form): Form<UpdateUserForm>,
@@ -95,7 +95,7 @@ pub async fn update_user(
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", operation_id = "deleteUser",
     params(("id" = i64, Path)),
     responses((status = 204)))]
-pub async fn delete_user(
+pub(crate) async fn delete_user(
     State(daemon): State<Daemon>,
     PathParam(id): PathParam<i64>,
 ) -> Result<StatusCode, ApiError> {

@@ -13,7 +13,7 @@ use percent_encoding::percent_decode;
 
 /// Why a form was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum FormError {
+pub(crate) enum FormError {
     /// Not valid UTF-8 after decoding, or values that start like JSON but never end.
     Malformed,
     /// More pairs than the caller allows.
@@ -21,7 +21,7 @@ pub enum FormError {
 }
 
 /// Splits `input` into (name, value) pairs in order; more than `max_pairs` is an error.
-pub fn parse(input: &[u8], max_pairs: usize) -> Result<Vec<(String, String)>, FormError> {
+pub(super) fn parse(input: &[u8], max_pairs: usize) -> Result<Vec<(String, String)>, FormError> {
     let mut pairs = Vec::new();
     let mut rest = input;
     // Looking for a verbatim JSON value reads ahead; a hostile form of many values that

@@ -16,7 +16,7 @@ use serde_json::{Map, Number, Value};
 
 /// One parameter value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lenient {
+pub(crate) enum Lenient {
     /// Form or query text, not yet interpreted.
     Text(String),
     /// A JSON value (from a JSON body or inside a JSON parameter).
@@ -25,7 +25,7 @@ pub enum Lenient {
 
 /// What went wrong, without the location (serde_path_to_error adds that).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// A required field or parameter is absent.
     Missing(String),
     /// Text that is meant to be JSON does not parse.
@@ -35,7 +35,7 @@ pub enum ErrorKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(pub ErrorKind);
+pub(crate) struct Error(pub ErrorKind);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -350,13 +350,13 @@ impl<'de> SeqAccess<'de> for Seq {
 }
 
 /// Named values: the parameters of a request, or the members of a JSON object.
-pub struct Fields {
+pub(super) struct Fields {
     entries: std::vec::IntoIter<(String, Lenient)>,
     pending: Option<Lenient>,
 }
 
 impl Fields {
-    pub fn new(entries: Vec<(String, Lenient)>) -> Fields {
+    pub(super) fn new(entries: Vec<(String, Lenient)>) -> Fields {
         Fields {
             entries: entries.into_iter(),
             pending: None,
@@ -402,7 +402,7 @@ impl<'de> MapAccess<'de> for Fields {
 }
 
 /// Deserialises a whole parameter set (the top level of a request) as a map or struct.
-pub struct ParamsDeserializer(pub Vec<(String, Lenient)>);
+pub(super) struct ParamsDeserializer(pub Vec<(String, Lenient)>);
 
 impl<'de> de::Deserializer<'de> for ParamsDeserializer {
     type Error = Error;

@@ -13,29 +13,30 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
 use super::error::{ApiError, ErrorCode};
-pub use form::FormError;
-pub use lenient::Lenient;
+#[cfg(feature = "fuzzing")]
+pub(crate) use form::FormError;
+pub(crate) use lenient::Lenient;
 use lenient::{ErrorKind, ParamsDeserializer};
 
 /// The raw form splitter without the parameter cap, for the fuzz targets (see
 /// `crate::fuzzing`).
-#[doc(hidden)]
-pub fn form_pairs(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+#[cfg(feature = "fuzzing")]
+pub(crate) fn form_pairs(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
     form::parse(input, usize::MAX)
 }
 
 /// The body size limit in force for a request (set by the router from the configuration).
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub(crate) struct BodyLimit(pub usize);
 
 /// The most parameters one request may carry, query string and body together (repeated
 /// names count each time). No route takes more than a dozen; the bound keeps a body of a
 /// hundred thousand tiny parameters from costing more than a normal request.
-pub const MAX_PARAMS: usize = 256;
+pub(crate) const MAX_PARAMS: usize = 256;
 
 /// The parameters of one request, later sources overriding earlier ones.
 #[derive(Debug, Default, Clone)]
-pub struct Params(Vec<(String, Lenient)>);
+pub(crate) struct Params(Vec<(String, Lenient)>);
 
 fn too_many_params() -> ApiError {
     ApiError::new(
@@ -65,15 +66,15 @@ fn form_params(input: &[u8], what: &str) -> Result<Params, ApiError> {
 }
 
 impl Params {
-    pub fn from_query(query: Option<&str>) -> Result<Params, ApiError> {
+    pub(crate) fn from_query(query: Option<&str>) -> Result<Params, ApiError> {
         form_params(query.unwrap_or_default().as_bytes(), "query string")
     }
 
-    pub fn from_form(body: &[u8]) -> Result<Params, ApiError> {
+    pub(crate) fn from_form(body: &[u8]) -> Result<Params, ApiError> {
         form_params(body, "body")
     }
 
-    pub fn from_json(body: &[u8]) -> Result<Params, ApiError> {
+    pub(crate) fn from_json(body: &[u8]) -> Result<Params, ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Params::default());
         }
@@ -97,7 +98,7 @@ impl Params {
 
     /// Adds `other`'s parameters after these; a name given again, here or there, keeps its
     /// last value when read (see [`Params::deserialize`]). Linear: nothing is searched here.
-    pub fn extend(&mut self, other: Params) -> Result<(), ApiError> {
+    pub(crate) fn extend(&mut self, other: Params) -> Result<(), ApiError> {
         if self.0.len() + other.0.len() > MAX_PARAMS {
             return Err(too_many_params());
         }
@@ -106,7 +107,7 @@ impl Params {
     }
 
     /// Reads the parameters into `T`.
-    pub fn deserialize<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+    pub(crate) fn deserialize<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         let mut unique = self;
         unique.dedupe();
         serde_path_to_error::deserialize(ParamsDeserializer(unique.0)).map_err(classify)
@@ -214,7 +215,7 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
 }
 
 /// Reads a request body, refusing more than `limit` bytes with 413.
-pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorCode::BodyTooLarge,
@@ -244,7 +245,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiEr
 }
 
 /// All parameters of a request: query string, then the body (form or JSON) over it.
-pub async fn request_params(req: Request) -> Result<Params, ApiError> {
+pub(crate) async fn request_params(req: Request) -> Result<Params, ApiError> {
     let limit = req
         .extensions()
         .get::<BodyLimit>()
@@ -262,7 +263,7 @@ pub async fn request_params(req: Request) -> Result<Params, ApiError> {
 }
 
 /// Extractor: the request's parameters (query + form or JSON body) read into `T`.
-pub struct Form<T>(pub T);
+pub(crate) struct Form<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     type Rejection = ApiError;
@@ -273,7 +274,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
 }
 
 /// Extractor: only the query string read into `T` (for GET routes).
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
@@ -286,7 +287,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 }
 
 /// Extractor: path segments read into `T`, with errors in the common format.
-pub struct PathParam<T>(pub T);
+pub(crate) struct PathParam<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
     type Rejection = ApiError;

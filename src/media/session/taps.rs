@@ -48,7 +48,7 @@ impl Taps<'_> {
     }
 
     /// Installs every tap; returns the counters the watcher turns into rates.
-    pub fn install(&self) -> Result<HashMap<String, Arc<Counter>>, Error> {
+    pub(super) fn install(&self) -> Result<HashMap<String, Arc<Counter>>, Error> {
         self.keep_snapshots()?;
         let counters = self.count_buffers();
         self.drop_untimed_buffers();

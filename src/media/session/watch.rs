@@ -39,7 +39,7 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    pub fn new(
+    pub(super) fn new(
         bus: gst::Bus,
         plan: &Plan,
         readout: Arc<Readout>,
@@ -65,7 +65,7 @@ impl Watch {
         }
     }
 
-    pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+    pub(super) fn spawn(self) -> std::io::Result<JoinHandle<()>> {
         std::thread::Builder::new()
             .name("castd-pipeline".into())
             .spawn(move || self.run())

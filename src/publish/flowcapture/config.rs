@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Config {
+pub(crate) struct Config {
     /// API root, e.g. `https://api.example.com/v2/`; endpoint paths are appended to it.
     pub base_url: String,
     pub email: String,
@@ -39,7 +39,7 @@ impl fmt::Debug for Config {
 }
 
 /// Validates a JSON config object; the Err text names the field (it becomes a 422).
-pub fn parse(config: &Value) -> Result<Config, String> {
+pub(crate) fn parse(config: &Value) -> Result<Config, String> {
     let object = config
         .as_object()
         .ok_or("the flowcapture configuration must be a JSON object")?;

@@ -26,17 +26,17 @@ use serde_json::{Value, json};
 
 use crate::publish::job::{Delivered, Failure, Job, PackageFile};
 use api::{Api, id_text};
-pub use config::{Config, parse};
+pub(crate) use config::{Config, parse};
 use metadata::{asset_metadata, marker_comment};
 use state::{FileState, State, asset_of, resume};
 use upload::{MAX_PARTS, part_count, upload_file};
 
-pub const ID: &str = "flowcapture";
-pub const NAME: &str = "Autodesk Flow Capture";
+pub(crate) const ID: &str = "flowcapture";
+pub(crate) const NAME: &str = "Autodesk Flow Capture";
 /// Config keys that are secrets (write-only, masked on read by the queue, never logged).
-pub const SECRETS: &[&str] = &["apiKey"];
+pub(crate) const SECRETS: &[&str] = &["apiKey"];
 /// Plugin services (name, description) offered through POST /plugins/flowcapture/services/<name>.
-pub const SERVICES: &[(&str, &str)] = &[
+pub(crate) const SERVICES: &[(&str, &str)] = &[
     (
         "listGroups",
         "Productions (API \"groups\") visible to the configured user",
@@ -48,7 +48,7 @@ pub const SERVICES: &[(&str, &str)] = &[
 ];
 
 /// Checks credentials and reachability WITHOUT uploading media. Ok(message) on success.
-pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
+pub(crate) async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
     let api = Api::new(http, config)?;
     api.authenticate().await?;
     let projects: Value = api.call("get/projects", &json!({})).await?;
@@ -71,7 +71,7 @@ pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Fai
 }
 
 /// Runs a plugin service (unknown name → Err(Failure::invalid_config("no service ..."))).
-pub async fn service(
+pub(crate) async fn service(
     http: &reqwest::Client,
     config: &Config,
     name: &str,
@@ -98,7 +98,7 @@ pub async fn service(
 }
 
 /// Publishes one media package. Resumable: see Job::checkpoint/save_checkpoint.
-pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+pub(crate) async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     // The queue lists the main recording first; its asset is the one comments go to.
     let files: Vec<&PackageFile> = job.files.iter().collect();
     check_publishable(&files)?;

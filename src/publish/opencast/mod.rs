@@ -30,10 +30,10 @@ use flavor::{Kind, flavors};
 use upload::{Channel, Feed, Multipart, feed};
 use xml::{Element, dublin_core, elements, media_package_id, workflow_instance};
 
-pub const ID: &str = "opencast";
-pub const NAME: &str = "Opencast";
-pub const SECRETS: &[&str] = &["password"];
-pub const SERVICES: &[(&str, &str)] = &[(
+pub(crate) const ID: &str = "opencast";
+pub(crate) const NAME: &str = "Opencast";
+pub(crate) const SECRETS: &[&str] = &["password"];
+pub(crate) const SERVICES: &[(&str, &str)] = &[(
     "listWorkflows",
     "Workflow definitions the Opencast server offers: id, title, description.",
 )];
@@ -49,7 +49,7 @@ const EPISODE_FLAVOR: &str = "dublincore/episode";
 
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Config {
+pub(crate) struct Config {
     /// The Opencast server (admin or ingest node), e.g. `https://opencast.example.org`.
     pub url: String,
     pub username: String,
@@ -95,7 +95,7 @@ where
         .collect()
 }
 
-pub fn parse(config: &Value) -> Result<Config, String> {
+pub(crate) fn parse(config: &Value) -> Result<Config, String> {
     let mut parsed: Config = serde_path_to_error::deserialize(config).map_err(|e| {
         let path = e.path().to_string();
         if path == "." {
@@ -270,7 +270,7 @@ fn workflows(answer: &Value) -> Vec<Workflow> {
         .collect()
 }
 
-pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
+pub(crate) async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
     let server = Server::new(http, config)?;
     let what = "sign in to Opencast";
     let text = answer(what, server.get(&["info", "me.json"]).send().await).await?;
@@ -308,7 +308,7 @@ pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Fai
     Ok(message)
 }
 
-pub async fn service(
+pub(crate) async fn service(
     http: &reqwest::Client,
     config: &Config,
     name: &str,
@@ -342,7 +342,7 @@ struct State {
 
 /// Publishes one media package, going on from the step the checkpoint reached: create the
 /// media package, add the episode catalog, add every output, then ingest it into a workflow.
-pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+pub(crate) async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     let server = Server::new(&job.http, config)?;
     let mut state = resume(job, &server).await;
     let tracks = flavors(&job.package.processing.root, &job.files);

@@ -34,16 +34,16 @@ use url::Url;
 use super::job::{Delivered, Failure, Job, PackageFile, error_chain};
 use multipart::multipart;
 
-pub const ID: &str = "s3";
-pub const NAME: &str = "S3-compatible object storage";
-pub const SECRETS: &[&str] = &["secretKey"];
-pub const SERVICES: &[(&str, &str)] = &[(
+pub(crate) const ID: &str = "s3";
+pub(crate) const NAME: &str = "S3-compatible object storage";
+pub(crate) const SECRETS: &[&str] = &["secretKey"];
+pub(crate) const SERVICES: &[(&str, &str)] = &[(
     "listObjects",
     "Objects under the configured prefix (or `prefix` in args): key, size, ETag.",
 )];
 
 /// S3's minimum part size (every part but the last).
-pub const MIN_PART: u64 = 5 * 1024 * 1024;
+pub(crate) const MIN_PART: u64 = 5 * 1024 * 1024;
 const DEFAULT_PART: u64 = 8 * 1024 * 1024;
 const MAX_PART: u64 = 512 * 1024 * 1024;
 /// S3 allows at most this many parts per upload.
@@ -54,7 +54,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Config {
+pub(crate) struct Config {
     pub endpoint: Url,
     #[serde(default = "default_region")]
     pub region: String,
@@ -81,7 +81,7 @@ fn default_true() -> bool {
     true
 }
 
-pub fn parse(config: &Value) -> Result<Config, String> {
+pub(crate) fn parse(config: &Value) -> Result<Config, String> {
     let mut config = config.clone();
     if let Value::Object(map) = &mut config {
         map.remove("enabled");
@@ -305,7 +305,7 @@ fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
     out
 }
 
-pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
+pub(crate) async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Failure> {
     // HEAD answers without a body, so ask for a one-key listing: it needs the same right
     // (list) and its error document says what is wrong.
     let mut url = bucket_url(config);
@@ -320,7 +320,7 @@ pub async fn test(http: &reqwest::Client, config: &Config) -> Result<String, Fai
     ))
 }
 
-pub async fn service(
+pub(crate) async fn service(
     http: &reqwest::Client,
     config: &Config,
     name: &str,
@@ -371,7 +371,7 @@ struct FileState {
     complete: bool,
 }
 
-pub async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
+pub(crate) async fn publish(job: &Job, config: &Config) -> Result<Delivered, Failure> {
     let mut checkpoint: Checkpoint = job.checkpoint().await.unwrap_or_default();
     job.set_total(job.files.iter().map(|f| f.size).sum());
     for file in &job.files {
