@@ -139,46 +139,8 @@ impl Metrics {
 
         self.register_capture(&mut registry, scrape.engine);
 
-        for (name, help, value) in [
-            (
-                "disk_free_bytes",
-                "Free bytes of the media store's file system",
-                disk.free,
-            ),
-            (
-                "disk_usable_bytes",
-                "Bytes recordings may fill (available minus the diskReserveMb reserve)",
-                disk.usable,
-            ),
-            (
-                "disk_total_bytes",
-                "Size of the media store's file system",
-                disk.total,
-            ),
-        ] {
-            let gauge = Gauge::<i64>::default();
-            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-            registry.register(name, help, gauge);
-        }
-
-        let jobs = Family::<StateLabels, Gauge>::default();
-        for state in [
-            JobState::Queued,
-            JobState::Running,
-            JobState::Done,
-            JobState::Failed,
-            JobState::Cancelled,
-        ] {
-            let count = publish_jobs
-                .iter()
-                .find(|(s, _)| s == state.as_str())
-                .map_or(0, |(_, n)| *n);
-            jobs.get_or_create(&StateLabels {
-                state: state.as_str().to_string(),
-            })
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-        }
-        registry.register("publish_jobs", "Publish jobs by state", jobs);
+        register_disk(&mut registry, &disk);
+        register_publish_jobs(&mut registry, &publish_jobs);
 
         let mut text = String::new();
         prometheus_client::encoding::text::encode_registry(&mut text, &registry)
@@ -257,6 +219,53 @@ impl Metrics {
             fps,
         );
     }
+}
+
+/// The media store's file system: free, usable (after the reserve) and total bytes.
+fn register_disk(registry: &mut Registry, disk: &DiskSpace) {
+    for (name, help, value) in [
+        (
+            "disk_free_bytes",
+            "Free bytes of the media store's file system",
+            disk.free,
+        ),
+        (
+            "disk_usable_bytes",
+            "Bytes recordings may fill (available minus the diskReserveMb reserve)",
+            disk.usable,
+        ),
+        (
+            "disk_total_bytes",
+            "Size of the media store's file system",
+            disk.total,
+        ),
+    ] {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, gauge);
+    }
+}
+
+/// Publish jobs by state, every state listed (0 where none is in it).
+fn register_publish_jobs(registry: &mut Registry, publish_jobs: &[(String, u64)]) {
+    let jobs = Family::<StateLabels, Gauge>::default();
+    for state in [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+    ] {
+        let count = publish_jobs
+            .iter()
+            .find(|(s, _)| s == state.as_str())
+            .map_or(0, |(_, n)| *n);
+        jobs.get_or_create(&StateLabels {
+            state: state.as_str().to_string(),
+        })
+        .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+    registry.register("publish_jobs", "Publish jobs by state", jobs);
 }
 
 fn state_name(state: CaptureState) -> String {

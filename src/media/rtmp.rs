@@ -295,34 +295,13 @@ impl RtmpOutput {
                 }
             }
         }
-        let Some(pipe) = state.pipe.as_ref() else {
-            return;
-        };
-        let (Some(pts), offset) = (running(buffer.pts()), pipe.offset) else {
-            return;
-        };
-        if pts < offset {
-            return;
+        let sent = state
+            .pipe
+            .as_ref()
+            .and_then(|pipe| push(pipe, buffer, video, running));
+        if let Some(size) = sent {
+            state.count_sent(size, video);
         }
-        let src = if video {
-            pipe.video.clone()
-        } else {
-            pipe.audio.clone()
-        };
-        let Some(src) = src else {
-            return;
-        };
-        let mut out = buffer.copy();
-        {
-            let out = out.make_mut();
-            out.set_pts(pts - offset);
-            out.set_dts(running(buffer.dts()).map(|d| d.saturating_sub(offset)));
-        }
-        let size = out.size() as u64;
-        if src.push_buffer(out).is_err() {
-            return;
-        }
-        state.count_sent(size, video);
     }
 
     fn ask_keyframe(&self) {
@@ -551,4 +530,34 @@ fn codec_name(caps_name: &str) -> String {
         other => other,
     }
     .to_string()
+}
+
+/// Pushes a copy of `buffer` into the connection's source of its kind, its times moved to
+/// where the connection started; the bytes sent, or `None` for a buffer from before the
+/// start, of a kind the connection lacks, or refused.
+fn push(
+    pipe: &Pipe,
+    buffer: &gst::BufferRef,
+    video: bool,
+    running: impl Fn(Option<gst::ClockTime>) -> Option<gst::ClockTime>,
+) -> Option<u64> {
+    let pts = running(buffer.pts())?;
+    let offset = pipe.offset;
+    if pts < offset {
+        return None;
+    }
+    let src = if video {
+        pipe.video.as_ref()
+    } else {
+        pipe.audio.as_ref()
+    }?;
+    let mut out = buffer.copy();
+    {
+        let out = out.make_mut();
+        out.set_pts(pts - offset);
+        out.set_dts(running(buffer.dts()).map(|d| d.saturating_sub(offset)));
+    }
+    let size = out.size() as u64;
+    src.push_buffer(out).ok()?;
+    Some(size)
 }

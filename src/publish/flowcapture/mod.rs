@@ -19,6 +19,7 @@
 mod api;
 mod config;
 mod metadata;
+mod parts;
 mod state;
 mod upload;
 
@@ -28,8 +29,9 @@ use crate::publish::job::{Delivered, Failure, Job, PackageFile};
 use api::{Api, id_text};
 pub(crate) use config::{Config, parse};
 use metadata::{asset_metadata, marker_comment};
+use parts::part_count;
 use state::{FileState, State, asset_of, resume};
-use upload::{MAX_PARTS, part_count, upload_file};
+use upload::{MAX_PARTS, upload_file};
 
 pub(crate) const ID: &str = "flowcapture";
 pub(crate) const NAME: &str = "Autodesk Flow Capture";

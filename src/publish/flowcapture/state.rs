@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::upload::part_range;
+use super::parts::part_range;
 use crate::publish::job::{Failure, PackageFile};
 
 /// Saved after every confirmed step (see `Job::checkpoint`).
