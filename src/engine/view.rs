@@ -49,7 +49,9 @@ impl SessionView {
         status.title = Some(self.title.clone());
         status.template_id = Some(self.template_id.clone());
         status.media_package_id = Some(self.id.clone());
-        status.start_time = Some(self.started_wall);
+        // Unknown until the first frame passes the gate: a starting session has none yet
+        // (never 0, which a client would read as 1970).
+        status.start_time = (self.started_wall > 0).then_some(self.started_wall);
         status.elapsed = Some(self.recorded_now(now).as_millis() as i64);
         status.paused_total = Some(self.timeline.paused(now).as_millis() as i64);
         status.remaining = self.stop_at.map(|s| (s - now_ms).max(0));
