@@ -554,10 +554,7 @@ impl Actor {
         if self.shutdown.is_none() || self.sessions.values().any(|s| s.phase.is_waiting()) {
             return false;
         }
-        if let Some(armed) = self.armed.take() {
-            armed.release();
-        }
-        self.close_previews();
+        self.free_devices();
         if let Some(reply) = self.shutdown.take() {
             self.outbox.then(move || {
                 let _ = reply.send(());

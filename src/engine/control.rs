@@ -14,6 +14,22 @@ use crate::model::{CaptureStatus, Marker, NodeType};
 
 impl Actor {
     /// The session a call means: the one named, else the only active one.
+    /// The session a command is for, with the reply still to send; `None` once the reply
+    /// carried the refusal.
+    fn pick_or_refuse<T>(
+        &self,
+        wanted: Option<&str>,
+        reply: Reply<T>,
+    ) -> Option<(String, Reply<T>)> {
+        match self.pick(wanted) {
+            Ok(id) => Some((id, reply)),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                None
+            }
+        }
+    }
+
     fn pick(&self, wanted: Option<&str>) -> Result<String, CaptureError> {
         match wanted {
             Some(id) => self
@@ -44,13 +60,7 @@ impl Actor {
         session: Option<String>,
         reply: Reply<CaptureStatus>,
     ) -> Option<Msg> {
-        let id = match self.pick(session.as_deref()) {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return None;
-            }
-        };
+        let (id, reply) = self.pick_or_refuse(session.as_deref(), reply)?;
         let picked = &self.sessions[&id];
         let command = match control {
             Control::Stop => Command::Stop,
@@ -84,13 +94,7 @@ impl Actor {
         description: Option<String>,
         reply: Reply<Marker>,
     ) -> Option<Msg> {
-        let id = match self.pick(session.as_deref()) {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return None;
-            }
-        };
+        let (id, reply) = self.pick_or_refuse(session.as_deref(), reply)?;
         let picked = self.sessions.get_mut(&id)?;
         let command = Command::Marker {
             markers: picked.package.markers.len(),
@@ -183,10 +187,7 @@ impl Actor {
             }
             Admission::Go => {}
         }
-        if let Some(armed) = self.armed.take() {
-            armed.release();
-        }
-        self.close_previews();
+        self.free_devices();
         self.hold_arming();
         let _ = reply.send(Ok(()));
         None

@@ -232,6 +232,15 @@ impl Actor {
 
     /// Stops every preview (a pipeline is about to take the devices). Requests still
     /// waiting get the stopped pipeline, and follow the device from there.
+    /// Releases the armed pipeline and closes the previews, so the devices they hold are free
+    /// for another pipeline.
+    pub(super) fn free_devices(&mut self) {
+        if let Some(armed) = self.armed.take() {
+            armed.release();
+        }
+        self.close_previews();
+    }
+
     pub(super) fn close_previews(&mut self) {
         for (_, mut preview) in std::mem::take(&mut self.previews) {
             preview.pipeline.halt();

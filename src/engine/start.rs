@@ -151,10 +151,7 @@ impl Actor {
             Some(p) => p,
             None => {
                 // Devices the armed pipeline holds must be free for the new one.
-                if let Some(armed) = self.armed.take() {
-                    armed.release();
-                }
-                self.close_previews();
+                self.free_devices();
                 match self.prepare(&template) {
                     Ok(p) => p,
                     Err(e) => return refuse(reply, e),

@@ -141,10 +141,7 @@ impl Actor {
             }
             Admission::Go => {}
         }
-        if let Some(armed) = self.armed.take() {
-            armed.release();
-        }
-        self.close_previews();
+        self.free_devices();
         let prepared = match self.prepare(&template) {
             Ok(p) => p,
             Err(e) => {
