@@ -30,7 +30,7 @@ pub use ids::{EventId, GroupId, PackageId, SpeakerId, TemplateId};
 pub use publish::{
     JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };
-pub use schedule::{Event, EventGroup, ImportReport, Outcome, Skipped};
+pub use schedule::{Event, EventGroup, ImportReport, OpencastEvent, Outcome, Skipped};
 pub use selector::{Selector, SelectorError};
 pub use setting::Setting;
 pub use speaker::Speaker;

@@ -1,5 +1,7 @@
 //! Scheduled captures: events, recurring groups, and calendar import reports.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -101,6 +103,29 @@ pub struct Event {
     /// The UID of the iCalendar event this one was imported from.
     #[serde(rename = "icalUID", default, skip_serializing_if = "Option::is_none")]
     pub ical_uid: Option<String>,
+    /// Set when the event comes from Opencast's calendar (capture-agent mode): such an
+    /// event is Opencast's to change, and its recording is ingested into that Opencast
+    /// event. Never taken from a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opencast: Option<OpencastEvent>,
+}
+
+/// What castd keeps of an Opencast event beside the times and title it schedules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpencastEvent {
+    /// The event's UID: its media package id and the workflow instance id of its ingest.
+    #[serde(rename = "uid")]
+    pub uid: String,
+    /// The workflow definition to ingest with (`org.opencastproject.workflow.definition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// Workflow configuration (`org.opencastproject.workflow.config.*`, prefix cut off).
+    #[serde(default)]
+    pub workflow_config: BTreeMap<String, String>,
+    /// The inputs Opencast selected (`capture.device.names`); none selected means all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<BTreeSet<String>>,
 }
 
 /// The vendor's default of every publishing flag.

@@ -251,6 +251,8 @@ fn fresh(e: &mut Event) {
     e.media_package_ids.clear();
     e.outcome = Outcome::Pending;
     e.outcome_reason = None;
+    // Only the Opencast calendar makes Opencast events.
+    e.opencast = None;
 }
 
 /// Stores a new event. A client may choose its id (`ev-` and lowercase letters, digits

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_package_markers.sql"),
     include_str!("migrations/0010_audit_summaries.sql"),
     include_str!("migrations/0011_opencast_agent.sql"),
+    include_str!("migrations/0012_opencast_calendar_outbox.sql"),
 ];
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
