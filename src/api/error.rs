@@ -373,6 +373,11 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::Ended(id) => {
                 ApiError::new(ErrorCode::ScheduleEnded, message).with("id", id)
             }
+            ScheduleError::OwnedByOpencast { id, uid } => {
+                ApiError::new(ErrorCode::ScheduleOwnedByOpencast, message)
+                    .with("id", id)
+                    .with("uid", uid)
+            }
             ScheduleError::Calendar(reason) => {
                 ApiError::new(ErrorCode::CalendarInvalid, message).with("reason", reason)
             }

@@ -194,6 +194,8 @@ const OPENCAST: &[Row] = &[
         )
     }),
     (ADMIN, || routes!(opencast::test_opencast)),
+    (ADMIN, || routes!(opencast::sync_opencast)),
+    (VIEW, || routes!(opencast::get_opencast_status)),
 ];
 
 /// sessionStatus and sessionOutput: a session's state and its files.

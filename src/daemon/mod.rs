@@ -18,6 +18,7 @@ mod error;
 mod lifecycle;
 pub mod maintenance;
 pub mod metrics;
+mod opencast;
 mod packages;
 mod plugins;
 mod reports;
@@ -40,6 +41,7 @@ use crate::engine::Engine;
 use crate::events::Bus;
 use crate::graph_builder::GraphBook;
 use crate::opencast::link::Link;
+use crate::opencast::runner::Agent;
 use crate::packages::Packages;
 use crate::plugins::Plugins;
 use crate::publish::Publishing;
@@ -80,6 +82,8 @@ struct Parts {
     maintenance: maintenance::Maintenance,
     graphs: GraphBook,
     opencast: Link,
+    /// The Opencast capture agent's task.
+    agent: Agent,
     speakers: Speakers,
     audit: Audit,
     started: Instant,

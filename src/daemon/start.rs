@@ -90,7 +90,23 @@ impl Daemon {
         let bus = Bus::default();
         let capture = start_capture_parts(&config, &foundation, &bus, &tasks).await?;
         let audit = Audit::start(foundation.store.clone(), &tasks.child());
+        let opencast = Link::new(foundation.store.clone(), sys::unit::hostname());
+        let agent = crate::opencast::runner::start(
+            foundation.store.clone(),
+            opencast.clone(),
+            capture.scheduler.clone(),
+            super::opencast::AgentHost {
+                engine: capture.engine.clone(),
+                settings: foundation.settings.clone(),
+                templates: capture.templates.clone(),
+                publishing: capture.publishing.clone(),
+                media_dir: config.media_dir.clone(),
+            },
+            bus.clone(),
+            &tasks.child(),
+        );
         let stop_order = StopOrder {
+            opencast: agent.clone(),
             scheduler: capture.scheduler.clone(),
             publishing: capture.publishing.clone(),
             engine: capture.engine.clone(),
@@ -113,7 +129,8 @@ impl Daemon {
         } = foundation;
         Ok(Daemon(Arc::new(Parts {
             graphs: GraphBook::new(store.clone()),
-            opencast: Link::new(store.clone(), sys::unit::hostname()),
+            opencast,
+            agent,
             speakers: Speakers::new(store.clone()),
             serving: tasks.child(),
             config,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::Audit;
 use crate::engine::{CaptureError, Engine};
+use crate::opencast::runner::Agent;
 use crate::publish::Publishing;
 use crate::scheduler::Scheduler;
 use crate::sys::tasks::Tasks;
@@ -43,6 +44,8 @@ pub(crate) struct StopOrder {
     pub publishing: Publishing,
     pub engine: Engine,
     pub audit: Audit,
+    /// The Opencast capture agent, told to report `offline` at exit.
+    pub opencast: Agent,
     /// The daemon's one owner of background tasks.
     pub tasks: Tasks,
 }
@@ -64,6 +67,8 @@ impl StopOrder {
                 // The audit entries of the last requests are written before the process
                 // goes (and before its writer is stopped with the other tasks).
                 self.audit.flush().await;
+                // Opencast hears of a clean stop, or shows the agent alive for hours.
+                self.opencast.go_offline().await;
                 self.tasks.stop();
                 if !self.tasks.wait(TASKS_GRACE).await {
                     log::warn!(

@@ -83,14 +83,21 @@ impl Link {
     /// Applies an update naming only the fields it changes; answers the masked result.
     pub async fn update(&self, update: Map<String, Value>) -> Result<Value, LinkError> {
         let _one = self.writing.lock().await;
-        let config = self
-            .config()
-            .await?
-            .updated(&update)
-            .map_err(LinkError::Invalid)?;
+        let before = self.config().await?;
+        let config = before.updated(&update).map_err(LinkError::Invalid)?;
+        // Another server or another agent name: what was heard from the old one (its
+        // calendar and ETag, its endpoints) must not be taken for the new one's.
+        let elsewhere = before.url != config.url || before.agent_name != config.agent_name;
         let stored = config.clone();
         self.store
-            .write(move |tx| store::opencast::put_config(tx, &stored))
+            .write(move |tx| {
+                store::opencast::put_config(tx, &stored)?;
+                if elsewhere {
+                    store::opencast::forget_calendar(tx)?;
+                    store::opencast::replace_endpoints(tx, &[])?;
+                }
+                Ok::<_, StoreError>(())
+            })
             .await?;
         Ok(config.masked())
     }
@@ -155,6 +162,15 @@ impl Link {
             endpoints,
             missing,
         })
+    }
+
+    /// The endpoints found by the last test or discovery, as stored (none when they cannot
+    /// be read: the caller then has nothing to report to, which it notes).
+    pub(crate) async fn stored_endpoints(&self) -> Vec<store::opencast::Endpoint> {
+        self.store
+            .read(store::opencast::endpoints)
+            .await
+            .unwrap_or_default()
     }
 
     /// The endpoints found by the last test or discovery, by castd's service name.

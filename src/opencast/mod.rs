@@ -20,4 +20,5 @@ pub mod digest;
 pub mod identity;
 pub mod link;
 pub mod registry;
+pub mod runner;
 pub mod sync;

@@ -45,6 +45,8 @@ pub enum ScheduleError {
     Running(String),
     #[error("event {0} has ended: only descriptive fields can change")]
     Ended(String),
+    #[error("event {id} comes from Opencast (event {uid}): change it in Opencast")]
+    OwnedByOpencast { id: EventId, uid: String },
     #[error("invalid iCalendar: {0}")]
     Calendar(String),
     #[error("cannot fetch the calendar: {0}")]
@@ -105,6 +107,7 @@ const SERVER_OWNED: &[&str] = &[
     "outcome",
     "outcomeReason",
     "icalUID",
+    "opencast",
     "events",
 ];
 
@@ -227,6 +230,32 @@ fn check_event(conn: &Connection, e: &mut Event, rules: &Rules) -> Result<(), Sc
     check_length("stopTime", e.stop_time - e.start_time)
 }
 
+/// An Opencast event's fields, held to the same rules, except that a title Opencast allows
+/// and castd does not (longer, or with line breaks) is made to fit rather than refused:
+/// refusing it would lose the lecture over its name.
+pub(crate) fn check_opencast_event(
+    conn: &Connection,
+    e: &mut Event,
+    rules: &Rules,
+) -> Result<(), ScheduleError> {
+    e.title = fit_title(&e.title);
+    check_event(conn, e, rules)
+}
+
+/// A title that keeps to the title rule: control characters become spaces, and it is cut
+/// at [`crate::model::text::MAX_TITLE_CHARS`] characters.
+pub(crate) fn fit_title(title: &str) -> String {
+    title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(crate::model::text::MAX_TITLE_CHARS)
+        .collect()
+}
+
+pub(crate) fn invalid_event(reason: impl Into<String>) -> ScheduleError {
+    invalid("event", reason)
+}
+
 /// Refuses a window that overlaps another pending or recording event (unless concurrent
 /// captures are on). Ended events free their window.
 fn check_overlap(conn: &Connection, e: &Event, rules: &Rules) -> Result<(), ScheduleError> {
@@ -238,6 +267,17 @@ fn check_overlap(conn: &Connection, e: &Event, rules: &Rules) -> Result<(), Sche
     match others.into_iter().next() {
         Some(other) => Err(ScheduleError::Overlap {
             other: Box::new(other),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Opencast's events are Opencast's to change: the API refuses to change or delete them.
+pub(crate) fn refuse_if_opencast(e: &Event) -> Result<(), ScheduleError> {
+    match &e.opencast {
+        Some(link) => Err(ScheduleError::OwnedByOpencast {
+            id: EventId::from(e.id.as_str()),
+            uid: link.uid.clone(),
         }),
         None => Ok(()),
     }
@@ -297,6 +337,7 @@ pub(crate) fn update_event(
 ) -> Result<(Event, Follow), ScheduleError> {
     let old =
         store::schedule::get_event(conn, id)?.ok_or_else(|| ScheduleError::NotFound(id.into()))?;
+    refuse_if_opencast(&old)?;
     let mut e: Event = merged(&old, patch, "event")?;
     check_event(conn, &mut e, rules)?;
     let moved = e.start_time != old.start_time || e.stop_time != old.stop_time;

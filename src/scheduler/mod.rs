@@ -9,6 +9,7 @@ pub(crate) mod due;
 pub(crate) mod fetch;
 pub(crate) mod ical;
 pub(crate) mod import;
+pub(crate) mod opencast;
 pub(crate) mod recurrence;
 pub(crate) mod runner;
 pub(crate) mod timer;
@@ -199,7 +200,7 @@ impl Scheduler {
 
     /// Deletes an event; a running capture of it is stopped first (its media package stays).
     pub async fn delete_event(&self, id: &str) -> Result<(), ScheduleError> {
-        self.get_event(id).await?;
+        book::refuse_if_opencast(&self.get_event(id).await?)?;
         self.stop_captures(&[id.to_string()]).await?;
         let key = id.to_string();
         if !self

@@ -138,8 +138,10 @@ impl<C: Clock, K: Captures> Runner<C, K> {
                 let Some(mut e) = store::schedule::get_event(tx, &id)? else {
                     return Ok(None);
                 };
+                let before = e.outcome;
                 change(&mut e);
                 store::schedule::put_event(tx, &e)?;
+                super::opencast::queue_recording_state(tx, before, &e)?;
                 Ok(Some(e))
             })
             .await

@@ -88,7 +88,9 @@ pub(crate) struct StoredCalendar {
 
 pub(crate) fn calendar(conn: &Connection) -> Result<Option<StoredCalendar>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT etag, body, fetched_at, full_at FROM opencast_calendar WHERE id = 1")?
+        .prepare_cached(
+            "SELECT etag, body, fetched_at, full_at FROM opencast_calendar WHERE id = 1",
+        )?
         .query_row([], |r| {
             Ok(StoredCalendar {
                 etag: r.get(0)?,

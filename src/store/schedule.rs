@@ -92,6 +92,16 @@ pub(crate) fn open_events(conn: &Connection) -> Result<Vec<Event>, StoreError> {
     rows.map(|r| decode_event(r?)).collect()
 }
 
+/// The events made from Opencast's calendar, by start time.
+pub(crate) fn opencast_events(conn: &Connection) -> Result<Vec<Event>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event FROM events WHERE json_extract(event, '$.opencast') IS NOT NULL
+         ORDER BY start_time",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|r| decode_event(r?)).collect()
+}
+
 /// Other events still to record or recording whose window overlaps [start, stop). Ended
 /// events (completed, stopped early, missed, failed) no longer hold their window.
 pub(crate) fn overlapping(

@@ -29,6 +29,7 @@ mod maintenance;
 mod metrics;
 mod network_camera;
 mod opencast_agent;
+mod opencast_agent_mode;
 mod opencast_link;
 mod packages;
 mod peers;

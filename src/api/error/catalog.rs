@@ -165,6 +165,8 @@ error_codes! {
         "The event is recording: only its stop time and descriptive fields can change.";
     ScheduleEnded = "schedule.event_ended", CONFLICT,
         "The event has ended (or its window passed): only descriptive fields can change.";
+    ScheduleOwnedByOpencast = "schedule.owned_by_opencast", CONFLICT,
+        "The event (or group) comes from Opencast's calendar: change or delete it in Opencast, which this unit follows. `params.id` names it, `params.uid` is Opencast's event id.";
     CalendarInvalid = "calendar.invalid", UNPROCESSABLE_ENTITY,
         "The text is not an iCalendar document; nothing was imported. `params.reason` says why.";
     CalendarFetchFailed = "calendar.fetch_failed", BAD_GATEWAY,

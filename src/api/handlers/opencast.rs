@@ -1,6 +1,6 @@
 //! The `opencast` group: the capture-agent link's configuration and connection test
 //! (Administrator only: they hold the Opencast user's password and decide where the unit
-//! reports).
+//! reports), its status (anyone who may view the unit's status) and "sync now".
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +12,7 @@ use crate::api::error::ApiError;
 use crate::api::params::Form;
 use crate::daemon::Daemon;
 use crate::opencast::link::TestReport;
+use crate::opencast::runner::LinkStatus;
 
 /// The Opencast link's configuration
 ///
@@ -52,7 +53,7 @@ pub(crate) async fn update_opencast_config(
     State(daemon): State<Daemon>,
     Form(form): Form<UpdateOpencastConfigForm>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(daemon.opencast().update(form.config).await?))
+    Ok(Json(daemon.update_opencast_config(form.config).await?))
 }
 
 /// Test the Opencast link
@@ -68,4 +69,35 @@ pub(crate) async fn test_opencast(
     State(daemon): State<Daemon>,
 ) -> Result<Json<TestReport>, ApiError> {
     Ok(Json(daemon.opencast().test().await?))
+}
+
+/// The Opencast link's status
+///
+/// What the capture agent last saw: whether agent mode is on, the agent state last
+/// reported, when Opencast last answered (`lastContact`), the last failure (`lastError`:
+/// `code`, `message`, `during`, `at`), when the calendar was last fetched and fetched in
+/// full, how many Opencast events it holds and which it could not schedule (`rejected`),
+/// the recording states waiting to be sent (`outbox`) and the Opencast ingests queued or
+/// running (`ingestQueue`). Holds no secret.
+#[utoipa::path(get, path = "/opencast/status", tag = "opencast", operation_id = "getOpencastStatus",
+    responses((status = 200, body = Object)))]
+pub(crate) async fn get_opencast_status(State(daemon): State<Daemon>) -> Json<LinkStatus> {
+    Json(daemon.opencast_status())
+}
+
+/// Sync with Opencast now
+///
+/// Asks the agent to fetch the whole calendar (without `If-None-Match`), report its state
+/// and send the waiting recording states now rather than at the next poll. Answers at once
+/// (`202`); `getOpencastStatus` shows what came of it.
+#[utoipa::path(post, path = "/opencast/sync", tag = "opencast", operation_id = "syncOpencast",
+    responses((status = 202, body = Object)))]
+pub(crate) async fn sync_opencast(
+    State(daemon): State<Daemon>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    daemon.opencast_sync_now();
+    (
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"status": daemon.opencast_status()})),
+    )
 }
