@@ -77,6 +77,11 @@ pub enum Event {
         session_id: String,
         nodes: Vec<NodeStatus>,
     },
+    /// The Opencast capture agent's link changed (its state, a failure, the outbox or
+    /// ingest queue, the calendar's size).
+    OpencastLink {
+        link: crate::model::LinkStatus,
+    },
     /// Audio levels of a running session's audio nodes (node id → levels), once a second.
     #[serde(rename_all = "camelCase")]
     Levels {
@@ -100,6 +105,7 @@ impl Event {
             Event::Alarm { .. } => "alarm",
             Event::NodeStats { .. } => "nodeStats",
             Event::Levels { .. } => "levels",
+            Event::OpencastLink { .. } => "opencastLink",
         }
     }
 

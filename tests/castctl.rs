@@ -476,3 +476,60 @@ async fn reboot_refuses_while_capturing_unless_forced() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn opencast_shows_the_link_and_its_failures() {
+    let d = TestDaemon::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let off = run(&d, home.path(), &["opencast", "status"]).await;
+    assert_ok(&off);
+    assert_eq!(stdout(&off), "Opencast agent mode is off\n");
+
+    // Pointed at a port nothing listens on: the test fails with Opencast's code, and the
+    // agent notes the same failure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let config = serde_json::json!({"enabled": true, "url": url, "username": "agent",
+        "password": "agent-pw", "agentName": "room-101"});
+    let saved = d
+        .admin_post(
+            "/api/1/opencast/config",
+            &[("config", config.to_string().as_str())],
+        )
+        .await;
+    assert_eq!(saved.status.as_u16(), 200, "{}", saved.text);
+    let test = run(&d, home.path(), &["opencast", "test"]).await;
+    assert_eq!(test.status.code(), Some(4), "{}", stderr(&test));
+    assert!(
+        stderr(&test).contains("opencast.failed"),
+        "{}",
+        stderr(&test)
+    );
+    let sync = run(&d, home.path(), &["opencast", "sync"]).await;
+    assert_ok(&sync);
+    assert!(
+        stdout(&sync).starts_with("asked the agent to sync now\n"),
+        "{}",
+        stdout(&sync)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = run(&d, home.path(), &["opencast", "status"]).await;
+        assert_ok(&status);
+        let text = stdout(&status);
+        assert!(text.contains("room-101"), "{text}");
+        if text.contains("opencast.unreachable") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let json = run(&d, home.path(), &["--json", "opencast", "status"]).await;
+    let answer: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        answer["lastError"]["code"], "opencast.unreachable",
+        "{answer}"
+    );
+    assert_eq!(answer["enabled"], true);
+}

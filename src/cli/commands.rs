@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::client::{Answer, Client};
 use super::events::{SseParser, is_periodic, line};
-use super::{Cli, Command, Failure, PackagesCommand, ScheduleCommand, credentials, output};
+use super::{
+    Cli, Command, Failure, OpencastCommand, PackagesCommand, ScheduleCommand, credentials, output,
+};
 
 /// How often a followed publish job is read again.
 const JOB_POLL: Duration = Duration::from_millis(500);
@@ -71,6 +73,24 @@ pub(super) async fn run(cli: Cli) -> Result<(), Failure> {
         } => publish(&client, &package, &publishers, json).await,
         Command::Backup { output } => backup(&client, output.as_deref()).await,
         Command::Events { stats } => follow_events(&client, stats, json).await,
+        Command::Opencast(OpencastCommand::Status) => show(
+            &client.get("opencast/status", &[]).await?,
+            json,
+            output::opencast_link,
+        ),
+        Command::Opencast(OpencastCommand::Test) => show(
+            &client.post("opencast/test", &[]).await?,
+            json,
+            output::opencast_test,
+        ),
+        Command::Opencast(OpencastCommand::Sync) => {
+            show(&client.post("opencast/sync", &[]).await?, json, |answer| {
+                format!(
+                    "asked the agent to sync now\n{}",
+                    output::opencast_link(&answer["status"])
+                )
+            })
+        }
         Command::Reboot { force } => reboot(&client, force, json).await,
     }
 }

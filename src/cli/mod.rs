@@ -97,6 +97,9 @@ pub enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// The Opencast capture-agent link.
+    #[command(subcommand)]
+    Opencast(OpencastCommand),
     /// Reboot the unit once recordings are finalised.
     Reboot {
         /// Stop and finalise a running capture instead of refusing.
@@ -116,6 +119,16 @@ pub enum ScheduleCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpencastCommand {
+    /// The link: agent state, last contact and failure, calendar, outbox, ingests.
+    Status,
+    /// Sign in to Opencast, check the user's roles and discover its services.
+    Test,
+    /// Fetch the whole calendar, report the state and send waiting states now.
+    Sync,
 }
 
 #[derive(Debug, Subcommand)]

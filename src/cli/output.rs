@@ -250,6 +250,77 @@ pub(super) fn events(list: &Value) -> String {
     table.render()
 }
 
+/// The Opencast link, one fact a line.
+pub(super) fn opencast_link(link: &Value) -> String {
+    if link["enabled"] != Value::Bool(true) {
+        return "Opencast agent mode is off\n".into();
+    }
+    let failure = match &link["lastError"] {
+        Value::Null => "-".to_string(),
+        e => format!(
+            "{} during {} at {}: {}",
+            text(&e["code"]),
+            text(&e["during"]),
+            time(&e["at"]),
+            text(&e["message"])
+        ),
+    };
+    let rejected: Vec<String> = link["rejected"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| format!("{} ({})", text(&r["uid"]), text(&r["reason"])))
+        .collect();
+    let mut pairs = vec![
+        ("agent", text(&link["agentName"])),
+        ("state", text(&link["state"])),
+        ("backup mode", text(&link["backupMode"])),
+        ("last contact", time(&link["lastContact"])),
+        ("last failure", failure),
+        ("calendar", time(&link["lastCalendar"])),
+        ("full calendar", time(&link["lastFullCalendar"])),
+        ("events", text(&link["calendarEvents"])),
+        ("outbox", text(&link["outbox"])),
+        ("ingests", text(&link["ingestQueue"])),
+    ];
+    if !rejected.is_empty() {
+        pairs.push(("not scheduled", rejected.join(", ")));
+    }
+    key_values(&pairs)
+}
+
+/// What the connection test found.
+pub(super) fn opencast_test(report: &Value) -> String {
+    let roles: Vec<String> = report["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    let mut pairs = vec![
+        ("user", text(&report["username"])),
+        ("agent roles", roles.join(", ")),
+    ];
+    let endpoints = report["endpoints"].as_object().cloned().unwrap_or_default();
+    let lines: Vec<(String, String)> = endpoints
+        .iter()
+        .map(|(name, url)| (name.clone(), text(url)))
+        .collect();
+    for (name, url) in &lines {
+        pairs.push((name.as_str(), url.clone()));
+    }
+    let missing: Vec<String> = report["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    if !missing.is_empty() {
+        pairs.push(("missing", missing.join(", ")));
+    }
+    key_values(&pairs)
+}
+
 /// Media packages as a table.
 pub(super) fn packages(list: &Value) -> String {
     let mut table = Table::new(&["ID", "CREATED", "STATE", "DURATION", "TITLE"]);

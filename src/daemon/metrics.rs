@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::engine::Engine;
 use crate::events::{Bus, Event};
 use crate::model::{CaptureState, DiskSpace, JobState};
+use crate::opencast::runner::LinkStatus;
 use crate::store::Store;
 use crate::sys::tasks::Tasks;
 
@@ -28,6 +29,8 @@ pub(crate) struct Scrape<'a> {
     pub disk: DiskSpace,
     pub password_verifications: u64,
     pub uptime: Duration,
+    /// The Opencast capture agent's link.
+    pub opencast: LinkStatus,
 }
 
 /// Content type of the Prometheus text exposition.
@@ -62,6 +65,57 @@ struct SessionLabels {
 struct NodeLabels {
     session: String,
     node: String,
+}
+
+/// The Opencast agent's figures (all 0 with agent mode off): whether it is on, the seconds
+/// since Opencast last answered and since the last calendar (-1: never since start), the
+/// recording states waiting and the Opencast ingests queued or running.
+fn register_opencast(registry: &mut Registry, link: &LinkStatus) {
+    let now = crate::sys::time::now_ms();
+    let age = |at: Option<i64>| at.map_or(-1.0, |t| (now - t).max(0) as f64 / 1000.0);
+    let enabled = Gauge::<i64>::default();
+    enabled.set(i64::from(link.enabled));
+    registry.register(
+        "opencast_agent_enabled",
+        "1 when castd acts as an Opencast capture agent",
+        enabled,
+    );
+    let contact = FloatGauge::default();
+    contact.set(if link.enabled {
+        age(link.last_contact)
+    } else {
+        0.0
+    });
+    registry.register(
+        "opencast_last_contact_age_seconds",
+        "Seconds since Opencast last answered (-1: not since castd started)",
+        contact,
+    );
+    let calendar = FloatGauge::default();
+    calendar.set(if link.enabled {
+        age(link.last_calendar)
+    } else {
+        0.0
+    });
+    registry.register(
+        "opencast_calendar_age_seconds",
+        "Seconds since the calendar was last fetched (-1: not since castd started)",
+        calendar,
+    );
+    let outbox = Gauge::<i64>::default();
+    outbox.set(i64::try_from(link.outbox).unwrap_or(i64::MAX));
+    registry.register(
+        "opencast_outbox",
+        "Recording states waiting to be sent to Opencast",
+        outbox,
+    );
+    let ingests = Gauge::<i64>::default();
+    ingests.set(i64::try_from(link.ingest_queue).unwrap_or(i64::MAX));
+    registry.register(
+        "opencast_ingest_queue",
+        "Opencast ingests queued or running",
+        ingests,
+    );
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -141,6 +195,7 @@ impl Metrics {
 
         register_disk(&mut registry, &disk);
         register_publish_jobs(&mut registry, &publish_jobs);
+        register_opencast(&mut registry, &scrape.opencast);
 
         let mut text = String::new();
         prometheus_client::encoding::text::encode_registry(&mut text, &registry)

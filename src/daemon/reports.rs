@@ -47,6 +47,7 @@ impl Daemon {
                 disk,
                 password_verifications: self.0.auth.verifications(),
                 uptime: self.0.started.elapsed(),
+                opencast: self.0.agent.status(),
             })
             .await
     }

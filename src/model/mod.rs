@@ -6,6 +6,7 @@ pub mod audit;
 pub mod capture;
 pub mod device;
 pub mod ids;
+pub mod opencast_link;
 pub mod publish;
 pub mod schedule;
 pub mod selector;
@@ -27,6 +28,7 @@ pub use device::{
     AudioCaps, DetectedTiming, Device, DeviceRole, DeviceType, Signal, VideoFormat, VideoInput,
 };
 pub use ids::{EventId, GroupId, PackageId, SpeakerId, TemplateId};
+pub use opencast_link::{LinkFailure, LinkStatus, RejectedEvent};
 pub use publish::{
     JobState, Progress, PublishJob, PublishPlatformConfiguration, PublishRequest, PublishTestResult,
 };

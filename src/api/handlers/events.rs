@@ -53,6 +53,8 @@ pub(crate) struct EventsQuery {
 ///   a session is capturing or paused.
 /// - `levels` (`sessionID`, `levels`: node → `{peak, rms, silent}` in dB per channel):
 ///   once a second for sessions with metered audio.
+/// - `opencastLink` (`link`: as getOpencastStatus answers): the Opencast capture agent's
+///   state, last failure, outbox, ingest queue or calendar size changed.
 /// - `nodeSignal`, `markerAdded`, `publishJob`, `alarm`, `deviceAdded`, `deviceRemoved`,
 ///   `deviceChanged`.
 ///

@@ -17,7 +17,7 @@ use crate::scheduler::opencast::Slot;
 use crate::store::opencast::StoredCalendar;
 use crate::store::{self, Store};
 
-use super::status::RejectedEvent;
+use crate::model::RejectedEvent;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -15,7 +15,6 @@
 
 mod calendar_sync;
 mod reports;
-mod status;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use url::Url;
 
-pub use status::{LinkFailure, LinkStatus, RejectedEvent};
+pub use crate::model::{LinkFailure, LinkStatus, RejectedEvent};
 
 use super::agent::{self, AgentState, RecordingState};
 use super::client::{Client, Connection, Error};
@@ -85,6 +84,7 @@ struct Shared {
     /// A full calendar fetch is asked for (castctl or the API's "sync now").
     sync_now: AtomicBool,
     link: Link,
+    bus: Bus,
 }
 
 /// The handle to the agent task.
@@ -147,14 +147,21 @@ impl Agent {
         }
     }
 
+    /// Changes the status; a change a person would notice is published on the bus.
     fn update(&self, change: impl FnOnce(&mut LinkStatus)) {
-        change(
-            &mut self
+        let changed = {
+            let mut status = self
                 .shared
                 .status
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+                .unwrap_or_else(PoisonError::into_inner);
+            let before = status.clone();
+            change(&mut status);
+            (before.summary() != status.summary()).then(|| status.clone())
+        };
+        if let Some(link) = changed {
+            self.shared.bus.publish(BusEvent::OpencastLink { link });
+        }
     }
 
     fn contact(&self, at: i64, during: &str) {
@@ -250,6 +257,7 @@ pub(crate) fn start<H: Host>(
             wake: Notify::new(),
             sync_now: AtomicBool::new(false),
             link,
+            bus: bus.clone(),
         }),
     };
     let task = Task {

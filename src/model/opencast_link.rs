@@ -1,11 +1,12 @@
-//! What the agent knows of its link to Opencast, as status answers, metrics and the
-//! control page show it: when Opencast last answered, what failed last, the calendar's
+//! What the Opencast capture agent knows of its link to Opencast, as status answers, the
+//! event stream, metrics and the control page show it: when Opencast last answered, what failed last, the calendar's
 //! age and size, and how much waits to be sent or ingested.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The last failure of a call to Opencast.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkFailure {
     /// A stable code (`opencast.unreachable`, `opencast.unauthorized`, …).
@@ -20,7 +21,7 @@ pub struct LinkFailure {
 
 /// An Opencast event castd cannot schedule, and why (an unknown template, a window over a
 /// day long).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedEvent {
     pub uid: String,
@@ -28,7 +29,7 @@ pub struct RejectedEvent {
 }
 
 /// The link as the agent last saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkStatus {
     /// Whether agent mode is on.
@@ -53,4 +54,20 @@ pub struct LinkStatus {
     pub outbox: u64,
     /// Ingests of Opencast recordings queued or running.
     pub ingest_queue: u64,
+}
+
+impl LinkStatus {
+    /// What a person watching the link cares about, without the times that move at every
+    /// poll: a change of it is worth an event.
+    pub fn summary(&self) -> (bool, Option<&str>, Option<&str>, u64, u64, u64, usize) {
+        (
+            self.enabled,
+            self.state.as_deref(),
+            self.last_error.as_ref().map(|e| e.code.as_str()),
+            self.outbox,
+            self.ingest_queue,
+            self.calendar_events,
+            self.rejected.len(),
+        )
+    }
 }
