@@ -267,7 +267,7 @@ async fn opencast_moves_and_removes_events_and_a_calendar_without_changes_is_a_3
 }
 
 #[tokio::test]
-async fn a_box_booting_while_opencast_is_down_records_from_the_kept_calendar() {
+async fn a_box_booting_while_opencast_is_down_records_and_catches_up_in_order_later() {
     let peer = Peer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default();
@@ -284,8 +284,7 @@ async fn a_box_booting_while_opencast_is_down_records_from_the_kept_calendar() {
         })
         .await;
     }
-    // Opencast goes away; castd restarts and points nowhere reachable.
-    let url = peer.url.clone();
+    // Opencast goes away, and castd restarts while it is away.
     drop(peer);
     let d = TestDaemon::start_in(dir.path(), &options);
     let recorded = eventually(Duration::from_secs(60), "the recording", async || {
@@ -294,11 +293,64 @@ async fn a_box_booting_while_opencast_is_down_records_from_the_kept_calendar() {
     })
     .await;
     assert_eq!(recorded["outcome"], "completed", "{recorded}");
-    let link = status(&d).await;
-    assert_eq!(link["lastError"]["code"], "opencast.unreachable", "{link}");
     assert!(
-        link["outbox"].as_u64().unwrap() >= 2,
-        "capturing and capture_finished wait: {link}"
+        (recorded["outcomeReason"].is_null()),
+        "started on time without Opencast: {recorded}"
     );
-    assert!(!url.is_empty());
+    let link = eventually(Duration::from_secs(15), "both states queued", async || {
+        let link = status(&d).await;
+        (link["outbox"] == 2).then_some(link)
+    })
+    .await;
+    assert_eq!(link["lastError"]["code"], "opencast.unreachable", "{link}");
+
+    // Opencast is back (at a new address): the states go out in order, once.
+    let back = Peer::start().await;
+    back.schedule(lecture(uid, start, start + 10_000));
+    enable(&d, &back.url, json!({})).await;
+    let states = eventually(Duration::from_secs(15), "the replay", async || {
+        let states = back.recording_states();
+        (states.len() >= 2).then_some(states)
+    })
+    .await;
+    assert_eq!(
+        states,
+        vec![
+            (uid.to_string(), "capturing".to_string()),
+            (uid.to_string(), "capture_finished".to_string())
+        ]
+    );
+    eventually(Duration::from_secs(10), "an empty outbox", async || {
+        (status(&d).await["outbox"] == 0).then_some(())
+    })
+    .await;
+    assert_eq!(back.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_later_end_from_opencast_applies_to_the_running_recording() {
+    let peer = Peer::start().await;
+    let d = TestDaemon::start().await;
+    small_template(&d).await;
+    let uid = "moved-end";
+    let start = (now_ms() / 1000 + 5) * 1000;
+    peer.schedule(lecture(uid, start, start + 40_000));
+    enable(&d, &peer.url, json!({})).await;
+    eventually(Duration::from_secs(20), "the recording", async || {
+        opencast_event(&d, uid)
+            .await
+            .filter(|e| e["outcome"] == "recording")
+    })
+    .await;
+    peer.schedule(lecture(uid, start, start + 14_000));
+    let recorded = eventually(Duration::from_secs(40), "the early end", async || {
+        let e = opencast_event(&d, uid).await?;
+        e["completed"].as_bool().filter(|done| *done).map(|_| e)
+    })
+    .await;
+    assert_eq!(recorded["stopTime"], start + 14_000, "{recorded}");
+    let package = finished_package(&d, recorded["mediaPackageID"].as_str().unwrap()).await;
+    let duration = seconds(&ffprobe(&main_file(&package))["format"]["duration"]);
+    assert!((12.5..15.5).contains(&duration), "{duration} s");
+    assert_eq!(peer.violations(), Vec::<String>::new());
 }
