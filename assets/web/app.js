@@ -133,6 +133,7 @@ function refreshAll() {
 function refreshLists() {
   refreshSchedule();
   refreshPackages();
+  refreshOpencast();
 }
 
 async function quietly(task) {
@@ -177,6 +178,29 @@ async function refreshStatus() {
   });
 }
 
+/** The Opencast link, for everyone who may see the unit's status; hidden when it is off. */
+async function refreshOpencast() {
+  await quietly(async () => showOpencast(await api.get('/opencast/status')));
+}
+
+function showOpencast(link) {
+  const card = $('opencast-card');
+  card.hidden = !link || !link.enabled;
+  if (card.hidden) return;
+  const ago = (ms) => (ms ? fmt.clock(ms, page.timeZone) : 'never since castd started');
+  $('opencast-agent').textContent = link.backupMode ? `${link.agentName} (backup mode)` : link.agentName;
+  $('opencast-state').textContent = link.state || 'not reported yet';
+  $('opencast-contact').textContent = ago(link.lastContact);
+  $('opencast-calendar').textContent = `${link.calendarEvents} event(s), fetched ${ago(link.lastCalendar)}`;
+  $('opencast-waiting').textContent = `${link.outbox} state(s) to send, ${link.ingestQueue} ingest(s)`;
+  const error = link.lastError;
+  const rejected = (link.rejected || []).map((r) => `${r.uid}: ${r.reason}`);
+  const problems = [error ? `${error.message} (${error.code})` : null, ...rejected].filter(Boolean);
+  $('opencast-error').hidden = problems.length === 0;
+  $('opencast-error').textContent = problems.join('\n');
+  card.dataset.healthy = problems.length === 0 ? 'yes' : 'no';
+}
+
 async function refreshCapture() {
   await quietly(async () => applyCapture(await api.get('/status/capture')));
 }
@@ -205,6 +229,9 @@ function handleEvent(type, event) {
       break;
     case 'publishJob':
       refreshPackagesSoon();
+      break;
+    case 'opencastLink':
+      showOpencast(event.link);
       break;
     case 'deviceAdded':
     case 'deviceRemoved':
@@ -485,7 +512,15 @@ async function refreshSchedule() {
         outcome.className = 'badge';
         outcome.dataset.state = e.outcome || 'pending';
         outcome.textContent = e.outcome || 'pending';
-        item.append(when, title, outcome);
+        item.append(when, title);
+        if (e.opencast) {
+          const source = document.createElement('span');
+          source.className = 'badge source';
+          source.textContent = 'Opencast';
+          source.title = 'Scheduled in Opencast: change it there';
+          item.append(source);
+        }
+        item.append(outcome);
         return item;
       }),
     );
