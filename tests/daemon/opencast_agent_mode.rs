@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use crate::capture::{ffprobe, finished_package, main_file, seconds, small_template};
 use crate::common::{Options, TestDaemon};
-use crate::peers::opencast_agent::{AGENT_PASSWORD, AGENT_USER, Peer, Scheduled};
+use crate::peers::opencast_agent::{
+    AGENT_PASSWORD, AGENT_USER, DIGEST_PASSWORD, DIGEST_USER, Peer, Scheduled,
+};
 
 const AGENT: &str = "castd-room-101";
 
@@ -352,5 +354,61 @@ async fn a_later_end_from_opencast_applies_to_the_running_recording() {
     let package = finished_package(&d, recorded["mediaPackageID"].as_str().unwrap()).await;
     let duration = seconds(&ffprobe(&main_file(&package))["format"]["duration"]);
     assert!((12.5..15.5).contains(&duration), "{duration} s");
+    assert_eq!(peer.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_digest_agent_registers_and_a_missing_template_is_reported_as_error() {
+    let peer = Peer::start().await;
+    let d = TestDaemon::start().await;
+    enable(
+        &d,
+        &peer.url,
+        json!({"auth": "digest", "username": DIGEST_USER, "password": DIGEST_PASSWORD,
+               "templateID": "no-such-template"}),
+    )
+    .await;
+    // castd cannot record Opencast's events without its template: it says so, never idle.
+    eventually(Duration::from_secs(10), "the error state", async || {
+        peer.agent_states()
+            .iter()
+            .any(|(name, state, _)| name == AGENT && state == "error")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !peer.agent_states().iter().any(|(_, s, _)| s == "idle"),
+        "{:?}",
+        peer.agent_states()
+    );
+    eventually(Duration::from_secs(10), "a calendar request", async || {
+        (!peer.calendar_requests().is_empty()).then_some(())
+    })
+    .await;
+    // The template appears: the agent is idle at its next look (a status change wakes it
+    // at once; the state is also sent every stateSecs).
+    small_template(&d).await;
+    let reply = d
+        .post("/api/1/opencast/config")
+        .admin()
+        .form(&[(
+            "config",
+            json!({"templateID": "small"}).to_string().as_str(),
+        )])
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    eventually(Duration::from_secs(15), "idle", async || {
+        peer.agent_states()
+            .iter()
+            .any(|(_, state, _)| state == "idle")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        peer.nonce_counts().iter().any(|n| *n > 1),
+        "a nonce is used for more than one request: {:?}",
+        peer.nonce_counts()
+    );
     assert_eq!(peer.violations(), Vec::<String>::new());
 }
